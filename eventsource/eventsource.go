@@ -1,0 +1,63 @@
+// Package eventsource connects edgate to message brokers. Each broker is a Provider behind
+// one small interface; the Registry on top keeps exactly one broker consumer per distinct
+// (provider, subject set, stream options) and fans its events out to every subscriber.
+package eventsource
+
+import (
+	"context"
+	"time"
+)
+
+// Event is one message received from a broker.
+type Event struct {
+	// Subject is the concrete subject, topic or channel the message arrived on.
+	Subject string
+	// Data is the raw payload. Receivers must treat it as read-only: the same slice is
+	// handed to every subscriber of the consumer.
+	Data []byte
+	// Position is the resumable stream position (JetStream sequence, Kafka
+	// "partition:offset"), empty for sources without one (NATS core, Redis).
+	Position string
+}
+
+// ConsumeOptions tune one consumer. The zero value is a plain live subscription.
+type ConsumeOptions struct {
+	// Stream selects JetStream delivery for NATS providers.
+	Stream *StreamOptions
+}
+
+// StreamOptions describe a durable JetStream consumer.
+type StreamOptions struct {
+	StreamName   string
+	ConsumerName string
+	// InactiveThreshold removes the durable consumer after this long without a subscriber;
+	// zero means the provider default.
+	InactiveThreshold time.Duration
+}
+
+// Provider is one configured broker connection.
+//
+// Consume must deliver events to fn in the order the broker delivered them, from a single
+// goroutine per consumer, and fn must not block. A provider reconnects on its own after a
+// broker outage and keeps its consumers; Consume only fails for errors a retry cannot fix
+// (invalid subject, missing stream).
+type Provider interface {
+	ID() string
+	// Kind is "nats", "kafka", "redis" or "memory".
+	Kind() string
+	Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func(Event)) (Consumer, error)
+	// Publish sends data to subject. It returns an error when the broker refused the
+	// message or is unreachable; it never buffers silently beyond the client library.
+	Publish(ctx context.Context, subject string, data []byte) error
+	Close() error
+}
+
+// Consumer is a running broker consumer; Close stops it and releases the broker resources.
+type Consumer interface {
+	Close() error
+}
+
+// Requester is implemented by providers that support request/reply (NATS).
+type Requester interface {
+	Request(ctx context.Context, subject string, data []byte) ([]byte, error)
+}

@@ -1,0 +1,213 @@
+package resolve
+
+import (
+	"sync"
+)
+
+// Message is one result delivered to a subscriber.
+type Message struct {
+	// ID identifies the event: the stream position when the source has one (JetStream,
+	// Kafka), otherwise a sequence number of the subscription group. SSE sends it as "id:".
+	ID string
+	// Payload is the complete execution result, {"data":...} and/or {"errors":[...]}.
+	// It is shared by every subscriber of a group and must not be modified.
+	Payload []byte
+}
+
+// End codes say why a stream ended; an empty code is a normal completion.
+const (
+	EndComplete     = ""
+	EndSlowConsumer = "slow_consumer"
+	EndShutdown     = "shutdown"
+	EndReload       = "schema_reload"
+	EndUpstream     = "upstream_error"
+)
+
+// End tells a transport how a stream finished.
+type End struct {
+	Code   string
+	Reason string
+}
+
+// SlowPolicy decides what happens when a subscriber's queue is full.
+type SlowPolicy int
+
+const (
+	// Disconnect ends the subscription with EndSlowConsumer (the default): the client learns
+	// it missed events instead of silently skipping them.
+	Disconnect SlowPolicy = iota
+	// DropOldest discards the oldest queued message to make room and counts the drop.
+	DropOldest
+)
+
+// DefaultQueueSize is the per-subscriber queue capacity used when none is configured.
+const DefaultQueueSize = 1024
+
+// Stream is one subscriber's bounded queue between the hub (producer) and a transport
+// (consumer). The hub never blocks on it: Push either enqueues, drops per policy, or ends
+// the stream. The transport drains it with Pull whenever wake fires.
+type Stream struct {
+	mu      sync.Mutex
+	buf     []Message // ring buffer
+	head    int
+	n       int
+	limit   int
+	policy  SlowPolicy
+	wake    func()
+	end     *End
+	closed  bool
+	onClose func()
+	dropped uint64
+}
+
+// NewStream returns a stream of the given capacity. wake is called, without locks held and
+// never blocking the caller for long, whenever the stream goes from empty to non-empty or
+// ends; it must not call back into the stream.
+func NewStream(capacity int, policy SlowPolicy, wake func()) *Stream {
+	if capacity <= 0 {
+		capacity = DefaultQueueSize
+	}
+	if wake == nil {
+		wake = func() {}
+	}
+	return &Stream{buf: make([]Message, 0, min(capacity, 4)), limit: capacity, policy: policy, wake: wake}
+}
+
+// Push enqueues m. It returns false when the message was not queued (stream ended, or it
+// ended now because the subscriber is too slow). dropped reports a message lost under
+// DropOldest.
+func (s *Stream) Push(m Message) (queued bool, dropped bool) {
+	s.mu.Lock()
+	if s.end != nil || s.closed {
+		s.mu.Unlock()
+		return false, false
+	}
+	if s.n >= s.limit {
+		if s.policy == DropOldest {
+			s.popFront()
+			s.dropped++
+			s.pushBack(m)
+			s.mu.Unlock()
+			return true, true
+		}
+		s.dropped += uint64(s.n)
+		s.clear()
+		s.end = &End{Code: EndSlowConsumer, Reason: "subscriber did not keep up: its queue of undelivered messages was full"}
+		s.mu.Unlock()
+		s.wake()
+		return false, true
+	}
+	wasEmpty := s.n == 0
+	s.pushBack(m)
+	s.mu.Unlock()
+	if wasEmpty {
+		s.wake()
+	}
+	return true, false
+}
+
+// PushFinal enqueues m regardless of capacity and ends the stream with end; used for a
+// last error message.
+func (s *Stream) PushFinal(m *Message, end End) {
+	s.mu.Lock()
+	if s.end != nil || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if m != nil {
+		s.pushBack(*m)
+	}
+	s.end = &end
+	s.mu.Unlock()
+	s.wake()
+}
+
+// Finish ends the stream after the queued messages.
+func (s *Stream) Finish(end End) { s.PushFinal(nil, end) }
+
+// Pull appends all queued messages to dst. end is non-nil once the stream has ended and
+// every queued message has been pulled.
+func (s *Stream) Pull(dst []Message) ([]Message, *End) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.n > 0 {
+		dst = append(dst, s.buf[s.head])
+		s.buf[s.head] = Message{}
+		s.head = (s.head + 1) % len(s.buf)
+		s.n--
+	}
+	s.head = 0
+	s.buf = s.buf[:0]
+	if s.end != nil {
+		return dst, s.end
+	}
+	return dst, nil
+}
+
+// Dropped returns how many messages this subscriber lost.
+func (s *Stream) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// SetOnClose registers the hub's unsubscribe callback; Close runs it once.
+func (s *Stream) SetOnClose(f func()) {
+	s.mu.Lock()
+	s.onClose = f
+	s.mu.Unlock()
+}
+
+// Close is called by the transport when the client goes away or stops the subscription.
+// It is safe to call more than once and after the stream ended.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	f := s.onClose
+	s.clear()
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (s *Stream) clear() {
+	for i := range s.buf {
+		s.buf[i] = Message{}
+	}
+	s.buf = s.buf[:0]
+	s.head, s.n = 0, 0
+}
+
+// pushBack appends to the ring, growing the backing array as needed (the ring is kept
+// small for idle subscribers and grows only under load).
+func (s *Stream) pushBack(m Message) {
+	if s.n == len(s.buf) {
+		if s.head == 0 && len(s.buf) < cap(s.buf) {
+			s.buf = append(s.buf, m)
+			s.n++
+			return
+		}
+		// grow: linearize into a bigger array
+		nb := make([]Message, s.n, max(2*s.n, 16))
+		for i := 0; i < s.n; i++ {
+			nb[i] = s.buf[(s.head+i)%len(s.buf)]
+		}
+		s.buf = append(nb, m)
+		s.head = 0
+		s.n++
+		return
+	}
+	s.buf[(s.head+s.n)%len(s.buf)] = m
+	s.n++
+}
+
+func (s *Stream) popFront() {
+	s.buf[s.head] = Message{}
+	s.head = (s.head + 1) % len(s.buf)
+	s.n--
+}
