@@ -86,3 +86,23 @@ func (e *RequestError) ErrorsJSON() []byte {
 func NewRequestError(msg string) *RequestError {
 	return &RequestError{Errors: []GraphQLError{{Message: msg}}, Status: http.StatusBadRequest}
 }
+
+// Operation is a request that parsed, normalized, validated and planned. Transports read
+// Kind to choose between Execute and Subscribe.
+type Operation struct {
+	Kind OperationKind
+	// Name is the selected operation's name, "" for an anonymous one.
+	Name    string
+	Request *Request
+
+	prepared *preparedOperation
+}
+
+// SubscribeOptions are a transport's settings for one subscription.
+type SubscribeOptions struct {
+	// Wake is called whenever the stream has something to pull (see NewStream).
+	Wake func()
+	// LastEventID resumes a stream after the event with this ID (SSE Last-Event-ID), where
+	// the event source supports it.
+	LastEventID string
+}
