@@ -1,0 +1,399 @@
+// Package config loads the edgate configuration file (YAML): it expands ${ENV} references in
+// values, decodes strictly (an unknown key is an error), fills in defaults, resolves relative
+// file paths against the config file's directory and validates everything it can check
+// without a network. Every error is one line of the form "FILE:LINE: message".
+//
+// REFERENCE.md in this folder documents every key.
+package config
+
+import (
+	"regexp"
+	"time"
+)
+
+// Config is one loaded configuration file. The zero value of every field means "use the
+// default"; Load and Parse fill the defaults in, so a loaded Config holds the effective values.
+type Config struct {
+	// Path is the file the config was loaded from, as given to Load (used in messages).
+	Path string `yaml:"-"`
+
+	// ListenAddr is the host:port the gateway serves on. Default "127.0.0.1:3002".
+	ListenAddr string `yaml:"listen_addr"`
+	// GraphQLPath is the one endpoint for queries, mutations and subscriptions (HTTP, SSE,
+	// multipart, WebSocket). Default "/graphql".
+	GraphQLPath string `yaml:"graphql_path"`
+
+	// Subgraphs lists the subgraphs to compose. Exactly one of Subgraphs and
+	// ExecutionConfigFile is set.
+	Subgraphs []Subgraph `yaml:"subgraphs"`
+	// ExecutionConfigFile is a Cosmo execution config (`wgc router compose` output), as an
+	// absolute path after loading; "" when Subgraphs is used.
+	ExecutionConfigFile string `yaml:"execution_config_file"`
+
+	// Headers says which client request headers are forwarded to subgraphs.
+	Headers HeaderRules `yaml:"headers"`
+	// Events configures the message brokers that event directives name by provider id.
+	Events Events `yaml:"events"`
+	// EmbeddedNATS configures the in-process NATS server, started only when a NATS provider
+	// has no url.
+	EmbeddedNATS EmbeddedNATS `yaml:"embedded_nats"`
+
+	SSE           SSE           `yaml:"sse"`
+	WebSocket     WebSocket     `yaml:"websocket"`
+	Subscriptions Subscriptions `yaml:"subscriptions"`
+	Limits        Limits        `yaml:"limits"`
+
+	// TLS, when set, serves HTTPS (HTTP/2 over TLS and HTTP/1.1). Cleartext HTTP/2 (h2c) is
+	// always served when TLS is nil.
+	TLS *TLS `yaml:"tls"`
+	Log Log  `yaml:"log"`
+
+	// ShutdownTimeout bounds graceful shutdown: clients get `complete` / close 1001, then
+	// whatever is still open after this long is dropped. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Subgraph is one entry of `subgraphs`.
+type Subgraph struct {
+	// Name identifies the subgraph; required and unique.
+	Name string `yaml:"name"`
+	// RoutingURL is where queries and `_entities` fetches go; "" for a purely event-driven
+	// subgraph.
+	RoutingURL string `yaml:"routing_url"`
+	// Schema is the subgraph's SDL; required.
+	Schema SchemaSource `yaml:"schema"`
+	// Subscription is set when the subgraph serves subscriptions itself; nil otherwise.
+	Subscription *SubgraphSubscription `yaml:"subscription"`
+	// Line is the config line of this entry, for messages about the subgraph.
+	Line int `yaml:"-"`
+}
+
+// SchemaSource names where a subgraph SDL comes from.
+type SchemaSource struct {
+	// File is the SDL file, an absolute path after loading (written relative to the config
+	// file's directory, or absolute).
+	File string `yaml:"file"`
+	// Line is the config line of the schema entry.
+	Line int `yaml:"-"`
+}
+
+// Upstream subscription protocols (SubgraphSubscription.Protocol).
+const (
+	ProtocolWS      = "ws"       // WebSocket; the subprotocol is SubgraphSubscription.WebSocketSubprotocol
+	ProtocolSSE     = "sse"      // GraphQL over SSE with GET
+	ProtocolSSEPost = "sse_post" // GraphQL over SSE with POST
+)
+
+// WebSocket subprotocols (SubgraphSubscription.WebSocketSubprotocol).
+const (
+	SubprotocolAuto               = "auto" // offer both, take what the subgraph picks
+	SubprotocolGraphQLWS          = "graphql-ws"
+	SubprotocolGraphQLTransportWS = "graphql-transport-ws"
+)
+
+// SubgraphSubscription says how to forward subscriptions to a subgraph that serves them.
+type SubgraphSubscription struct {
+	// URL of the subgraph's subscription endpoint (ws:// or wss:// for ProtocolWS, http:// or
+	// https:// for the SSE protocols); required.
+	URL string `yaml:"url"`
+	// Protocol is ProtocolWS, ProtocolSSE or ProtocolSSEPost. Default ProtocolWS.
+	Protocol string `yaml:"protocol"`
+	// WebSocketSubprotocol is SubprotocolAuto, SubprotocolGraphQLWS or
+	// SubprotocolGraphQLTransportWS. Default SubprotocolAuto.
+	WebSocketSubprotocol string `yaml:"websocket_subprotocol"`
+	// ForwardInitPayload overrides WebSocket.ForwardInitPayload for this subgraph; nil means
+	// use that global setting.
+	ForwardInitPayload *bool `yaml:"forward_init_payload"`
+	// Retry re-subscribes upstream after a failure.
+	Retry Retry `yaml:"retry"`
+}
+
+// Retry is the re-subscribe policy after an upstream subscription fails.
+type Retry struct {
+	// Enabled turns re-subscribing on. Default false: an upstream failure ends the client's
+	// subscription with an error.
+	Enabled bool `yaml:"enabled"`
+	// MaxAttempts bounds the attempts per failure. Default 20.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Interval is the wait before the first attempt (it grows between attempts up to
+	// MaxDuration). Default 100ms.
+	Interval time.Duration `yaml:"interval"`
+	// MaxDuration bounds the wait between two attempts. Default 2s.
+	MaxDuration time.Duration `yaml:"max_duration"`
+}
+
+// HeaderRules says which client request headers reach subgraphs.
+type HeaderRules struct {
+	// All applies to every subgraph.
+	All HeaderRuleSet `yaml:"all"`
+	// Subgraphs applies to the named subgraph only, after All.
+	Subgraphs map[string]HeaderRuleSet `yaml:"subgraphs"`
+}
+
+// RequestRules returns the rules for requests to subgraph: All's, then the subgraph's own.
+func (h HeaderRules) RequestRules(subgraph string) []HeaderRule {
+	own := h.Subgraphs[subgraph].Request
+	if len(own) == 0 {
+		return h.All.Request
+	}
+	rules := make([]HeaderRule, 0, len(h.All.Request)+len(own))
+	rules = append(rules, h.All.Request...)
+	return append(rules, own...)
+}
+
+// HeaderRuleSet is the rules of one scope.
+type HeaderRuleSet struct {
+	// Request rules apply, in order, to every request sent to a subgraph (queries, mutations,
+	// entity fetches and upstream subscriptions).
+	Request []HeaderRule `yaml:"request"`
+}
+
+// Header rule operations (HeaderRule.Op).
+const (
+	HeaderPropagate = "propagate" // copy client headers (Named or Matching)
+	HeaderSet       = "set"       // send a fixed header (Name, Value)
+)
+
+// HeaderRule is one header rule. Op is required; which other fields apply depends on it.
+type HeaderRule struct {
+	// Op is HeaderPropagate or HeaderSet.
+	Op string `yaml:"op"`
+	// Named propagates the one header of that name (case-insensitive). With propagate,
+	// exactly one of Named and Matching is set.
+	Named string `yaml:"named"`
+	// Matching propagates every header whose canonical name (e.g. "X-Request-Id") the Go
+	// regular expression matches; it is unanchored, so write ^...$ to anchor it.
+	Matching string `yaml:"matching"`
+	// MatchingRegexp is Matching compiled; nil when Matching is "".
+	MatchingRegexp *regexp.Regexp `yaml:"-"`
+	// Rename sends a Named header under this name instead; "" keeps the name.
+	Rename string `yaml:"rename"`
+	// Default is sent for Named when the client request lacks the header; "" sends nothing.
+	Default string `yaml:"default"`
+	// Name and Value are the header that a set rule sends.
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+	// Line is the config line of this rule.
+	Line int `yaml:"-"`
+}
+
+// Events configures the message brokers.
+type Events struct {
+	Providers Providers `yaml:"providers"`
+}
+
+// Providers lists the brokers per kind. Directives name a provider by its id
+// (providerId, "default" when the directive omits it); ids are unique within a kind.
+type Providers struct {
+	NATS  []NATSProvider  `yaml:"nats"`
+	Kafka []KafkaProvider `yaml:"kafka"`
+	Redis []RedisProvider `yaml:"redis"`
+}
+
+// NATSProvider is one NATS connection.
+type NATSProvider struct {
+	// ID is what directives name in providerId; required.
+	ID string `yaml:"id"`
+	// URL is the server URL (a comma-separated list for a cluster); "" connects to the
+	// embedded server (EmbeddedNATS), which is then started.
+	URL string `yaml:"url"`
+	// At most one way to authenticate: Token, User and Password, or CredsFile (an absolute
+	// path after loading). All "" means none.
+	Token     string `yaml:"token"`
+	User      string `yaml:"user"`
+	Password  string `yaml:"password"`
+	CredsFile string `yaml:"creds_file"`
+	// Line is the config line of this entry.
+	Line int `yaml:"-"`
+}
+
+// KafkaProvider is one Kafka cluster.
+type KafkaProvider struct {
+	// ID is what directives name in providerId; required.
+	ID string `yaml:"id"`
+	// Brokers are the seed brokers, each host:port; at least one.
+	Brokers []string `yaml:"brokers"`
+	// TLS, when set, connects with TLS; nil connects in plaintext.
+	TLS *ClientTLS `yaml:"tls"`
+	// SASL, when set, authenticates; nil does not.
+	SASL *SASL `yaml:"sasl"`
+	// FetchMaxWait bounds how long a fetch waits for new records; 0 keeps the client
+	// library's default (5s in franz-go).
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+	// StrictStartup makes start-up fail when no broker answers; default false (connect in
+	// the background and keep retrying).
+	StrictStartup bool `yaml:"strict_startup"`
+	// Line is the config line of this entry.
+	Line int `yaml:"-"`
+}
+
+// ClientTLS configures TLS towards a broker. The empty value uses the system roots.
+type ClientTLS struct {
+	// CAFile verifies the server with this PEM bundle instead of the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile, both or neither, present a client certificate.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// InsecureSkipVerify skips server verification; for tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASL mechanisms (SASL.Mechanism).
+const (
+	SASLPlain       = "plain"
+	SASLScramSHA256 = "scram-sha-256"
+	SASLScramSHA512 = "scram-sha-512"
+)
+
+// SASL is Kafka SASL authentication.
+type SASL struct {
+	// Mechanism is SASLPlain, SASLScramSHA256 or SASLScramSHA512. Default SASLPlain.
+	Mechanism string `yaml:"mechanism"`
+	// Username is required.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// RedisProvider is one Redis server or cluster.
+type RedisProvider struct {
+	// ID is what directives name in providerId; required.
+	ID string `yaml:"id"`
+	// URLs are redis:// or rediss:// URLs: exactly one, or several with Cluster.
+	URLs []string `yaml:"urls"`
+	// Cluster connects to a Redis Cluster through the URLs as seeds. Default false.
+	Cluster bool `yaml:"cluster"`
+	// Line is the config line of this entry.
+	Line int `yaml:"-"`
+}
+
+// EmbeddedNATS configures the in-process NATS server.
+type EmbeddedNATS struct {
+	// Listen is the host:port the embedded server listens on, so that other processes can
+	// publish to it. Default "127.0.0.1:4223" (4222 is left to a system NATS).
+	Listen string `yaml:"listen"`
+	// JetStream enables JetStream on the embedded server. Default true.
+	JetStream bool `yaml:"jetstream"`
+	// StoreDir is where JetStream keeps its data, an absolute path after loading; "" uses
+	// a temporary directory that is removed at shutdown.
+	StoreDir string `yaml:"store_dir"`
+}
+
+// SSE configures GraphQL over Server-Sent Events.
+type SSE struct {
+	// HeartbeatInterval is the gap between ":" comment heartbeats on an idle stream.
+	// Default 5s; 0 sends none.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+}
+
+// WebSocket configures the graphql-transport-ws and graphql-ws endpoints.
+type WebSocket struct {
+	// Enabled accepts WebSocket upgrades on GraphQLPath. Default true.
+	Enabled bool `yaml:"enabled"`
+	// InitTimeout closes a connection that sends no connection_init in time (4408).
+	// Default 10s; must be positive.
+	InitTimeout time.Duration `yaml:"init_timeout"`
+	// PingInterval is the gap between server pings on graphql-transport-ws connections.
+	// Default 10s; 0 sends none.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// KeepAliveInterval is the gap between "ka" messages on legacy graphql-ws connections.
+	// Default 15s; 0 sends none.
+	KeepAliveInterval time.Duration `yaml:"keepalive_interval"`
+	// MaxSubscriptionsPerConnection bounds the active subscriptions of one connection.
+	// Default 100; 0 means unlimited.
+	MaxSubscriptionsPerConnection int `yaml:"max_subscriptions_per_connection"`
+	// ForwardInitPayload forwards the client's connection_init payload to subgraphs that
+	// serve subscriptions themselves. Default true.
+	ForwardInitPayload bool `yaml:"forward_init_payload"`
+	// MaxMessageBytes bounds one incoming WebSocket message. Default 64KiB; 0 means unlimited.
+	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
+}
+
+// Slow-consumer policies (Subscriptions.SlowConsumer).
+const (
+	SlowConsumerDisconnect = "disconnect"  // end the client's subscriptions with a reason
+	SlowConsumerDropOldest = "drop_oldest" // discard the oldest queued message and go on
+)
+
+// Subscriptions configures event delivery to clients.
+type Subscriptions struct {
+	// QueueSize bounds the messages queued for one client. Default 1024; must be positive.
+	QueueSize int `yaml:"queue_size"`
+	// SlowConsumer is what happens when a client's queue is full: SlowConsumerDisconnect
+	// or SlowConsumerDropOldest. Default SlowConsumerDisconnect.
+	SlowConsumer string `yaml:"slow_consumer"`
+}
+
+// Limits protects the gateway; a request over a limit gets a clear error.
+type Limits struct {
+	// MaxConnections bounds concurrent client connections. Default 0: unlimited.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxRequestBodyBytes bounds an HTTP request body (and so the query size). Default
+	// 1MiB; 0 means unlimited.
+	MaxRequestBodyBytes ByteSize `yaml:"max_request_body_bytes"`
+	// MaxQueryDepth bounds the selection depth of an operation. Default 0: unlimited.
+	MaxQueryDepth int `yaml:"max_query_depth"`
+}
+
+// TLS is the server certificate; both files are required, absolute paths after loading.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Log formats (Log.Format).
+const (
+	LogJSON    = "json"
+	LogConsole = "console"
+)
+
+// Log configures the zerolog logger.
+type Log struct {
+	// Level is trace, debug, info, warn, error or disabled. Default "info".
+	Level string `yaml:"level"`
+	// Format is LogJSON or LogConsole (human-readable). Default LogJSON.
+	Format string `yaml:"format"`
+}
+
+// ByteSize is a size in bytes. The YAML value is an integer or an integer with a unit:
+// KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000), e.g. 64KiB.
+type ByteSize int64
+
+// defaults returns a Config holding every top-level default. Decoding overwrites only the
+// keys present in the file, so a key that is present with a zero value (enabled: false)
+// stays zero.
+func defaults() *Config {
+	return &Config{
+		ListenAddr:  "127.0.0.1:3002",
+		GraphQLPath: "/graphql",
+		EmbeddedNATS: EmbeddedNATS{
+			Listen:    "127.0.0.1:4223",
+			JetStream: true,
+		},
+		SSE: SSE{HeartbeatInterval: 5 * time.Second},
+		WebSocket: WebSocket{
+			Enabled:                       true,
+			InitTimeout:                   10 * time.Second,
+			PingInterval:                  10 * time.Second,
+			KeepAliveInterval:             15 * time.Second,
+			MaxSubscriptionsPerConnection: 100,
+			ForwardInitPayload:            true,
+			MaxMessageBytes:               64 << 10,
+		},
+		Subscriptions:   Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect},
+		Limits:          Limits{MaxRequestBodyBytes: 1 << 20},
+		Log:             Log{Level: "info", Format: LogJSON},
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// The decoder calls setDefaults on each value it creates for a list entry, a map value or
+// an optional (pointer) section, before decoding the keys into it.
+type defaulter interface{ setDefaults() }
+
+func (s *SubgraphSubscription) setDefaults() {
+	s.Protocol = ProtocolWS
+	s.WebSocketSubprotocol = SubprotocolAuto
+	s.Retry = Retry{MaxAttempts: 20, Interval: 100 * time.Millisecond, MaxDuration: 2 * time.Second}
+}
+
+func (s *SASL) setDefaults() { s.Mechanism = SASLPlain }
