@@ -61,3 +61,10 @@ type Consumer interface {
 type Requester interface {
 	Request(ctx context.Context, subject string, data []byte) ([]byte, error)
 }
+
+// StatsReporter is implemented by providers that count their own traffic. The Registry
+// reports these counters when a provider has them, and its own counts of the traffic that
+// passed through it otherwise.
+type StatsReporter interface {
+	Stats() ProviderStats
+}

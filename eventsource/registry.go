@@ -1,0 +1,398 @@
+package eventsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+)
+
+// Registry holds the configured providers and shares broker consumers: there is exactly one
+// consumer per distinct (provider id, sorted de-duplicated subject set, stream options),
+// reference-counted by its subscribers and closed when the last one leaves.
+//
+// Lock order: mu, then a provider's own locks. The registry never holds mu while calling a
+// provider's Consume, a Consumer's Close or a subscriber's fn.
+type Registry struct {
+	log zerolog.Logger
+
+	mu        sync.Mutex
+	providers map[string]*registeredProvider
+	consumers map[string]*sharedConsumer
+	closed    bool
+
+	// background counts consumer creations and closes in flight; Close waits for them.
+	background sync.WaitGroup
+}
+
+type registeredProvider struct {
+	p Provider
+	// own counts the traffic that passed through the registry, reported for providers that
+	// do not implement StatsReporter.
+	own providerCounters
+}
+
+// sharedConsumer is one broker consumer and its subscribers.
+type sharedConsumer struct {
+	key      string
+	provider *registeredProvider
+	subjects []string
+
+	// subs is replaced, never mutated, so delivery reads it without a lock.
+	subs atomic.Pointer[[]*subscriber]
+
+	// Guarded by Registry.mu.
+	refs     int
+	consumer Consumer      // set once created
+	ready    chan struct{} // closed when the creation finished, with err or consumer set
+	err      error
+}
+
+type subscriber struct {
+	fn   func(Event)
+	gone atomic.Bool
+}
+
+// NewRegistry returns an empty registry. A zero logger disables logging.
+func NewRegistry(log zerolog.Logger) *Registry {
+	return &Registry{
+		log:       log,
+		providers: make(map[string]*registeredProvider),
+		consumers: make(map[string]*sharedConsumer),
+	}
+}
+
+// Add registers p under p.ID(). A second provider with the same id is an error.
+func (r *Registry) Add(p Provider) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("add %s provider %q: registry closed", p.Kind(), p.ID())
+	}
+	if prev, ok := r.providers[p.ID()]; ok {
+		return fmt.Errorf("add %s provider %q: id already used by a %s provider", p.Kind(), p.ID(), prev.p.Kind())
+	}
+	r.providers[p.ID()] = &registeredProvider{p: p}
+	return nil
+}
+
+// Provider returns the provider registered under id.
+func (r *Registry) Provider(id string) (Provider, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rp, ok := r.providers[id]
+	if !ok {
+		return nil, false
+	}
+	return rp.p, true
+}
+
+func (r *Registry) lookup(id string) (*registeredProvider, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errors.New("event registry closed")
+	}
+	rp, ok := r.providers[id]
+	if !ok {
+		return nil, fmt.Errorf("unknown event provider %q", id)
+	}
+	return rp, nil
+}
+
+// Subscribe calls fn with every event of the shared consumer for (providerID, subjects,
+// opts), creating the consumer if this is its first subscriber. The order of subjects and
+// duplicates do not matter.
+//
+// fn runs on the consumer's delivery goroutine, in broker order, and must not block: it is
+// called for every subscriber of the consumer in turn. unsubscribe is idempotent and may be
+// called from any goroutine, fn included. After unsubscribe returns, fn is not called again,
+// except that a delivery already running on another goroutine may finish its call.
+func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []string, opts ConsumeOptions, fn func(Event)) (unsubscribe func(), err error) {
+	subjects = normalizeSubjects(subjects)
+	rp, err := r.lookup(providerID)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %v: %w", subjects, err)
+	}
+	if len(subjects) == 0 {
+		return nil, fmt.Errorf("%s provider %q subscribe: no subjects", rp.p.Kind(), providerID)
+	}
+	if fn == nil {
+		return nil, fmt.Errorf("%s provider %q subscribe %v: nil handler", rp.p.Kind(), providerID, subjects)
+	}
+	key := consumerKey(providerID, subjects, opts)
+	sub := &subscriber{fn: fn}
+
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%s provider %q subscribe %v: event registry closed", rp.p.Kind(), providerID, subjects)
+	}
+	sc, exists := r.consumers[key]
+	if !exists {
+		sc = &sharedConsumer{key: key, provider: rp, subjects: subjects, ready: make(chan struct{})}
+		r.consumers[key] = sc
+		r.background.Add(1)
+	}
+	sc.refs++
+	sc.addSubscriber(sub)
+	r.mu.Unlock()
+
+	unsubscribe = r.unsubscribeFunc(sc, sub)
+	if !exists {
+		err = r.create(ctx, sc, opts)
+	} else {
+		select {
+		case <-sc.ready:
+			err = sc.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		unsubscribe()
+		return nil, fmt.Errorf("%s provider %q subscribe %v: %w", rp.p.Kind(), providerID, subjects, err)
+	}
+	return unsubscribe, nil
+}
+
+// create runs the provider's Consume for the first subscriber of sc.
+func (r *Registry) create(ctx context.Context, sc *sharedConsumer, opts ConsumeOptions) error {
+	defer r.background.Done()
+	consumer, err := sc.provider.p.Consume(ctx, sc.subjects, opts, sc.deliver)
+
+	r.mu.Lock()
+	sc.consumer, sc.err = consumer, err
+	close(sc.ready)
+	if err != nil {
+		sc.provider.own.consumeErrors.Add(1)
+		if r.consumers[sc.key] == sc {
+			delete(r.consumers, sc.key)
+		}
+		r.mu.Unlock()
+		return err
+	}
+	// Everybody left (or the registry closed) while Consume ran: nobody will close it.
+	orphan := sc.refs == 0 || r.closed
+	if orphan && r.consumers[sc.key] == sc {
+		delete(r.consumers, sc.key)
+	}
+	r.mu.Unlock()
+	if orphan {
+		r.closeConsumer(sc)
+	}
+	return nil
+}
+
+func (r *Registry) unsubscribeFunc(sc *sharedConsumer, sub *subscriber) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			sub.gone.Store(true)
+			r.mu.Lock()
+			sc.removeSubscriber(sub)
+			sc.refs--
+			last := sc.refs == 0 && r.consumers[sc.key] == sc
+			if last {
+				delete(r.consumers, sc.key)
+			}
+			created := sc.consumer != nil
+			if last && created {
+				r.background.Add(1)
+			}
+			r.mu.Unlock()
+			// A consumer still being created is closed by create when it sees refs == 0.
+			if last && created {
+				// Closing may wait for the delivery goroutine, and unsubscribe may run on
+				// it, so the close happens on a goroutine of its own.
+				go func() {
+					defer r.background.Done()
+					r.closeConsumer(sc)
+				}()
+			}
+		})
+	}
+}
+
+func (r *Registry) closeConsumer(sc *sharedConsumer) {
+	if err := sc.consumer.Close(); err != nil {
+		r.log.Warn().Err(err).Str("provider", sc.provider.p.ID()).Strs("subjects", sc.subjects).Msg("closing event consumer")
+		return
+	}
+	r.log.Debug().Str("provider", sc.provider.p.ID()).Strs("subjects", sc.subjects).Msg("event consumer closed")
+}
+
+func (sc *sharedConsumer) addSubscriber(s *subscriber) {
+	var next []*subscriber
+	if cur := sc.subs.Load(); cur != nil {
+		next = append(make([]*subscriber, 0, len(*cur)+1), *cur...)
+	}
+	next = append(next, s)
+	sc.subs.Store(&next)
+}
+
+func (sc *sharedConsumer) removeSubscriber(s *subscriber) {
+	cur := sc.subs.Load()
+	if cur == nil {
+		return
+	}
+	next := make([]*subscriber, 0, len(*cur))
+	for _, o := range *cur {
+		if o != s {
+			next = append(next, o)
+		}
+	}
+	sc.subs.Store(&next)
+}
+
+// deliver is the provider callback: it fans ev out to the current subscribers.
+func (sc *sharedConsumer) deliver(ev Event) {
+	sc.provider.own.received.Add(1)
+	subs := sc.subs.Load()
+	if subs == nil {
+		return
+	}
+	for _, s := range *subs {
+		if !s.gone.Load() {
+			s.fn(ev)
+		}
+	}
+}
+
+// Publish sends data to subject through the provider providerID.
+func (r *Registry) Publish(ctx context.Context, providerID, subject string, data []byte) error {
+	rp, err := r.lookup(providerID)
+	if err != nil {
+		return fmt.Errorf("publish %q: %w", subject, err)
+	}
+	err = rp.p.Publish(ctx, subject, data)
+	countPublish(&rp.own, err)
+	if err != nil {
+		return fmt.Errorf("%s provider %q publish %q: %w", rp.p.Kind(), providerID, subject, err)
+	}
+	return nil
+}
+
+// Request sends a request to subject and returns the reply. The provider must implement
+// Requester.
+func (r *Registry) Request(ctx context.Context, providerID, subject string, data []byte) ([]byte, error) {
+	rp, err := r.lookup(providerID)
+	if err != nil {
+		return nil, fmt.Errorf("request %q: %w", subject, err)
+	}
+	req, ok := rp.p.(Requester)
+	if !ok {
+		return nil, fmt.Errorf("%s provider %q request %q: request/reply not supported by %s providers", rp.p.Kind(), providerID, subject, rp.p.Kind())
+	}
+	reply, err := req.Request(ctx, subject, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s provider %q request %q: %w", rp.p.Kind(), providerID, subject, err)
+	}
+	return reply, nil
+}
+
+// Consumers returns the number of open broker consumers.
+func (r *Registry) Consumers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, sc := range r.consumers {
+		if sc.consumer != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Stats returns the counters of every provider by id.
+func (r *Registry) Stats() map[string]ProviderStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]ProviderStats, len(r.providers))
+	for id, rp := range r.providers {
+		if sr, ok := rp.p.(StatsReporter); ok {
+			out[id] = sr.Stats()
+		} else {
+			out[id] = rp.own.snapshot()
+		}
+	}
+	return out
+}
+
+// Close closes every consumer, then every provider. Subscribe and Publish fail afterwards.
+// Close must not be called from a subscriber's fn.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	var open []*sharedConsumer
+	for key, sc := range r.consumers {
+		if sc.consumer != nil {
+			open = append(open, sc)
+		}
+		delete(r.consumers, key)
+	}
+	providers := make([]*registeredProvider, 0, len(r.providers))
+	for _, rp := range r.providers {
+		providers = append(providers, rp)
+	}
+	r.mu.Unlock()
+
+	for _, sc := range open {
+		r.closeConsumer(sc)
+	}
+	var errs []error
+	for _, rp := range providers {
+		if err := rp.p.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s provider %q: %w", rp.p.Kind(), rp.p.ID(), err))
+		}
+	}
+	// Consumers still being created fail fast once their provider is closed.
+	r.background.Wait()
+	return errors.Join(errs...)
+}
+
+// normalizeSubjects returns the sorted subjects without duplicates, in a new slice.
+func normalizeSubjects(subjects []string) []string {
+	out := slices.Clone(subjects)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// consumerKey identifies a shared consumer. Subjects cannot contain NUL, so it separates
+// the parts unambiguously.
+func consumerKey(providerID string, subjects []string, opts ConsumeOptions) string {
+	var b strings.Builder
+	b.WriteString(providerID)
+	for _, s := range subjects {
+		b.WriteByte(0)
+		b.WriteString(s)
+	}
+	if so := opts.Stream; so != nil {
+		b.WriteString("\x00\x01stream\x00")
+		b.WriteString(so.StreamName)
+		b.WriteByte(0)
+		b.WriteString(so.ConsumerName)
+		b.WriteByte(0)
+		b.WriteString(strconv.FormatInt(int64(so.InactiveThreshold), 10))
+	}
+	return b.String()
+}
+
+// countPublish records the outcome of one publish in c.
+func countPublish(c *providerCounters, err error) {
+	if err != nil {
+		c.publishErrors.Add(1)
+		return
+	}
+	c.published.Add(1)
+}
