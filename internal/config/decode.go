@@ -299,6 +299,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error
 		func(src *yaml.Node) error { return d.decodeStruct(src, v, path) },
 		func(k, val *yaml.Node) error {
 			idx, ok := fi.byKey[k.Value]
+			if !ok && path == "" && strings.HasPrefix(k.Value, "x-") {
+				return nil // a holder for YAML anchors, as in Docker Compose files
+			}
 			if !ok {
 				where := "in " + path
 				if path == "" {

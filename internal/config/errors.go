@@ -22,7 +22,7 @@ func (e *Error) Error() string {
 
 // suggest returns ` (did you mean "x"?)` for the candidate closest to got, or "" when none
 // is close: same letters ignoring case and underscores (routingUrl, routing-url), or an
-// edit distance of at most a third of the word (at least 1, at most 3).
+// edit distance of at most a third of the word (at most 3).
 func suggest(got string, candidates []string) string {
 	norm := func(s string) string {
 		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
@@ -36,7 +36,7 @@ func suggest(got string, candidates []string) string {
 			best, bestDist = c, d
 		}
 	}
-	limit := min(max(len(got)/3, 1), 3)
+	limit := min(len(got)/3, 3) // so no suggestion for words under three letters
 	if best == "" || bestDist > limit {
 		return ""
 	}

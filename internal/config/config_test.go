@@ -1,0 +1,281 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// specExample is the example of SPEC section 2, verbatim.
+const specExample = `listen_addr: 127.0.0.1:3002         # default
+graphql_path: /graphql              # default
+subgraphs:                          # either this list ...
+  - name: employees
+    routing_url: http://127.0.0.1:4001/graphql
+    schema: { file: employees.graphql }       # relative to the config file
+    subscription:                             # optional: the subgraph serves subscriptions itself
+      url: ws://127.0.0.1:4001/graphql
+      protocol: ws                            # ws | sse | sse_post
+      websocket_subprotocol: auto             # auto | graphql-ws | graphql-transport-ws
+      retry: { enabled: true, max_attempts: 20, interval: 100ms, max_duration: 2s }  # re-subscribe after an upstream failure
+  - name: events                              # an event-driven subgraph: no routing_url needed
+    schema: { file: events.graphql }
+execution_config_file: router.json  # ... or a Cosmo execution config (output of ` + "`wgc router compose`" + `)
+headers:                            # forwarded to subgraphs, for queries and subscriptions
+  all: { request: [ { op: propagate, named: Authorization }, { op: propagate, matching: "(?i)^x-.*" } ] }
+events:
+  providers:
+    nats:  [ { id: default, url: nats://127.0.0.1:4222 } ]   # no url: start the embedded NATS server
+    kafka: [ { id: my-kafka, brokers: [127.0.0.1:9092] } ]
+    redis: [ { id: my-redis, urls: [redis://127.0.0.1:6379] } ]
+embedded_nats: { listen: 127.0.0.1:4223, jetstream: true, store_dir: "" }   # used when a nats provider has no url
+`
+
+// load writes config as edgate.yaml into a fresh directory together with the named files
+// (each holding a line of text), changes into that directory and loads "edgate.yaml", so
+// that messages start with "edgate.yaml:".
+func load(t *testing.T, config string, files ...string) (*Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, f := range files {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("type Query { a: Int }\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "edgate.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Load("edgate.yaml")
+}
+
+func mustLoad(t *testing.T, config string, files ...string) *Config {
+	t.Helper()
+	c, err := load(t, config, files...)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return c
+}
+
+func wantError(t *testing.T, err error, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("Load succeeded, want error %q", want)
+	}
+	if err.Error() != want {
+		t.Fatalf("error\n got: %s\nwant: %s", err, want)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error has more than one line: %q", err)
+	}
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error is %T, want *config.Error", err)
+	}
+}
+
+func TestLoad_SpecExampleWithBothSourcesIsRejectedAtExecutionConfigLine(t *testing.T) {
+	_, err := load(t, specExample, "employees.graphql", "events.graphql", "router.json")
+	wantError(t, err, `edgate.yaml:14: set either subgraphs (line 3) or execution_config_file, not both`)
+}
+
+func TestLoad_SpecExampleWithSubgraphs(t *testing.T) {
+	config := strings.Replace(specExample, "execution_config_file: router.json", "", 1)
+	c := mustLoad(t, config, "employees.graphql", "events.graphql")
+	dir, _ := os.Getwd()
+
+	if c.Path != "edgate.yaml" || c.ListenAddr != "127.0.0.1:3002" || c.GraphQLPath != "/graphql" {
+		t.Errorf("path/listen/graphql: %q %q %q", c.Path, c.ListenAddr, c.GraphQLPath)
+	}
+	if c.ExecutionConfigFile != "" {
+		t.Errorf("ExecutionConfigFile = %q", c.ExecutionConfigFile)
+	}
+	want := []Subgraph{
+		{
+			Name:       "employees",
+			RoutingURL: "http://127.0.0.1:4001/graphql",
+			Schema:     SchemaSource{File: filepath.Join(dir, "employees.graphql"), Line: 6},
+			Subscription: &SubgraphSubscription{
+				URL:                  "ws://127.0.0.1:4001/graphql",
+				Protocol:             ProtocolWS,
+				WebSocketSubprotocol: SubprotocolAuto,
+				Retry:                Retry{Enabled: true, MaxAttempts: 20, Interval: 100 * time.Millisecond, MaxDuration: 2 * time.Second},
+			},
+			Line: 4,
+		},
+		{
+			Name:   "events",
+			Schema: SchemaSource{File: filepath.Join(dir, "events.graphql"), Line: 13},
+			Line:   12,
+		},
+	}
+	if !reflect.DeepEqual(c.Subgraphs, want) {
+		t.Errorf("Subgraphs\n got: %+v\nwant: %+v", c.Subgraphs, want)
+	}
+
+	rules := c.Headers.All.Request
+	if len(rules) != 2 {
+		t.Fatalf("header rules: %+v", rules)
+	}
+	if r := rules[0]; r.Op != HeaderPropagate || r.Named != "Authorization" || r.Line != 16 {
+		t.Errorf("rule 0: %+v", r)
+	}
+	if r := rules[1]; r.Op != HeaderPropagate || r.Matching != "(?i)^x-.*" || r.MatchingRegexp == nil ||
+		!r.MatchingRegexp.MatchString("X-Request-Id") || r.MatchingRegexp.MatchString("Accept") {
+		t.Errorf("rule 1: %+v", r)
+	}
+	if got := c.Headers.RequestRules("employees"); len(got) != 2 {
+		t.Errorf("RequestRules(employees) = %d rules, want 2", len(got))
+	}
+
+	p := c.Events.Providers
+	if !reflect.DeepEqual(p.NATS, []NATSProvider{{ID: "default", URL: "nats://127.0.0.1:4222", Line: 19}}) {
+		t.Errorf("nats: %+v", p.NATS)
+	}
+	if !reflect.DeepEqual(p.Kafka, []KafkaProvider{{ID: "my-kafka", Brokers: []string{"127.0.0.1:9092"}, Line: 20}}) {
+		t.Errorf("kafka: %+v", p.Kafka)
+	}
+	if !reflect.DeepEqual(p.Redis, []RedisProvider{{ID: "my-redis", URLs: []string{"redis://127.0.0.1:6379"}, Line: 21}}) {
+		t.Errorf("redis: %+v", p.Redis)
+	}
+	if c.EmbeddedNATS != (EmbeddedNATS{Listen: "127.0.0.1:4223", JetStream: true}) {
+		t.Errorf("embedded_nats: %+v", c.EmbeddedNATS)
+	}
+}
+
+func TestLoad_SpecExampleWithExecutionConfig(t *testing.T) {
+	lines := strings.Split(specExample, "\n")
+	config := strings.Join(append(lines[:2:2], lines[13:]...), "\n") // drop the subgraphs list
+	c := mustLoad(t, config, "router.json")
+	dir, _ := os.Getwd()
+	if c.ExecutionConfigFile != filepath.Join(dir, "router.json") || len(c.Subgraphs) != 0 {
+		t.Errorf("ExecutionConfigFile %q, subgraphs %d", c.ExecutionConfigFile, len(c.Subgraphs))
+	}
+}
+
+func TestLoad_AppliesDefaults(t *testing.T) {
+	c := mustLoad(t, "subgraphs: [ { name: a, schema: { file: a.graphql }, subscription: { url: ws://h:1/graphql } } ]\n", "a.graphql")
+	want := defaults()
+	if c.ListenAddr != want.ListenAddr || c.GraphQLPath != "/graphql" {
+		t.Errorf("listen %q, path %q", c.ListenAddr, c.GraphQLPath)
+	}
+	if c.SSE.HeartbeatInterval != 5*time.Second {
+		t.Errorf("sse: %+v", c.SSE)
+	}
+	wantWS := WebSocket{Enabled: true, InitTimeout: 10 * time.Second, PingInterval: 10 * time.Second,
+		KeepAliveInterval: 15 * time.Second, MaxSubscriptionsPerConnection: 100, ForwardInitPayload: true, MaxMessageBytes: 64 * 1024}
+	if c.WebSocket != wantWS {
+		t.Errorf("websocket: %+v", c.WebSocket)
+	}
+	if c.Subscriptions != (Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect}) {
+		t.Errorf("subscriptions: %+v", c.Subscriptions)
+	}
+	if c.Limits != (Limits{MaxRequestBodyBytes: 1 << 20}) {
+		t.Errorf("limits: %+v", c.Limits)
+	}
+	if c.TLS != nil || c.Log != (Log{Level: "info", Format: LogJSON}) || c.ShutdownTimeout != 10*time.Second {
+		t.Errorf("tls %v, log %+v, shutdown %v", c.TLS, c.Log, c.ShutdownTimeout)
+	}
+	if c.EmbeddedNATS != (EmbeddedNATS{Listen: "127.0.0.1:4223", JetStream: true}) {
+		t.Errorf("embedded_nats: %+v", c.EmbeddedNATS)
+	}
+	sub := c.Subgraphs[0].Subscription
+	wantSub := SubgraphSubscription{URL: "ws://h:1/graphql", Protocol: ProtocolWS, WebSocketSubprotocol: SubprotocolAuto,
+		Retry: Retry{MaxAttempts: 20, Interval: 100 * time.Millisecond, MaxDuration: 2 * time.Second}}
+	if !reflect.DeepEqual(*sub, wantSub) {
+		t.Errorf("subscription: %+v", *sub)
+	}
+}
+
+func TestLoad_ExplicitZeroValuesOverrideDefaults(t *testing.T) {
+	c := mustLoad(t, `subgraphs: [ { name: a, schema: { file: a.graphql } } ]
+websocket: { enabled: false, forward_init_payload: false, ping_interval: 0s, max_message_bytes: 1MiB }
+embedded_nats: { jetstream: false }
+sse: { heartbeat_interval: 0s }
+limits: { max_request_body_bytes: 512KB }
+`, "a.graphql")
+	if c.WebSocket.Enabled || c.WebSocket.ForwardInitPayload || c.WebSocket.PingInterval != 0 || c.WebSocket.MaxMessageBytes != 1<<20 {
+		t.Errorf("websocket: %+v", c.WebSocket)
+	}
+	if c.WebSocket.InitTimeout != 10*time.Second {
+		t.Errorf("untouched default lost: %+v", c.WebSocket)
+	}
+	if c.EmbeddedNATS.JetStream || c.SSE.HeartbeatInterval != 0 || c.Limits.MaxRequestBodyBytes != 512000 {
+		t.Errorf("embedded %+v sse %+v limits %+v", c.EmbeddedNATS, c.SSE, c.Limits)
+	}
+}
+
+func TestLoad_ResolvesRelativeSchemaPathAgainstConfigDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "conf", "schemas"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf", "schemas", "a.graphql"), []byte("type Query { a: Int }"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "conf", "edgate.yaml")
+	if err := os.WriteFile(cfg, []byte("subgraphs: [ { name: a, schema: { file: schemas/a.graphql } } ]\nembedded_nats: { store_dir: js }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir()) // the working directory must not matter
+	c, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "conf", "schemas", "a.graphql"); c.Subgraphs[0].Schema.File != want {
+		t.Errorf("schema file %q, want %q", c.Subgraphs[0].Schema.File, want)
+	}
+	if want := filepath.Join(dir, "conf", "js"); c.EmbeddedNATS.StoreDir != want {
+		t.Errorf("store_dir %q, want %q", c.EmbeddedNATS.StoreDir, want)
+	}
+}
+
+func TestParse_UsesPathForMessagesAndRelativeFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.graphql"), []byte("type Query { a: Int }"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gw.yaml")
+	c, err := Parse(path, []byte("subgraphs: [ { name: a, schema: { file: a.graphql } } ]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Path != path || c.Subgraphs[0].Schema.File != filepath.Join(dir, "a.graphql") {
+		t.Errorf("path %q, schema %q", c.Path, c.Subgraphs[0].Schema.File)
+	}
+	_, err = Parse(path, []byte("subgraphs: [ { name: a, schema: { file: a.graphql } } ]\nlisten: x\n"))
+	wantError(t, err, path+`:2: unknown key "listen" at the top level`)
+}
+
+func TestLoad_MissingConfigFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, err := Load("nope.yaml")
+	wantError(t, err, "nope.yaml: config file not found")
+}
+
+func TestLoad_EmptyFileNeedsAGraphSource(t *testing.T) {
+	_, err := load(t, "")
+	wantError(t, err, "edgate.yaml:1: neither subgraphs nor execution_config_file is set: list the subgraphs, or name a Cosmo execution config")
+}
+
+func TestLoad_YAMLMergeKeys(t *testing.T) {
+	c := mustLoad(t, `x-retry: &retry { enabled: true, max_attempts: 3 }
+subgraphs:
+  - name: a
+    schema: { file: a.graphql }
+    subscription: { url: "ws://h:1/", retry: { <<: *retry, max_attempts: 5 } }
+`, "a.graphql")
+	got := c.Subgraphs[0].Subscription.Retry
+	if !got.Enabled || got.MaxAttempts != 5 || got.Interval != 100*time.Millisecond {
+		t.Errorf("retry: %+v", got)
+	}
+}
