@@ -1,0 +1,228 @@
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/resolve"
+)
+
+// Options configure a Handler. Zero values take the documented defaults.
+type Options struct {
+	Executor Executor
+	// HeartbeatInterval is how long a stream may be silent before the handler sends a
+	// heartbeat (an SSE ":" comment or a multipart "{}" part). Default 5s.
+	HeartbeatInterval time.Duration
+	// MaxBodyBytes limits a POST body; a larger one gets 413 with a GraphQL error.
+	// Default 1 MiB.
+	MaxBodyBytes int64
+	// WriteTimeout bounds one write to a streaming client; a client that stops reading
+	// loses its stream when it passes instead of holding the handler forever. Default 10s.
+	WriteTimeout time.Duration
+	// Log receives request failures; the zero value logs nothing.
+	Log zerolog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultWriteTimeout      = 10 * time.Second
+)
+
+// Handler is the http.Handler of the GraphQL endpoint for every request that is not a
+// WebSocket upgrade.
+type Handler struct {
+	exec         Executor
+	heartbeat    time.Duration
+	maxBody      int64
+	writeTimeout time.Duration
+	log          zerolog.Logger
+
+	closed atomic.Bool
+	mu     sync.Mutex
+	open   map[*subscriber]struct{}
+}
+
+// NewHandler returns a handler that runs operations with opts.Executor.
+func NewHandler(opts Options) *Handler {
+	h := &Handler{
+		exec:         opts.Executor,
+		heartbeat:    opts.HeartbeatInterval,
+		maxBody:      opts.MaxBodyBytes,
+		writeTimeout: opts.WriteTimeout,
+		log:          opts.Log,
+		open:         make(map[*subscriber]struct{}),
+	}
+	if h.heartbeat <= 0 {
+		h.heartbeat = DefaultHeartbeatInterval
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.writeTimeout <= 0 {
+		h.writeTimeout = DefaultWriteTimeout
+	}
+	return h
+}
+
+// Shutdown completes every open stream (a final "complete" event, or the multipart close
+// delimiter) after the messages already queued, and makes new requests get 503. It does
+// not wait: the streams' handlers return on their own, which is what http.Server.Shutdown
+// waits for, so call this first.
+func (h *Handler) Shutdown() {
+	h.closed.Store(true)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.open {
+		s.shutdown.Store(true)
+		s.wakeUp()
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	neg := negotiate(r.Header.Values("Accept"))
+	if h.closed.Load() {
+		writeError(w, neg.jsonType, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
+		return
+	}
+	req, herr := readRequest(w, r, h.maxBody)
+	if herr != nil {
+		h.log.Debug().Str("method", r.Method).Int("status", herr.status).Str("reason", herr.message).Msg("graphql request rejected")
+		writeError(w, neg.jsonType, herr)
+		return
+	}
+	req.Header = r.Header.Clone()
+
+	ctx := r.Context()
+	op, err := h.exec.Prepare(ctx, req)
+	if err != nil {
+		// graphql-sse: validation errors of a request that prefers an event stream go
+		// through an accepted stream, because EventSource hides the body of a failed
+		// response. A client that prefers JSON gets the GraphQL-over-HTTP error response.
+		if neg.queryStream == formatSSE {
+			sw := h.startStream(w, r, formatSSE)
+			sw.buf.fatal(h.operationErrors(err, r))
+			sw.buf.complete()
+			_ = sw.flush()
+			return
+		}
+		h.writeOperationError(w, r, neg.jsonType, err)
+		return
+	}
+	if r.Method == http.MethodGet && op.Kind == resolve.Mutation {
+		writeError(w, neg.jsonType, &httpError{status: http.StatusMethodNotAllowed, message: "mutations cannot be sent with GET: use POST", allow: http.MethodPost})
+		return
+	}
+
+	if op.Kind == resolve.Subscription {
+		if neg.subscriptionStream == formatNone {
+			writeError(w, neg.jsonType, badRequest("subscriptions need a streaming transport: send Accept: text/event-stream (SSE) or Accept: multipart/mixed;subscriptionSpec=\"1.0\", or connect with a WebSocket (graphql-transport-ws)"))
+			return
+		}
+		h.serveSubscription(w, r, op, neg.subscriptionStream)
+		return
+	}
+	if neg.queryStream == formatSSE {
+		h.serveResultAsStream(w, r, op)
+		return
+	}
+	h.serveJSON(w, r, op, neg.jsonType)
+}
+
+// serveJSON runs a query or mutation and answers with one JSON document.
+func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request, op *resolve.Operation, contentType string) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := h.exec.Execute(r.Context(), op, buf); err != nil {
+		h.writeOperationError(w, r, contentType, err)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", contentType)
+	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// serveResultAsStream runs a query or mutation for an event-stream client: one next, then
+// complete.
+func (h *Handler) serveResultAsStream(w http.ResponseWriter, r *http.Request, op *resolve.Operation) {
+	sw := h.startStream(w, r, formatSSE)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := h.exec.Execute(r.Context(), op, buf); err != nil {
+		sw.buf.fatal(h.operationErrors(err, r))
+	} else {
+		sw.buf.next("", buf.Bytes())
+	}
+	sw.buf.complete()
+	_ = sw.flush()
+}
+
+// writeOperationError answers a failed Prepare or Execute. A *resolve.RequestError is the
+// client's fault: with application/graphql-response+json it keeps its status (400), with
+// application/json it is a 200 whose body holds the errors (GraphQL over HTTP, legacy
+// media type). Anything else is logged and reported as a 500 without details.
+func (h *Handler) writeOperationError(w http.ResponseWriter, r *http.Request, contentType string, err error) {
+	var rerr *resolve.RequestError
+	if !errors.As(err, &rerr) {
+		h.log.Error().Err(err).Str("path", r.URL.Path).Msg("graphql request failed")
+		writeError(w, contentType, &httpError{status: http.StatusInternalServerError, message: "internal server error"})
+		return
+	}
+	status := rerr.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	if contentType == mediaJSON && status < 500 {
+		status = http.StatusOK
+	}
+	writeJSON(w, contentType, status, rerr.JSON())
+}
+
+// operationErrors turns a Prepare/Execute/Subscribe error into the errors sent in-stream.
+func (h *Handler) operationErrors(err error, r *http.Request) []resolve.GraphQLError {
+	var rerr *resolve.RequestError
+	if errors.As(err, &rerr) {
+		return rerr.Errors
+	}
+	h.log.Error().Err(err).Str("path", r.URL.Path).Msg("graphql request failed")
+	return []resolve.GraphQLError{{Message: "internal server error"}}
+}
+
+func writeError(w http.ResponseWriter, contentType string, e *httpError) {
+	if e.allow != "" {
+		w.Header().Set("Allow", e.allow)
+	}
+	writeJSON(w, contentType, e.status, resolve.NewRequestError(e.message).JSON())
+}
+
+func writeJSON(w http.ResponseWriter, contentType string, status int, body []byte) {
+	hd := w.Header()
+	hd.Set("Content-Type", contentType)
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// Results are rendered into pooled buffers so that an error during execution can still
+// become a clean error response.
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return // let a rare huge result be collected instead of pinning it in the pool
+	}
+	b.Reset()
+	bufferPool.Put(b)
+}

@@ -1,0 +1,137 @@
+package sse
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/edgate/edgate/resolve"
+)
+
+// httpError is a request the endpoint rejects before GraphQL sees it (not well-formed
+// GraphQL over HTTP). Its status is used whatever the response media type.
+type httpError struct {
+	status  int
+	message string
+	allow   string // Allow header for 405
+}
+
+func (e *httpError) Error() string { return e.message }
+
+func badRequest(format string, args ...any) *httpError {
+	return &httpError{status: http.StatusBadRequest, message: fmt.Sprintf(format, args...)}
+}
+
+// wireRequest keeps every field raw so that wrong JSON types are reported precisely
+// instead of as a generic decode error.
+type wireRequest struct {
+	Query         json.RawMessage `json:"query"`
+	OperationName json.RawMessage `json:"operationName"`
+	Variables     json.RawMessage `json:"variables"`
+	Extensions    json.RawMessage `json:"extensions"`
+}
+
+// readRequest extracts the GraphQL request from a GET (URL parameters) or POST (JSON body).
+func readRequest(w http.ResponseWriter, r *http.Request, maxBody int64) (*resolve.Request, *httpError) {
+	switch r.Method {
+	case http.MethodGet:
+		return readGET(r.URL.Query())
+	case http.MethodPost:
+		return readPOST(w, r, maxBody)
+	}
+	return nil, &httpError{status: http.StatusMethodNotAllowed, message: fmt.Sprintf("method %s is not allowed: use GET or POST", r.Method), allow: "GET, POST"}
+}
+
+func readGET(q url.Values) (*resolve.Request, *httpError) {
+	req := &resolve.Request{Query: q.Get("query"), OperationName: q.Get("operationName")}
+	if req.Query == "" {
+		return nil, badRequest("missing query: pass the GraphQL document in the query URL parameter")
+	}
+	var herr *httpError
+	if req.Variables, herr = objectParam("variables", []byte(q.Get("variables"))); herr != nil {
+		return nil, herr
+	}
+	if req.Extensions, herr = objectParam("extensions", []byte(q.Get("extensions"))); herr != nil {
+		return nil, herr
+	}
+	return req, nil
+}
+
+func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64) (*resolve.Request, *httpError) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != mediaJSON {
+		return nil, &httpError{status: http.StatusUnsupportedMediaType, message: fmt.Sprintf("unsupported Content-Type %q: send the request as application/json", ct)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit)}
+		}
+		return nil, badRequest("reading request body: %v", err)
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, badRequest("empty request body: send a JSON object with a query")
+	}
+	if body[0] == '[' {
+		return nil, badRequest("batched requests (a JSON array) are not supported: send one JSON object per request")
+	}
+	if body[0] != '{' {
+		return nil, badRequest("malformed request body: expected a JSON object")
+	}
+	var wire wireRequest
+	if err := json.Unmarshal(body, &wire); err != nil {
+		return nil, badRequest("malformed JSON body: %v", err)
+	}
+	req := &resolve.Request{}
+	if len(wire.Query) == 0 || isNull(wire.Query) {
+		return nil, badRequest("missing query: the JSON body needs a \"query\" string")
+	}
+	if err := json.Unmarshal(wire.Query, &req.Query); err != nil {
+		return nil, badRequest("\"query\" must be a string")
+	}
+	if len(wire.OperationName) > 0 && !isNull(wire.OperationName) {
+		if err := json.Unmarshal(wire.OperationName, &req.OperationName); err != nil {
+			return nil, badRequest("\"operationName\" must be a string or null")
+		}
+	}
+	var herr *httpError
+	if req.Variables, herr = objectParam("variables", wire.Variables); herr != nil {
+		return nil, herr
+	}
+	if req.Extensions, herr = objectParam("extensions", wire.Extensions); herr != nil {
+		return nil, herr
+	}
+	return req, nil
+}
+
+// objectParam accepts a JSON object, null or nothing; null and nothing become nil.
+func objectParam(name string, raw []byte) (json.RawMessage, *httpError) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
+		return nil, nil
+	}
+	if raw[0] != '{' || !json.Valid(raw) {
+		return nil, badRequest("%q must be a JSON object", name)
+	}
+	return json.RawMessage(raw), nil
+}
+
+func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// lastEventID is where a reconnecting client resumes: the Last-Event-ID header an
+// EventSource sends, or a lastEventId URL parameter for clients that cannot set headers
+// on the first connection.
+func lastEventID(r *http.Request) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	return r.URL.Query().Get("lastEventId")
+}
