@@ -13,8 +13,10 @@ import (
 // is an error rather than "": a typo in a variable name should stop start-up, not connect
 // to the wrong place; ${NAME:-} opts into empty.
 //
-// A plain (unquoted) scalar is re-typed from its expanded text, so `port: ${PORT}` can fill
-// an integer; an expansion to nothing counts as not set, so the key's default applies.
+// A value holding a ${...} reference is typed from its expanded text, quoted or not (flow
+// mappings need the quotes: { queue_size: "${QUEUE}" }), so that it can fill an integer or
+// a boolean; one that expands to nothing counts as not set, so the key's default applies.
+// Only an explicit tag (!!str "${X}") keeps its type.
 func (d *decoder) expandEnv(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode:
@@ -33,15 +35,15 @@ func (d *decoder) expandEnv(n *yaml.Node) error {
 		if !strings.Contains(n.Value, "$") {
 			return nil
 		}
-		v, err := expand(n.Value, os.LookupEnv)
+		v, substituted, err := expand(n.Value, os.LookupEnv)
 		if err != nil {
 			return d.errorf(n.Line, "%v", err)
 		}
 		n.Value = v
-		if n.Style&(yaml.TaggedStyle|yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-			// Quoted, block or explicitly tagged: the text keeps its type.
+		if !substituted || n.Style&yaml.TaggedStyle != 0 {
 			return nil
 		}
+		n.Style = 0
 		if v == "" {
 			n.Tag = "!!null"
 		} else {
@@ -52,9 +54,10 @@ func (d *decoder) expandEnv(n *yaml.Node) error {
 	return nil
 }
 
-// expand substitutes ${NAME}, ${NAME:-default} and $$ in s. A "$" followed by anything else
-// is kept as written, so passwords holding "$" need no escaping unless a "{" follows.
-func expand(s string, lookup func(string) (string, bool)) (string, error) {
+// expand substitutes ${NAME}, ${NAME:-default} and $$ in s, and says whether it substituted
+// a ${...} reference. A "$" followed by anything else is kept as written, so passwords
+// holding "$" need no escaping unless a "{" follows.
+func expand(s string, lookup func(string) (string, bool)) (out string, substituted bool, err error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -69,27 +72,28 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 		case '{':
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {
-				return "", fmt.Errorf("unterminated %q (write $$ for a literal $)", s[i:])
+				return "", false, fmt.Errorf("unterminated %q (write $$ for a literal $)", s[i:])
 			}
 			ref := s[i+2 : i+2+end]
 			name, def, hasDef := strings.Cut(ref, ":-")
 			if !validEnvName(name) {
-				return "", fmt.Errorf("invalid environment variable reference ${%s} (want ${NAME} or ${NAME:-default}; write $$ for a literal $)", ref)
+				return "", false, fmt.Errorf("invalid environment variable reference ${%s} (want ${NAME} or ${NAME:-default}; write $$ for a literal $)", ref)
 			}
 			v, ok := lookup(name)
 			switch {
 			case hasDef && v == "":
 				v = def
 			case !ok:
-				return "", fmt.Errorf("environment variable %s is not set (write ${%s:-} to allow it to be empty)", name, name)
+				return "", false, fmt.Errorf("environment variable %s is not set (write ${%s:-} to allow it to be empty)", name, name)
 			}
 			b.WriteString(v)
+			substituted = true
 			i += 2 + end
 		default:
 			b.WriteByte(c)
 		}
 	}
-	return b.String(), nil
+	return b.String(), substituted, nil
 }
 
 func validEnvName(name string) bool {
