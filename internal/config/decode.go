@@ -166,6 +166,14 @@ func describe(n *yaml.Node) string {
 	return "nothing"
 }
 
+// where places a key for messages: "in subgraphs[0]" or "at the top level".
+func where(path string) string {
+	if path == "" {
+		return "at the top level"
+	}
+	return "in " + path
+}
+
 func displayPath(path string) string {
 	if path == "" {
 		return "the top level"
@@ -279,7 +287,7 @@ func (d *decoder) mappingKeys(n *yaml.Node, path, want string, apply func(*yaml.
 			return d.errorf(k.Line, "%s: keys must be plain strings, found %s", displayPath(path), describe(k))
 		}
 		if first, dup := seen[k.Value]; dup {
-			return d.errorf(k.Line, "duplicate key %q in %s (first at line %d)", k.Value, displayPath(path), first)
+			return d.errorf(k.Line, "duplicate key %q %s (first at line %d)", k.Value, where(path), first)
 		}
 		seen[k.Value] = k.Line
 		if err := each(k, val); err != nil {
@@ -303,11 +311,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error
 				return nil // a holder for YAML anchors, as in Docker Compose files
 			}
 			if !ok {
-				where := "in " + path
-				if path == "" {
-					where = "at the top level"
-				}
-				return d.errorf(k.Line, "unknown key %q %s%s", k.Value, where, suggest(k.Value, fi.keys))
+				return d.errorf(k.Line, "unknown key %q %s%s", k.Value, where(path), suggest(k.Value, fi.keys))
 			}
 			d.lines[joinPath(path, k.Value)] = k.Line
 			return d.decode(val, v.Field(idx), joinPath(path, k.Value))

@@ -34,7 +34,7 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{
 			name:   "duplicate key",
 			config: sub + "listen_addr: :1\nlisten_addr: :2\n",
-			want:   `edgate.yaml:3: duplicate key "listen_addr" in the top level (first at line 2)`,
+			want:   `edgate.yaml:3: duplicate key "listen_addr" at the top level (first at line 2)`,
 		},
 		{
 			name:   "integer expected",
