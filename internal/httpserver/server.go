@@ -1,0 +1,143 @@
+// Package httpserver runs the gateway's HTTP listener: HTTP/1.1 and HTTP/2 on one port,
+// over TLS when a certificate is configured and in cleartext (h2c with prior knowledge)
+// otherwise, so that many SSE streams from one client share one connection.
+package httpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	// Addr is the TCP address to listen on, e.g. ":8080" or "127.0.0.1:0".
+	Addr    string
+	Handler http.Handler
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS with HTTP/2 negotiated by ALPN;
+	// both empty serve cleartext HTTP/1.1 and HTTP/2 with prior knowledge (h2c).
+	TLSCertFile, TLSKeyFile string
+	Log                     zerolog.Logger
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// MaxConnections caps open TCP connections; beyond it new connections are closed at
+	// once and logged. 0 means unlimited.
+	MaxConnections int
+	// MaxConcurrentStreams is how many requests (SSE streams) one HTTP/2 connection may
+	// carry at once. Default 1000.
+	MaxConcurrentStreams int
+}
+
+// Defaults of Options.
+const (
+	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultMaxConcurrentStreams = 1000
+)
+
+// Server is a bound listener and the http.Server that serves it.
+type Server struct {
+	ln     net.Listener
+	srv    *http.Server
+	tls    bool
+	log    zerolog.Logger
+	closed chan struct{}
+}
+
+// Listen binds opts.Addr (so the caller knows the address, e.g. with port 0) and prepares
+// the server; Serve starts serving.
+func Listen(opts Options) (*Server, error) {
+	if opts.Handler == nil {
+		return nil, errors.New("httpserver: no handler")
+	}
+	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+		return nil, errors.New("httpserver: TLS needs both a certificate file and a key file")
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.MaxConcurrentStreams <= 0 {
+		opts.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	var tlsConfig *tls.Config
+	if opts.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("httpserver: load TLS key pair %s, %s: %w", opts.TLSCertFile, opts.TLSKeyFile, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		protocols.SetHTTP2(true)
+	} else {
+		// The standard library's h2c: a connection that opens with the HTTP/2 preface is
+		// served as HTTP/2, anything else as HTTP/1.1. (The HTTP/1.1 Upgrade: h2c dance is
+		// not supported; RFC 9113 deprecated it and no browser uses h2c anyway.)
+		protocols.SetUnencryptedHTTP2(true)
+	}
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("httpserver: listen on %s: %w", opts.Addr, err)
+	}
+	s := &Server{tls: tlsConfig != nil, log: opts.Log, closed: make(chan struct{})}
+	s.ln = ln
+	if opts.MaxConnections > 0 {
+		s.ln = newLimitListener(ln, opts.MaxConnections, opts.Log)
+	}
+	s.srv = &http.Server{
+		Handler:           opts.Handler,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		TLSConfig:         tlsConfig,
+		Protocols:         &protocols,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: opts.MaxConcurrentStreams},
+		ErrorLog:          log.New(errorLogWriter{opts.Log}, "", 0),
+	}
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve serves until Shutdown; it returns nil after Shutdown and the error otherwise.
+func (s *Server) Serve() error {
+	var err error
+	if s.tls {
+		err = s.srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for active requests to
+// finish. Long-lived streams do not finish on their own: end them first (the sse handler's
+// Shutdown, the ws handler's) so that this returns promptly. When ctx ends first, the
+// remaining connections are closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	return err
+}
+
+// errorLogWriter forwards net/http's own log lines (TLS handshake errors, panics in
+// handlers) to zerolog.
+type errorLogWriter struct{ log zerolog.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Str("component", "http").Msg(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
