@@ -279,3 +279,116 @@ subgraphs:
 		t.Errorf("retry: %+v", got)
 	}
 }
+
+func TestLoad_EveryKey(t *testing.T) {
+	c := mustLoad(t, `listen_addr: ":8443"
+graphql_path: /api/graphql
+subgraphs:
+  - name: employees
+    routing_url: https://employees.internal/graphql
+    schema: { file: schemas/employees.graphql }
+    subscription:
+      url: https://employees.internal/graphql/stream
+      protocol: sse_post
+      websocket_subprotocol: graphql-transport-ws
+      forward_init_payload: false
+      retry: { enabled: true, max_attempts: 3, interval: 1s, max_duration: 5s }
+headers:
+  all:
+    request:
+      - { op: propagate, named: X-Tenant, rename: X-Org, default: public }
+  subgraphs:
+    employees:
+      request:
+        - { op: set, name: X-Gateway, value: edgate }
+events:
+  providers:
+    nats:
+      - { id: secure, url: "tls://a:4222, tls://b:4222", creds_file: certs/user.creds }
+      - { id: tokened, url: "127.0.0.1:4222", token: s3cret }
+    kafka:
+      - id: k
+        brokers: ["k1:9092", "k2:9092"]
+        tls: { ca_file: certs/ca.pem, cert_file: certs/c.pem, key_file: certs/c.key, insecure_skip_verify: true }
+        sasl: { mechanism: scram-sha-512, username: u, password: p }
+        fetch_max_wait: 250ms
+        strict_startup: true
+    redis:
+      - { id: r, urls: ["redis://r1:6379", "rediss://r2:6379"], cluster: true }
+embedded_nats: { listen: "0.0.0.0:4300", jetstream: false, store_dir: /var/lib/edgate/js }
+sse: { heartbeat_interval: 15s }
+websocket:
+  enabled: true
+  init_timeout: 3s
+  ping_interval: 20s
+  keepalive_interval: 30s
+  max_subscriptions_per_connection: 0
+  forward_init_payload: true
+  max_message_bytes: 128KiB
+subscriptions: { queue_size: 16, slow_consumer: drop_oldest }
+limits: { max_connections: 10000, max_request_body_bytes: 2MB, max_query_depth: 12 }
+tls: { cert_file: certs/server.pem, key_file: certs/server.key }
+log: { level: debug, format: console }
+shutdown_timeout: 30s
+`, "schemas/employees.graphql", "certs/user.creds", "certs/ca.pem", "certs/c.pem", "certs/c.key", "certs/server.pem", "certs/server.key")
+	dir, _ := os.Getwd()
+	abs := func(p string) string { return filepath.Join(dir, p) }
+
+	if c.ListenAddr != ":8443" || c.GraphQLPath != "/api/graphql" || c.ShutdownTimeout != 30*time.Second {
+		t.Errorf("top: %q %q %v", c.ListenAddr, c.GraphQLPath, c.ShutdownTimeout)
+	}
+	f := false
+	wantSub := &SubgraphSubscription{URL: "https://employees.internal/graphql/stream", Protocol: ProtocolSSEPost,
+		WebSocketSubprotocol: SubprotocolGraphQLTransportWS, ForwardInitPayload: &f,
+		Retry: Retry{Enabled: true, MaxAttempts: 3, Interval: time.Second, MaxDuration: 5 * time.Second}}
+	if s := c.Subgraphs[0]; s.Schema.File != abs("schemas/employees.graphql") || !reflect.DeepEqual(s.Subscription, wantSub) {
+		t.Errorf("subgraph: %+v %+v", s, s.Subscription)
+	}
+
+	rules := c.Headers.RequestRules("employees")
+	if len(rules) != 2 || rules[0].Rename != "X-Org" || rules[0].Default != "public" ||
+		rules[1].Op != HeaderSet || rules[1].Name != "X-Gateway" || rules[1].Value != "edgate" || rules[1].Line != 20 {
+		t.Errorf("RequestRules(employees): %+v", rules)
+	}
+	if rules := c.Headers.RequestRules("other"); len(rules) != 1 {
+		t.Errorf("RequestRules(other): %+v", rules)
+	}
+
+	nats := c.Events.Providers.NATS
+	if nats[0].CredsFile != abs("certs/user.creds") || nats[0].URL != "tls://a:4222, tls://b:4222" || nats[1].Token != "s3cret" {
+		t.Errorf("nats: %+v", nats)
+	}
+	wantKafka := KafkaProvider{ID: "k", Brokers: []string{"k1:9092", "k2:9092"},
+		TLS:          &ClientTLS{CAFile: abs("certs/ca.pem"), CertFile: abs("certs/c.pem"), KeyFile: abs("certs/c.key"), InsecureSkipVerify: true},
+		SASL:         &SASL{Mechanism: SASLScramSHA512, Username: "u", Password: "p"},
+		FetchMaxWait: 250 * time.Millisecond, StrictStartup: true, Line: 27}
+	if !reflect.DeepEqual(c.Events.Providers.Kafka[0], wantKafka) {
+		t.Errorf("kafka\n got: %+v\nwant: %+v", c.Events.Providers.Kafka[0], wantKafka)
+	}
+	if r := c.Events.Providers.Redis[0]; !r.Cluster || len(r.URLs) != 2 {
+		t.Errorf("redis: %+v", r)
+	}
+	if c.EmbeddedNATS != (EmbeddedNATS{Listen: "0.0.0.0:4300", StoreDir: "/var/lib/edgate/js"}) {
+		t.Errorf("embedded_nats: %+v", c.EmbeddedNATS)
+	}
+	if c.SSE.HeartbeatInterval != 15*time.Second {
+		t.Errorf("sse: %+v", c.SSE)
+	}
+	wantWS := WebSocket{Enabled: true, InitTimeout: 3 * time.Second, PingInterval: 20 * time.Second, KeepAliveInterval: 30 * time.Second,
+		ForwardInitPayload: true, MaxMessageBytes: 128 << 10}
+	if c.WebSocket != wantWS {
+		t.Errorf("websocket: %+v", c.WebSocket)
+	}
+	if c.Subscriptions != (Subscriptions{QueueSize: 16, SlowConsumer: SlowConsumerDropOldest}) {
+		t.Errorf("subscriptions: %+v", c.Subscriptions)
+	}
+	if c.Limits != (Limits{MaxConnections: 10000, MaxRequestBodyBytes: 2_000_000, MaxQueryDepth: 12}) {
+		t.Errorf("limits: %+v", c.Limits)
+	}
+	if *c.TLS != (TLS{CertFile: abs("certs/server.pem"), KeyFile: abs("certs/server.key")}) {
+		t.Errorf("tls: %+v", c.TLS)
+	}
+	if c.Log != (Log{Level: "debug", Format: LogConsole}) {
+		t.Errorf("log: %+v", c.Log)
+	}
+}

@@ -211,6 +211,21 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 			want:   `edgate.yaml:2: headers.all.request[0]: op set needs name`,
 		},
 		{
+			name:   "set with a propagate key",
+			config: sub + "headers: { all: { request: [ { op: set, named: A, name: B } ] } }\n",
+			want:   `edgate.yaml:2: headers.all.request[0]: named, matching, rename and default belong to op propagate; op set uses name and value`,
+		},
+		{
+			name:   "invalid header name",
+			config: sub + "headers:\n  all:\n    request:\n      - op: propagate\n        named: \"X Bad\"\n",
+			want:   `edgate.yaml:6: headers.all.request[0].named: "X Bad" is not a valid header name`,
+		},
+		{
+			name:   "rename with matching",
+			config: sub + "headers: { all: { request: [ { op: propagate, matching: x, rename: Y } ] } }\n",
+			want:   `edgate.yaml:2: headers.all.request[0]: rename and default apply to named headers only, not to matching`,
+		},
+		{
 			name:   "header rules for an unknown subgraph",
 			config: sub + "headers:\n  subgraphs:\n    b: { request: [ { op: set, name: X-A, value: v } ] }\n",
 			want:   `edgate.yaml:4: headers.subgraphs: no subgraph is named "b"`,
@@ -269,6 +284,56 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 			name:   "nats missing creds file",
 			config: sub + "events:\n  providers:\n    nats:\n      - id: n\n        url: nats://h:4222\n        creds_file: user.creds\n",
 			want:   `edgate.yaml:7: events.providers.nats[0].creds_file "user.creds" not found`,
+		},
+		{
+			name:   "nats token and user together",
+			config: sub + "events:\n  providers:\n    nats:\n      - { id: n, url: \"nats://h:1\", token: t, user: u }\n",
+			want:   `edgate.yaml:5: events.providers.nats[0]: use one of token, user and password, or creds_file`,
+		},
+		{
+			name:   "nats credentials for the embedded server",
+			config: sub + "events:\n  providers:\n    nats:\n      - { id: n, token: t }\n",
+			want:   `edgate.yaml:5: events.providers.nats[0]: credentials need a url; without one the embedded server (which has no auth) is used`,
+		},
+		{
+			name:   "kafka client cert without key",
+			config: sub + "events:\n  providers:\n    kafka:\n      - id: k\n        brokers: [\"h:9092\"]\n        tls:\n          cert_file: a.graphql\n",
+			want:   `edgate.yaml:7: events.providers.kafka[0].tls: cert_file and key_file go together`,
+		},
+		{
+			name:   "kafka sasl without username",
+			config: sub + "events:\n  providers:\n    kafka:\n      - id: k\n        brokers: [\"h:9092\"]\n        sasl: { password: p }\n",
+			want:   `edgate.yaml:7: events.providers.kafka[0].sasl: username is required`,
+		},
+		{
+			name:   "kafka without brokers",
+			config: sub + "events:\n  providers:\n    kafka:\n      - id: k\n",
+			want:   `edgate.yaml:5: events.providers.kafka[0]: brokers needs at least one host:port`,
+		},
+		{
+			name:   "zero init timeout",
+			config: sub + "websocket: { init_timeout: 0s }\n",
+			want:   `edgate.yaml:2: websocket.init_timeout must be positive`,
+		},
+		{
+			name:   "zero queue size",
+			config: sub + "subscriptions: { queue_size: 0 }\n",
+			want:   `edgate.yaml:2: subscriptions.queue_size must be at least 1`,
+		},
+		{
+			name:   "negative max connections",
+			config: sub + "limits:\n  max_connections: -1\n",
+			want:   `edgate.yaml:3: limits.max_connections must not be negative (0 means unlimited)`,
+		},
+		{
+			name:   "retry max_duration below interval",
+			config: "subgraphs:\n  - name: a\n    schema: { file: a.graphql }\n    subscription:\n      url: ws://h:1/\n      retry: { interval: 3s }\n",
+			want:   `edgate.yaml:6: subgraph "a": subscription.retry.max_duration (2s) must not be less than interval (3s)`,
+		},
+		{
+			name:   "missing tls key file",
+			config: sub + "tls:\n  cert_file: a.graphql\n  key_file: server.key\n",
+			want:   `edgate.yaml:4: tls.key_file "server.key" not found`,
 		},
 		{
 			name:   "slow consumer policy",
