@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -234,4 +235,30 @@ func hasKey(keys []plan.FederationFieldConfiguration, typeName, selection string
 	return slices.ContainsFunc(keys, func(k plan.FederationFieldConfiguration) bool {
 		return k.TypeName == typeName && k.SelectionSet == selection
 	})
+}
+
+func TestBuild_UpstreamSubscriptionSettingsReachTheSubscriptionInput(t *testing.T) {
+	src := subgraph(t, "notifications", "http://127.0.0.1:4003/graphql")
+	src.Subscription = &schema.UpstreamSubscription{URL: "http://127.0.0.1:4003/stream", Protocol: "sse_post"}
+	sg := compose(t, subgraph(t, "employees", "http://127.0.0.1:4001/graphql"), src)
+	opts := buildOptions(t, &eventRecorder{})
+	opts.ForwardedHeaders = func(name string) ([]string, []*regexp.Regexp) {
+		if name != "notifications" {
+			return nil, nil
+		}
+		return []string{"Authorization"}, []*regexp.Regexp{regexp.MustCompile(`(?i)^x-tenant-.*`)}
+	}
+	s, err := sg.Build(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := triggerInput(t, planOperation(t, s, `subscription N { notifications { id message } }`))
+	for _, want := range []string{
+		`"url":"http://127.0.0.1:4003/stream"`, `"use_sse":true`, `"sse_method_post":true`,
+		`"forwarded_client_header_names":["Authorization"]`, `x-tenant-`,
+	} {
+		if !strings.Contains(input, want) {
+			t.Errorf("subscription input lacks %s:\n%s", want, input)
+		}
+	}
 }

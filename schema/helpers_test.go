@@ -178,3 +178,14 @@ func hasField(doc *ast.Document, typeName, fieldName string) bool {
 	_, ok = doc.NodeFieldDefinitionByName(node, []byte(fieldName))
 	return ok
 }
+
+// triggerInput is the static text of a subscription plan's trigger input: the JSON the
+// GraphQL data source hands its subscription client (url, use_sse, ws_sub_protocol, ...).
+func triggerInput(t *testing.T, p plan.Plan) string {
+	t.Helper()
+	sub, ok := p.(*plan.SubscriptionResponsePlan)
+	if !ok {
+		t.Fatalf("plan is %T, want a subscription plan", p)
+	}
+	return string(sub.Response.Trigger.Input)
+}
