@@ -32,6 +32,7 @@ type streamWriter struct {
 	rc           *http.ResponseController
 	buf          frameBuffer
 	writeTimeout time.Duration
+	noDeadline   bool // the ResponseWriter cannot set deadlines: stop asking
 }
 
 // startStream writes and flushes the response headers of a stream at once, so that the
@@ -64,12 +65,14 @@ func (sw *streamWriter) flush() error {
 	}
 	// The deadline is cleared after the write: on HTTP/2 an expired deadline resets the
 	// stream even while it is idle.
-	deadline := sw.rc.SetWriteDeadline(time.Now().Add(sw.writeTimeout)) == nil
+	if !sw.noDeadline {
+		sw.noDeadline = sw.rc.SetWriteDeadline(time.Now().Add(sw.writeTimeout)) != nil
+	}
 	_, err := sw.w.Write(sw.buf.buf)
 	if err == nil {
 		err = sw.rc.Flush()
 	}
-	if deadline && err == nil {
+	if !sw.noDeadline && err == nil {
 		_ = sw.rc.SetWriteDeadline(time.Time{})
 	}
 	sw.buf.reset()

@@ -1,0 +1,114 @@
+package sse_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgate/edgate/internal/httpserver"
+	"github.com/edgate/edgate/sse"
+)
+
+func TestSSE_FiftySubscriptionsShareOneHTTP2Connection(t *testing.T) {
+	f := newFakeExecutor()
+	h := sse.NewHandler(sse.Options{Executor: f, HeartbeatInterval: time.Minute})
+	srv, err := httpserver.Listen(httpserver.Options{Addr: "127.0.0.1:0", Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+
+	// a prior-knowledge h2c client: one TCP connection carries every stream
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	transport := &http.Transport{Protocols: &protocols}
+	client := &http.Client{Transport: transport}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		conns = map[string]bool{} // client-side address of every connection used
+	)
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		mu.Lock()
+		conns[info.Conn.LocalAddr().String()] = true
+		mu.Unlock()
+	}}
+
+	const n = 50
+	base := "http://" + srv.Addr().String() + "/graphql?query="
+	responses := make([]*frames, n)
+	for i := range n {
+		query := url.QueryEscape(fmt.Sprintf("subscription { employeeUpdated(id: %d) { id } }", i))
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, base+query, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("subscription %d: %v", i, err)
+		}
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("subscription %d used %s", i, resp.Proto)
+		}
+		checkSSEHeaders(t, resp)
+		responses[i] = newFrames(resp)
+	}
+
+	// match subscriptions to requests by their query (headers are flushed before
+	// Subscribe, so the order in which Subscribe runs is not the order of the requests)
+	byQuery := map[string]*fakeSub{}
+	for range n {
+		s := f.next(t)
+		byQuery[s.op.Request.Query] = s
+	}
+	subs := make([]*fakeSub, n)
+	for i := range n {
+		subs[i] = byQuery[fmt.Sprintf("subscription { employeeUpdated(id: %d) { id } }", i)]
+		if subs[i] == nil {
+			t.Fatalf("no subscription for request %d", i)
+		}
+	}
+	for round := range 3 {
+		for i, s := range subs {
+			s.push(t, fmt.Sprint(round), fmt.Sprintf(`{"data":{"employeeUpdated":{"id":%d}}}`, i))
+		}
+		for i, fr := range responses {
+			want := fmt.Sprintf("id: %d\nevent: next\ndata: {\"data\":{\"employeeUpdated\":{\"id\":%d}}}\n\n", round, i)
+			if got := fr.next(t); got != want {
+				t.Fatalf("stream %d round %d: %q", i, round, got)
+			}
+		}
+	}
+	mu.Lock()
+	if len(conns) != 1 {
+		t.Errorf("%d TCP connections were used, want 1: %v", len(conns), conns)
+	}
+	mu.Unlock()
+
+	// graceful shutdown: streams complete, then the server stops
+	h.Shutdown()
+	for i, fr := range responses {
+		if got := fr.next(t); got != "event: complete\ndata:\n\n" {
+			t.Fatalf("stream %d: %q", i, got)
+		}
+	}
+	for _, s := range subs {
+		s.waitClosed(t)
+	}
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		t.Errorf("server shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	transport.CloseIdleConnections()
+}
