@@ -1,0 +1,85 @@
+// Command edgate runs the gateway: edgate -config edgate.yaml
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/internal/config"
+	"github.com/edgate/edgate/internal/gateway"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "edgate: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edgate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "edgate.yaml", "path of the YAML configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	started := time.Now()
+	gw, err := gateway.New(context.Background(), cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("url", gw.URL()).Dur("startup", time.Since(started)).Msg("edgate is ready")
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- gw.Serve() }()
+
+	select {
+	case err := <-serveErr:
+		_ = gw.Shutdown(context.Background())
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = gw.Shutdown(sctx)
+	if serr := <-serveErr; serr != nil && !errors.Is(serr, context.Canceled) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+func newLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log level %q: %w", c.Level, err)
+	}
+	if c.Format == config.LogConsole {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}

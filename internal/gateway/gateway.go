@@ -1,0 +1,361 @@
+// Package gateway wires edgate together from a loaded configuration: schema composition,
+// broker providers, the engine, the transports and the HTTP server. cmd/edgate, the
+// examples and the end-to-end tests all start a gateway through it.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/eventsource"
+	"github.com/edgate/edgate/internal/config"
+	"github.com/edgate/edgate/internal/httpserver"
+	"github.com/edgate/edgate/resolve"
+	"github.com/edgate/edgate/schema"
+	"github.com/edgate/edgate/sse"
+	"github.com/edgate/edgate/ws"
+)
+
+// Gateway is a running edgate instance.
+type Gateway struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	embedded *eventsource.Embedded
+	registry *eventsource.Registry
+	engine   *resolve.Engine
+	sse      *sse.Handler
+	ws       *ws.Handler
+	server   *httpserver.Server
+	stats    *resolve.Stats
+
+	ready    atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New builds everything the configuration describes and binds the listener; Serve starts
+// accepting requests. On error everything already started is stopped again.
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (g *Gateway, err error) {
+	g = &Gateway{cfg: cfg, log: log, stats: &resolve.Stats{}}
+	defer func() {
+		if err != nil {
+			g.closeBackends()
+		}
+	}()
+
+	super, err := loadSupergraph(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckProviders(super.Bindings, schemaFileOf(cfg)); err != nil {
+		return nil, err
+	}
+	if err := g.startProviders(ctx, super); err != nil {
+		return nil, err
+	}
+	g.engine, err = resolve.New(ctx, resolve.Options{
+		Supergraph: super,
+		Events:     g.registry,
+		Headers:    headerRules(cfg),
+		QueueSize:  cfg.Subscriptions.QueueSize,
+		SlowPolicy: slowPolicy(cfg.Subscriptions.SlowConsumer),
+		Stats:      g.stats,
+		Log:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.sse = sse.NewHandler(sse.Options{
+		Executor:          g.engine,
+		HeartbeatInterval: cfg.SSE.HeartbeatInterval,
+		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyBytes),
+		Log:               log,
+	})
+	if cfg.WebSocket.Enabled {
+		g.ws = ws.NewHandler(ws.Options{
+			Executor:                      g.engine,
+			InitTimeout:                   cfg.WebSocket.InitTimeout,
+			PingInterval:                  cfg.WebSocket.PingInterval,
+			MaxSubscriptionsPerConnection: cfg.WebSocket.MaxSubscriptionsPerConnection,
+			MaxMessageBytes:               int64(cfg.WebSocket.MaxMessageBytes),
+			Log:                           log,
+		})
+	}
+	opts := httpserver.Options{
+		Addr:           cfg.ListenAddr,
+		Handler:        g.routes(),
+		Log:            log,
+		MaxConnections: cfg.Limits.MaxConnections,
+	}
+	if cfg.TLS != nil {
+		opts.TLSCertFile, opts.TLSKeyFile = cfg.TLS.CertFile, cfg.TLS.KeyFile
+	}
+	g.server, err = httpserver.Listen(opts)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	g.ready.Store(true)
+	return g, nil
+}
+
+// Addr is the address the gateway listens on.
+func (g *Gateway) Addr() string { return g.server.Addr().String() }
+
+// URL is the GraphQL endpoint URL.
+func (g *Gateway) URL() string {
+	scheme := "http"
+	if g.cfg.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + g.Addr() + g.cfg.GraphQLPath
+}
+
+// Engine exposes the engine (for tests and examples).
+func (g *Gateway) Engine() *resolve.Engine { return g.engine }
+
+// Registry exposes the broker registry (for tests and examples).
+func (g *Gateway) Registry() *eventsource.Registry { return g.registry }
+
+// Embedded is the embedded NATS server, or nil when none was started.
+func (g *Gateway) Embedded() *eventsource.Embedded { return g.embedded }
+
+// Serve accepts requests until Shutdown; it returns nil after a graceful shutdown.
+func (g *Gateway) Serve() error { return g.server.Serve() }
+
+// Shutdown stops accepting requests, completes every subscription (SSE `complete`,
+// WebSocket `complete` then close 1001), and closes brokers. It is idempotent.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.stopOnce.Do(func() {
+		g.ready.Store(false)
+		g.sse.Shutdown()
+		if g.ws != nil {
+			g.ws.Shutdown(ctx)
+		}
+		g.engine.Shutdown(resolve.End{Code: resolve.EndShutdown, Reason: "the gateway is shutting down"})
+		if err := g.server.Shutdown(ctx); err != nil {
+			g.stopErr = fmt.Errorf("http shutdown: %w", err)
+		}
+		g.closeBackends()
+	})
+	return g.stopErr
+}
+
+func (g *Gateway) closeBackends() {
+	if g.registry != nil {
+		if err := g.registry.Close(); err != nil {
+			g.log.Warn().Err(err).Msg("closing event providers")
+		}
+	}
+	if g.embedded != nil {
+		g.embedded.Shutdown()
+	}
+}
+
+func (g *Gateway) routes() http.Handler {
+	mux := http.NewServeMux()
+	graphql := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.ws != nil && ws.IsUpgrade(r) {
+			g.ws.ServeHTTP(w, r)
+			return
+		}
+		g.sse.ServeHTTP(w, r)
+	})
+	mux.Handle(g.cfg.GraphQLPath, graphql)
+	mux.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !g.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"unavailable"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}`))
+	})
+	mux.Handle("/metrics", metricsHandler(g))
+	return mux
+}
+
+// loadSupergraph composes the configured subgraphs or loads the execution config.
+func loadSupergraph(cfg *config.Config) (*schema.Supergraph, error) {
+	if cfg.ExecutionConfigFile != "" {
+		return schema.LoadExecutionConfig(cfg.ExecutionConfigFile)
+	}
+	sources := make([]schema.SubgraphSource, 0, len(cfg.Subgraphs))
+	for _, sg := range cfg.Subgraphs {
+		sdl, err := os.ReadFile(sg.Schema.File)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: subgraph %q: %w", cfg.Path, sg.Schema.Line, sg.Name, err)
+		}
+		src := schema.SubgraphSource{Name: sg.Name, RoutingURL: sg.RoutingURL, SDL: string(sdl), File: sg.Schema.File}
+		if s := sg.Subscription; s != nil {
+			src.Subscription = &schema.UpstreamSubscription{URL: s.URL, Protocol: s.Protocol, WSSubprotocol: s.WebSocketSubprotocol}
+		}
+		sources = append(sources, src)
+	}
+	return schema.Compose(sources)
+}
+
+func schemaFileOf(cfg *config.Config) func(string) string {
+	return func(subgraph string) string {
+		for _, sg := range cfg.Subgraphs {
+			if sg.Name == subgraph {
+				return sg.Schema.File
+			}
+		}
+		if cfg.ExecutionConfigFile != "" {
+			return cfg.ExecutionConfigFile
+		}
+		return subgraph
+	}
+}
+
+// startProviders connects every configured broker and registers it as "<broker>/<id>"
+// (see resolve.ProviderKey). NATS providers without a URL use the embedded server.
+func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) error {
+	cfg := g.cfg
+	g.registry = eventsource.NewRegistry(g.log.With().Str("component", "events").Logger())
+	var embeddedURL string
+	for _, p := range cfg.Events.Providers.NATS {
+		url := p.URL
+		if url == "" {
+			if g.embedded == nil {
+				emb, err := eventsource.StartEmbedded(eventsource.EmbeddedOptions{
+					Listen:    cfg.EmbeddedNATS.Listen,
+					JetStream: cfg.EmbeddedNATS.JetStream,
+					StoreDir:  cfg.EmbeddedNATS.StoreDir,
+					Log:       g.log.With().Str("component", "embedded-nats").Logger(),
+				})
+				if err != nil {
+					return fmt.Errorf("%s:%d: nats provider %q: start the embedded NATS server: %w", cfg.Path, p.Line, p.ID, err)
+				}
+				g.embedded = emb
+				embeddedURL = emb.ClientURL()
+				g.log.Info().Str("url", embeddedURL).Msg("embedded NATS server started")
+			}
+			url = embeddedURL
+		}
+		n, err := eventsource.NewNATS(ctx, eventsource.NATSOptions{
+			ID: "nats/" + p.ID, URL: url, Token: p.Token, User: p.User, Password: p.Password, CredsFile: p.CredsFile,
+			InstanceID: instanceID(cfg),
+			Log:        g.log.With().Str("provider", "nats/"+p.ID).Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("%s:%d: nats provider %q: %w", cfg.Path, p.Line, p.ID, err)
+		}
+		if err := g.registry.Add(n); err != nil {
+			_ = n.Close()
+			return err
+		}
+	}
+	for _, p := range cfg.Events.Providers.Kafka {
+		opts := eventsource.KafkaOptions{
+			ID: "kafka/" + p.ID, Brokers: p.Brokers, FetchMaxWait: p.FetchMaxWait, StrictStartup: p.StrictStartup,
+			Log: g.log.With().Str("provider", "kafka/"+p.ID).Logger(),
+		}
+		if p.TLS != nil {
+			tc, err := clientTLS(p.TLS)
+			if err != nil {
+				return fmt.Errorf("%s:%d: kafka provider %q: %w", cfg.Path, p.Line, p.ID, err)
+			}
+			opts.TLS = tc
+		}
+		if p.SASL != nil {
+			opts.SASL = &eventsource.KafkaSASL{Mechanism: p.SASL.Mechanism, Username: p.SASL.Username, Password: p.SASL.Password}
+		}
+		k, err := eventsource.NewKafka(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("%s:%d: kafka provider %q: %w", cfg.Path, p.Line, p.ID, err)
+		}
+		if err := g.registry.Add(k); err != nil {
+			_ = k.Close()
+			return err
+		}
+	}
+	for _, p := range cfg.Events.Providers.Redis {
+		r, err := eventsource.NewRedis(ctx, eventsource.RedisOptions{
+			ID: "redis/" + p.ID, URLs: p.URLs, Cluster: p.Cluster,
+			Log: g.log.With().Str("provider", "redis/"+p.ID).Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("%s:%d: redis provider %q: %w", cfg.Path, p.Line, p.ID, err)
+		}
+		if err := g.registry.Add(r); err != nil {
+			_ = r.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+// instanceID names this replica's JetStream durable consumers: stable across restarts of
+// one host and listen address, distinct between replicas.
+func instanceID(cfg *config.Config) string {
+	host, _ := os.Hostname()
+	r := strings.NewReplacer(".", "_", ":", "_", "*", "_", ">", "_", " ", "_")
+	return r.Replace(host + "_" + cfg.ListenAddr)
+}
+
+func clientTLS(c *config.ClientTLS) (*tls.Config, error) {
+	tc := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in by config
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("ca_file holds no PEM certificate")
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func headerRules(cfg *config.Config) resolve.HeaderRules {
+	conv := func(in []config.HeaderRule) []resolve.HeaderRule {
+		out := make([]resolve.HeaderRule, 0, len(in))
+		for _, r := range in {
+			out = append(out, resolve.HeaderRule{Op: r.Op, Named: r.Named, Matching: r.MatchingRegexp, Rename: r.Rename, Default: r.Default, Name: r.Name, Value: r.Value})
+		}
+		return out
+	}
+	rules := resolve.HeaderRules{All: conv(cfg.Headers.All.Request)}
+	if len(cfg.Headers.Subgraphs) > 0 {
+		rules.Subgraphs = make(map[string][]resolve.HeaderRule, len(cfg.Headers.Subgraphs))
+		for name, set := range cfg.Headers.Subgraphs {
+			rules.Subgraphs[name] = conv(set.Request)
+		}
+	}
+	return rules
+}
+
+func slowPolicy(s string) resolve.SlowPolicy {
+	if s == config.SlowConsumerDropOldest {
+		return resolve.DropOldest
+	}
+	return resolve.Disconnect
+}
+
+// shutdownTimeout is the configured grace period.
+func (g *Gateway) ShutdownTimeout() time.Duration { return g.cfg.ShutdownTimeout }

@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/edgate/edgate/eventsource"
+)
+
+type providerStats = eventsource.ProviderStats
+
+// metricsHandler exposes the hub and broker counters in the Prometheus format. The values
+// are read from the live atomic counters at scrape time, so the hot path pays nothing.
+func metricsHandler(g *Gateway) http.Handler {
+	reg := prometheus.NewRegistry()
+	s := g.stats
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "edgate", Name: name, Help: help}, f))
+	}
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "edgate", Name: name, Help: help}, f))
+	}
+	gauge("subscription_groups", "Running subscription groups (one resolution per event each).", func() float64 { return float64(s.Groups.Load()) })
+	gauge("subscriptions", "Open client subscriptions.", func() float64 { return float64(s.Subscribers.Load()) })
+	gauge("triggers", "Open broker consumers (one per provider and subject set).", func() float64 { return float64(g.registry.Consumers()) })
+	counter("events_received_total", "Events handed to subscription groups.", func() float64 { return float64(s.EventsReceived.Load()) })
+	counter("messages_queued_total", "Messages queued to subscribers.", func() float64 { return float64(s.MessagesQueued.Load()) })
+	counter("subscriber_drops_total", "Messages a slow subscriber lost (dropped or disconnected).", func() float64 { return float64(s.SlowDrops.Load()) })
+	counter("group_drops_total", "Events dropped because a subscription group could not resolve them fast enough.", func() float64 { return float64(s.GroupDrops.Load()) })
+	counter("event_resolves_total", "Events resolved (once per group).", func() float64 { return float64(s.ResolveCount.Load()) })
+	counter("event_resolve_seconds_total", "Time spent resolving events; divide by event_resolves_total for the mean latency.", func() float64 { return float64(s.ResolveNanos.Load()) / 1e9 })
+	for id := range g.registry.Stats() {
+		id := id
+		labels := prometheus.Labels{"provider": id}
+		read := func(f func(p providerStats) uint64) func() float64 {
+			return func() float64 { return float64(f(g.registry.Stats()[id])) }
+		}
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "edgate", Name: "broker_events_received_total", Help: "Events received from a broker provider.", ConstLabels: labels}, read(func(p providerStats) uint64 { return p.EventsReceived })))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "edgate", Name: "broker_published_total", Help: "Messages published to a broker provider.", ConstLabels: labels}, read(func(p providerStats) uint64 { return p.Published })))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "edgate", Name: "broker_publish_errors_total", Help: "Publishes a broker provider refused or could not send.", ConstLabels: labels}, read(func(p providerStats) uint64 { return p.PublishErrors })))
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,308 @@
+// Package resolve is edgate's operation pipeline on graphql-go-tools v2: parse, normalize,
+// validate and plan (with a plan cache), execute queries and mutations across subgraphs,
+// and the subscription hub that resolves each event once per group of identical
+// subscriptions and fans the bytes out to bounded per-client queues.
+package resolve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/rs/zerolog"
+	"github.com/wundergraph/astjson"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/datasource/graphql_datasource"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/plan"
+	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
+
+	"github.com/edgate/edgate/directives"
+	"github.com/edgate/edgate/eventsource"
+	"github.com/edgate/edgate/schema"
+)
+
+// Broker is what the engine needs from the event source registry.
+type Broker interface {
+	eventSubscriber
+	eventBroker
+}
+
+// Options configure an Engine. Zero values use the documented defaults.
+type Options struct {
+	Supergraph *schema.Supergraph
+	// Events is the broker registry (eventsource.Registry).
+	Events Broker
+	// HTTPClient performs subgraph requests; default: a client with a 30 s timeout and
+	// pooled keep-alive connections.
+	HTTPClient *http.Client
+	// Headers forward client headers to subgraphs.
+	Headers HeaderRules
+	// QueueSize is each subscriber's queue capacity (default DefaultQueueSize).
+	QueueSize int
+	// SlowPolicy applies when a subscriber's queue is full (default Disconnect).
+	SlowPolicy SlowPolicy
+	// MaxQueryBytes rejects longer query texts (default 0: no limit).
+	MaxQueryBytes int
+	// Stats receives the hub counters; default: a private instance (see Engine.Stats).
+	Stats *Stats
+	Log   zerolog.Logger
+}
+
+// Engine executes GraphQL requests against one composed schema.
+type Engine struct {
+	ctx       context.Context
+	cancel    context.CancelFunc
+	pipeline  *pipeline
+	resolver  *engine.Resolver
+	hub       *hub
+	headers   HeaderRules
+	subgraphs []string
+	opts      Options
+	schema    *schema.Schema
+}
+
+// New builds the plan configuration for opts.Supergraph and starts the resolver.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Supergraph == nil {
+		return nil, errors.New("resolve: no supergraph")
+	}
+	if opts.Events == nil {
+		return nil, errors.New("resolve: no event registry")
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = defaultHTTPClient()
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.Stats == nil {
+		opts.Stats = &Stats{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	e := &Engine{ctx: ctx, cancel: cancel, headers: opts.Headers, opts: opts}
+
+	e.resolver = engine.New(ctx, engine.ResolverOptions{
+		MaxConcurrency:               1024,
+		PropagateSubgraphErrors:      true,
+		PropagateSubgraphStatusCodes: false,
+		SubgraphErrorPropagationMode: engine.SubgraphErrorPropagationModePassThrough,
+		RewriteSubgraphErrorPaths:    true,
+		AsyncErrorWriter:             &asyncErrorLogger{log: opts.Log},
+		ResolvableOptions:            engine.ResolvableOptions{},
+		AllowedErrorExtensionFields:  []string{"code"},
+		AllowedSubgraphErrorFields:   []string{"extensions"},
+	})
+
+	streaming := &http.Client{Transport: opts.HTTPClient.Transport}
+	subClient := graphql_datasource.NewGraphQLSubscriptionClient(opts.HTTPClient, streaming, ctx)
+	events := &eventFactory{ctx: ctx, broker: opts.Events, log: opts.Log}
+	built, err := opts.Supergraph.Build(schema.BuildOptions{
+		GraphQLFactory: func(string) (plan.PlannerFactory[graphql_datasource.Configuration], error) {
+			return graphql_datasource.NewFactory(ctx, opts.HTTPClient, subClient)
+		},
+		EventFactory: func(id, name string, md *plan.DataSourceMetadata, bindings []directives.Binding) (plan.DataSource, error) {
+			return newEventDataSource(events, id, name, md, bindings)
+		},
+		ForwardedHeaders: func(subgraph string) ([]string, []*regexp.Regexp) {
+			return opts.Headers.propagated(subgraph)
+		},
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	e.schema = built
+	for _, sg := range opts.Supergraph.Config.GetSubgraphs() {
+		e.subgraphs = append(e.subgraphs, sg.GetName())
+	}
+	e.pipeline = &pipeline{
+		definition:       built.Definition,
+		clientDefinition: built.ClientDefinition,
+		config:           built.Plan,
+		cache:            newPlanCache(0),
+		maxQueryBytes:    opts.MaxQueryBytes,
+	}
+	e.hub = newHub(ctx, e.resolver, opts.Events, hubOptions{
+		queueSize: opts.QueueSize,
+		policy:    opts.SlowPolicy,
+		log:       opts.Log,
+		stats:     opts.Stats,
+	})
+	return e, nil
+}
+
+// Schema returns the built schema (client SDL, bindings).
+func (e *Engine) Schema() *schema.Schema { return e.schema }
+
+// Stats returns the live hub counters.
+func (e *Engine) Stats() *Stats { return e.opts.Stats }
+
+// Groups returns the number of running subscription groups.
+func (e *Engine) Groups() int { return e.hub.groupCount() }
+
+// Prepare parses, normalizes, validates and plans a request. A client error is a
+// *RequestError.
+func (e *Engine) Prepare(_ context.Context, req *Request) (*Operation, error) {
+	return e.pipeline.prepare(req)
+}
+
+// Execute runs a query or mutation and writes the complete JSON result to w.
+func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) error {
+	sp, ok := op.prepared.plan.plan.(*plan.SynchronousResponsePlan)
+	if !ok {
+		return NewRequestError("subscriptions must be requested over SSE, multipart or WebSocket")
+	}
+	rctx := engine.NewContext(ctx)
+	rctx.Variables = mustParseVariables(op.prepared.variables)
+	rctx.Request.Header = op.Request.Header
+	rctx.Request.ID = op.prepared.plan.key
+	rctx.VariablesHash = xxhash.Sum64(op.prepared.variables)
+	fh := e.headers.forward(op.Request.Header, e.subgraphs)
+	rctx.SubgraphHeadersBuilder = fh
+	rctx.InitialPayload = op.Request.InitPayload
+	var buf bytes.Buffer
+	if _, err := e.resolver.ResolveGraphQLResponse(rctx, sp.Response, nil, &buf); err != nil {
+		return fmt.Errorf("execute %s %q: %w", op.Kind, op.Name, err)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// Subscribe starts a subscription. The returned stream receives one Message per event;
+// the caller pulls when opts.Wake fires and must Close the stream when the client leaves.
+func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptions) (*Stream, error) {
+	sp, ok := op.prepared.plan.plan.(*plan.SubscriptionResponsePlan)
+	if !ok {
+		return nil, NewRequestError(fmt.Sprintf("operation %q is a %s, not a subscription", op.Name, op.Kind))
+	}
+	variables := canonicalJSON(op.prepared.variables)
+	fh := e.headers.forward(op.Request.Header, e.subgraphs)
+
+	d := xxhash.New()
+	var b [8]byte
+	putUint64(b[:], op.prepared.plan.key)
+	_, _ = d.Write(b[:])
+	_, _ = d.Write(variables)
+	putUint64(b[:], fh.HashAll())
+	_, _ = d.Write(b[:])
+	var initial []byte
+	if _, isEvent := sp.Response.Trigger.Source.(*eventTrigger); !isEvent {
+		// Upstream subscriptions carry the client's init payload, so it scopes the group.
+		initial = op.Request.InitPayload
+		_, _ = d.Write(initial)
+	}
+	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial}
+
+	s := NewStream(e.opts.QueueSize, e.opts.SlowPolicy, opts.Wake)
+	if err := e.hub.join(spec, s); err != nil {
+		return nil, err
+	}
+	e.opts.Stats.Subscribers.Add(1)
+	return s, nil
+}
+
+// Shutdown ends every subscription with end (e.g. EndShutdown) and stops the engine.
+func (e *Engine) Shutdown(end End) {
+	e.hub.shutdown(end)
+	e.cancel()
+}
+
+func defaultHTTPClient() *http.Client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func mustParseVariables(b []byte) *astjson.Value {
+	if len(b) == 0 {
+		b = []byte("{}")
+	}
+	v, err := astjson.ParseBytes(b)
+	if err != nil {
+		v, _ = astjson.ParseBytes([]byte("{}"))
+	}
+	return v
+}
+
+// canonicalJSON re-encodes a JSON document without insignificant whitespace so that equal
+// variables give equal group keys.
+func canonicalJSON(b []byte) []byte {
+	v, err := astjson.ParseBytes(b)
+	if err != nil {
+		return b
+	}
+	return v.MarshalTo(nil)
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := 0; i < 8; i++ {
+		b[i] = byte(v >> (8 * i))
+	}
+}
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+// asyncErrorLogger satisfies the engine's requirement for an AsyncErrorWriter; edgate does
+// not use the engine's asynchronous subscriptions, so anything arriving here is logged.
+type asyncErrorLogger struct{ log zerolog.Logger }
+
+func (a *asyncErrorLogger) WriteError(_ *engine.Context, err error, _ *engine.GraphQLResponse, _ io.Writer) {
+	a.log.Error().Err(err).Msg("engine subscription error")
+}
+
+// propagated lists the header names and patterns forwarded to a subgraph, for the
+// engine's upstream subscription client.
+func (r *HeaderRules) propagated(subgraph string) (names []string, patterns []*regexp.Regexp) {
+	for _, rules := range [][]HeaderRule{r.All, r.Subgraphs[subgraph]} {
+		for _, rule := range rules {
+			if rule.Op == "set" {
+				continue
+			}
+			if rule.Named != "" {
+				names = append(names, http.CanonicalHeaderKey(rule.Named))
+			}
+			if rule.Matching != nil {
+				patterns = append(patterns, rule.Matching)
+			}
+		}
+	}
+	return names, patterns
+}
+
+var _ eventSubscriber = (*eventsource.Registry)(nil)

@@ -1,0 +1,488 @@
+package resolve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/buger/jsonparser"
+	"github.com/rs/zerolog"
+	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
+
+	"github.com/edgate/edgate/eventsource"
+)
+
+// The hub fans events out. Subscribers with the same normalized operation, variables and
+// forwarded-header scope form a group; a group holds one trigger (a broker subscription
+// through the registry, which in turn shares one consumer per subject set, or an upstream
+// subgraph subscription), resolves each event once and copies the resulting bytes into
+// every member's bounded Stream. Nothing on this path blocks on a subscriber.
+//
+// Lock order: hub.mu, then group.mu. Stream locks are leaves.
+
+// eventSubscriber is what the hub needs from the broker registry.
+type eventSubscriber interface {
+	Subscribe(ctx context.Context, providerID string, subjects []string, opts eventsource.ConsumeOptions, fn func(eventsource.Event)) (func(), error)
+}
+
+type hubOptions struct {
+	queueSize int
+	policy    SlowPolicy
+	// inboxSize bounds the events a group has received but not yet resolved; past it
+	// events are dropped for that group and its members are told (default 65536).
+	inboxSize    int
+	fetchTimeout time.Duration
+	log          zerolog.Logger
+	stats        *Stats
+}
+
+type hub struct {
+	ctx      context.Context
+	resolver *engine.Resolver
+	events   eventSubscriber
+	opts     hubOptions
+
+	mu     sync.Mutex
+	groups map[uint64]*group
+	wg     sync.WaitGroup
+}
+
+func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscriber, opts hubOptions) *hub {
+	if opts.inboxSize <= 0 {
+		opts.inboxSize = 65536
+	}
+	if opts.fetchTimeout <= 0 {
+		opts.fetchTimeout = 30 * time.Second
+	}
+	if opts.stats == nil {
+		opts.stats = &Stats{}
+	}
+	return &hub{ctx: ctx, resolver: resolver, events: events, opts: opts, groups: make(map[uint64]*group)}
+}
+
+// groupSpec is everything needed to start a group; all members share it.
+type groupSpec struct {
+	key       uint64
+	sub       *engine.GraphQLSubscription
+	variables []byte
+	headers   *forwardedHeaders
+	initial   []byte // connection_init payload (upstream subscriptions only)
+}
+
+type group struct {
+	h       *hub
+	spec    groupSpec
+	rctx    *engine.Context
+	ctx     context.Context
+	cancel  context.CancelFunc
+	ready   chan struct{}
+	err     error
+	members atomic.Pointer[[]*Stream]
+
+	mu      sync.Mutex // guards members writes, inbox, closing
+	inbox   []eventsource.Event
+	wake    chan struct{}
+	closing bool
+	stop    func()
+	done    chan struct{}
+
+	seq     uint64
+	dropped uint64
+}
+
+// join adds s to the group for spec, starting the group if it is new. It returns once the
+// group's trigger is running, or with the error that prevented it.
+func (h *hub) join(spec groupSpec, s *Stream) error {
+	for {
+		h.mu.Lock()
+		if h.ctx.Err() != nil {
+			h.mu.Unlock()
+			return errors.New("the gateway is shutting down")
+		}
+		g, ok := h.groups[spec.key]
+		if !ok {
+			g = h.newGroup(spec)
+			h.groups[spec.key] = g
+			g.addMember(s)
+			h.mu.Unlock()
+			g.start()
+			if g.err != nil {
+				h.remove(g)
+				return g.err
+			}
+			h.opts.stats.Groups.Add(1)
+			return nil
+		}
+		g.addMember(s)
+		h.mu.Unlock()
+		<-g.ready
+		if g.err != nil {
+			g.removeMember(s)
+			return g.err
+		}
+		return nil
+	}
+}
+
+// leave removes s; the last member stops the group and its trigger.
+func (h *hub) leave(g *group, s *Stream) {
+	h.mu.Lock()
+	left := g.removeMember(s)
+	last := left == 0 && h.groups[g.spec.key] == g
+	if last {
+		delete(h.groups, g.spec.key)
+	}
+	h.mu.Unlock()
+	if last {
+		g.close()
+		h.opts.stats.Groups.Add(-1)
+	}
+}
+
+func (h *hub) remove(g *group) {
+	h.mu.Lock()
+	if h.groups[g.spec.key] == g {
+		delete(h.groups, g.spec.key)
+	}
+	h.mu.Unlock()
+	g.close()
+}
+
+// shutdown ends every stream with end and stops all groups.
+func (h *hub) shutdown(end End) {
+	h.mu.Lock()
+	groups := make([]*group, 0, len(h.groups))
+	for _, g := range h.groups {
+		groups = append(groups, g)
+	}
+	h.groups = make(map[uint64]*group)
+	h.mu.Unlock()
+	for _, g := range groups {
+		g.close()
+		for _, s := range g.snapshot() {
+			s.Finish(end)
+		}
+	}
+	h.wg.Wait()
+}
+
+// groupCount returns the number of running groups.
+func (h *hub) groupCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.groups)
+}
+
+func (h *hub) newGroup(spec groupSpec) *group {
+	ctx, cancel := context.WithCancel(h.ctx)
+	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel, ready: make(chan struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	empty := []*Stream{}
+	g.members.Store(&empty)
+	rctx := engine.NewContext(ctx)
+	rctx.Variables = mustParseVariables(spec.variables)
+	rctx.Request.Header = spec.headers.client
+	rctx.SubgraphHeadersBuilder = spec.headers
+	rctx.InitialPayload = spec.initial
+	g.rctx = rctx
+	return g
+}
+
+func (g *group) addMember(s *Stream) {
+	g.mu.Lock()
+	old := *g.members.Load()
+	next := make([]*Stream, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, s)
+	g.members.Store(&next)
+	g.mu.Unlock()
+	s.SetOnClose(func() { g.h.leave(g, s) })
+}
+
+func (g *group) removeMember(s *Stream) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := *g.members.Load()
+	next := make([]*Stream, 0, len(old))
+	for _, m := range old {
+		if m != s {
+			next = append(next, m)
+		}
+	}
+	g.members.Store(&next)
+	return len(next)
+}
+
+func (g *group) snapshot() []*Stream { return *g.members.Load() }
+
+// start opens the group's trigger and its worker. g.err is set on failure.
+func (g *group) start() {
+	defer close(g.ready)
+	var buf bytes.Buffer
+	if err := g.spec.sub.Trigger.InputTemplate.Render(g.rctx, nil, &buf); err != nil {
+		g.err = fmt.Errorf("render subscription input: %w", err)
+		return
+	}
+	input := buf.Bytes()
+	switch t := g.spec.sub.Trigger.Source.(type) {
+	case *eventTrigger:
+		subjects, err := t.binding.RenderSubjects(argsOf(input))
+		if err != nil {
+			g.err = &RequestError{Errors: []GraphQLError{{Message: err.Error(), Path: []any{t.field}}}, Status: http.StatusBadRequest}
+			return
+		}
+		var opts eventsource.ConsumeOptions
+		if sc := t.binding.Stream; sc != nil {
+			opts.Stream = &eventsource.StreamOptions{StreamName: sc.StreamName, ConsumerName: sc.ConsumerName, InactiveThreshold: time.Duration(sc.ConsumerInactiveThreshold) * time.Second}
+		}
+		stop, err := g.h.events.Subscribe(g.ctx, ProviderKey(t.binding), subjects, opts, g.enqueue)
+		if err != nil {
+			g.err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("subscribe to %s provider %q: %v", t.binding.Broker, t.binding.ProviderID, err), Path: []any{t.field}}}, Status: http.StatusInternalServerError}
+			return
+		}
+		g.stop = stop
+	default:
+		if err := g.startUpstream(input); err != nil {
+			g.err = err
+			return
+		}
+	}
+	g.h.wg.Add(1)
+	go g.run()
+}
+
+// enqueue is the broker callback: it never blocks.
+func (g *group) enqueue(ev eventsource.Event) {
+	g.h.opts.stats.EventsReceived.Add(1)
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		return
+	}
+	if len(g.inbox) >= g.h.opts.inboxSize {
+		g.dropped++
+		g.mu.Unlock()
+		g.h.opts.stats.GroupDrops.Add(1)
+		return
+	}
+	g.inbox = append(g.inbox, ev)
+	g.mu.Unlock()
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (g *group) close() {
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		return
+	}
+	g.closing = true
+	stop := g.stop
+	g.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	g.cancel()
+}
+
+func (g *group) run() {
+	defer g.h.wg.Done()
+	defer close(g.done)
+	var batch []eventsource.Event
+	var buf bytes.Buffer
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-g.wake:
+		}
+		g.mu.Lock()
+		batch, g.inbox = g.inbox, batch[:0]
+		dropped := g.dropped
+		g.dropped = 0
+		g.mu.Unlock()
+		if dropped > 0 {
+			g.h.opts.log.Warn().Uint64("dropped", dropped).Uint64("group", g.spec.key).Msg("subscription group fell behind; events dropped for its members")
+			g.broadcast(Message{ID: g.nextID(""), Payload: graphQLErrorResponse(fmt.Sprintf("%d events were dropped because the gateway could not resolve them fast enough", dropped))})
+		}
+		for i := range batch {
+			if g.ctx.Err() != nil {
+				return
+			}
+			g.process(&batch[i], &buf)
+			batch[i] = eventsource.Event{}
+		}
+	}
+}
+
+func (g *group) nextID(position string) string {
+	g.seq++
+	if position != "" {
+		return position
+	}
+	return strconv.FormatUint(g.seq, 10)
+}
+
+// process resolves one event once and hands the bytes to every member.
+func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer) {
+	started := time.Now()
+	id := g.nextID(ev.Position)
+	payload, ok := g.resolveEvent(ev, buf)
+	if !ok {
+		return
+	}
+	g.h.opts.stats.observeResolve(time.Since(started))
+	g.broadcast(Message{ID: id, Payload: payload})
+}
+
+func (g *group) broadcast(m Message) {
+	members := g.snapshot()
+	stats := g.h.opts.stats
+	for _, s := range members {
+		queued, dropped := s.Push(m)
+		if queued {
+			stats.MessagesQueued.Add(1)
+		}
+		if dropped {
+			stats.SlowDrops.Add(1)
+			if !queued {
+				g.h.opts.log.Warn().Uint64("group", g.spec.key).Msg("disconnecting a subscriber that did not keep up")
+			}
+		}
+	}
+}
+
+// resolveEvent returns the execution result for one event, or ok=false when the event is
+// filtered out.
+func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload []byte, ok bool) {
+	data := ev.Data
+	var merge []string
+	switch t := g.spec.sub.Trigger.Source.(type) {
+	case *eventTrigger:
+		if msg := checkEvent(data, t); msg != "" {
+			g.h.opts.log.Warn().Str("subject", ev.Subject).Str("reason", msg).Msg("malformed event")
+			return graphQLErrorResponse(msg), true
+		}
+		merge = g.spec.sub.Trigger.PostProcessing.MergePath
+	default:
+		var errPayload []byte
+		data, errPayload = selectUpstream(data, g.spec.sub.Trigger.PostProcessing)
+		if errPayload != nil {
+			return errPayload, true
+		}
+		merge = g.spec.sub.Trigger.PostProcessing.MergePath
+	}
+	if f := g.spec.sub.Filter; f != nil {
+		buf.Reset()
+		skip, err := f.SkipEvent(g.rctx, data, buf)
+		if err != nil {
+			return graphQLErrorResponse("subscription filter: " + err.Error()), true
+		}
+		if skip {
+			return nil, false
+		}
+	}
+	initial := wrapAt(data, merge)
+	ctx, cancel := context.WithTimeout(g.ctx, g.h.opts.fetchTimeout)
+	defer cancel()
+	buf.Reset()
+	if _, err := g.h.resolver.ResolveGraphQLResponse(g.rctx.WithContext(ctx), g.spec.sub.Response, initial, buf); err != nil {
+		return graphQLErrorResponse("resolve event: " + err.Error()), true
+	}
+	return bytes.Clone(buf.Bytes()), true
+}
+
+// checkEvent explains why an event cannot be resolved, or returns "".
+func checkEvent(data []byte, t *eventTrigger) string {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return fmt.Sprintf("invalid event on %s: the payload is not a JSON object", t.field)
+	}
+	typeName, err := jsonparser.GetString(data, "__typename")
+	if err != nil {
+		if errors.Is(err, jsonparser.KeyPathNotFoundError) {
+			return fmt.Sprintf("invalid event on %s: the payload has no \"__typename\"", t.field)
+		}
+		return fmt.Sprintf("invalid event on %s: the payload is not valid JSON: %v", t.field, err)
+	}
+	keySets, ok := t.keys[typeName]
+	if !ok {
+		return fmt.Sprintf("invalid event on %s: __typename %q is not an entity of the event subgraph", t.field, typeName)
+	}
+	var missing string
+	for _, fields := range keySets {
+		missing = ""
+		for _, f := range fields {
+			if _, _, _, err := jsonparser.Get(data, f); err != nil {
+				missing = f
+				break
+			}
+		}
+		if missing == "" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("invalid event on %s: the %s entity is missing its key field %q", t.field, typeName, missing)
+}
+
+// selectUpstream applies the post-processing of an upstream subscription message.
+func selectUpstream(msg []byte, pp engine.PostProcessingConfiguration) (data []byte, errPayload []byte) {
+	if len(pp.SelectResponseErrorsPath) > 0 {
+		if errs, typ, _, err := jsonparser.Get(msg, pp.SelectResponseErrorsPath...); err == nil && typ == jsonparser.Array {
+			out := append([]byte(`{"errors":`), errs...)
+			return nil, append(out, '}')
+		}
+	}
+	if len(pp.SelectResponseDataPath) == 0 {
+		return msg, nil
+	}
+	d, _, _, err := jsonparser.Get(msg, pp.SelectResponseDataPath...)
+	if err != nil {
+		return nil, graphQLErrorResponse("upstream message has no data")
+	}
+	return d, nil
+}
+
+// wrapAt nests data under path: wrapAt(d, ["a","b"]) = {"a":{"b":d}}.
+func wrapAt(data []byte, path []string) []byte {
+	if len(path) == 0 {
+		return data
+	}
+	out := make([]byte, 0, len(data)+16*len(path))
+	for _, p := range path {
+		out = append(out, '{')
+		out = appendJSONString(out, p)
+		out = append(out, ':')
+	}
+	out = append(out, data...)
+	for range path {
+		out = append(out, '}')
+	}
+	return out
+}
+
+// Stats are the hub's counters; the metrics endpoint reads them.
+type Stats struct {
+	Groups          atomic.Int64
+	Subscribers     atomic.Int64
+	EventsReceived  atomic.Uint64
+	MessagesQueued  atomic.Uint64
+	SlowDrops       atomic.Uint64
+	GroupDrops      atomic.Uint64
+	ResolveCount    atomic.Uint64
+	ResolveNanos    atomic.Uint64
+	UpstreamErrors  atomic.Uint64
+}
+
+func (s *Stats) observeResolve(d time.Duration) {
+	s.ResolveCount.Add(1)
+	s.ResolveNanos.Add(uint64(d))
+}

@@ -1,0 +1,288 @@
+package resolve
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/astnormalization"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/astprinter"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/astvalidation"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/plan"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/postprocess"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/operationreport"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/variablesvalidation"
+)
+
+// preparedOperation is the per-request result of the pipeline: the cached plan plus this
+// request's variables.
+type preparedOperation struct {
+	plan *cachedPlan
+	// variables are the request's variables merged with those the normalizer extracted
+	// from inline values.
+	variables []byte
+}
+
+// cachedPlan is shared by every request with the same normalized operation text.
+type cachedPlan struct {
+	key  uint64 // hash of the normalized operation text and name
+	kind OperationKind
+	// normalized is the printed normalized operation, kept for logs and group keys.
+	normalized string
+	plan       plan.Plan
+}
+
+// planCache maps normalized operations to plans. Planning is the expensive step; parsing
+// and normalizing per request keeps extracted variables correct without a second cache.
+type planCache struct {
+	mu    sync.Mutex
+	plans map[uint64]*cachedPlan
+	// max bounds memory: when full the cache is reset (operations are few in practice;
+	// a reset only costs re-planning).
+	max int
+}
+
+func newPlanCache(max int) *planCache {
+	if max <= 0 {
+		max = 4096
+	}
+	return &planCache{plans: make(map[uint64]*cachedPlan), max: max}
+}
+
+func (c *planCache) get(key uint64) (*cachedPlan, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.plans[key]
+	return p, ok
+}
+
+func (c *planCache) put(p *cachedPlan) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.plans) >= c.max {
+		c.plans = make(map[uint64]*cachedPlan)
+	}
+	c.plans[p.key] = p
+}
+
+// pipeline turns request text into plans for one schema.
+type pipeline struct {
+	definition       *ast.Document
+	clientDefinition *ast.Document
+	config           plan.Configuration
+	cache            *planCache
+	maxQueryBytes    int
+	// planMu serializes planning: plan.Planner instances are not reused (their path cache
+	// is never reset), and the planner reads shared configuration that is cheaper to
+	// protect than to copy.
+	planMu sync.Mutex
+}
+
+func (p *pipeline) prepare(req *Request) (*Operation, error) {
+	if strings.TrimSpace(req.Query) == "" {
+		return nil, NewRequestError("a GraphQL request must contain a non-empty \"query\"")
+	}
+	if p.maxQueryBytes > 0 && len(req.Query) > p.maxQueryBytes {
+		return nil, NewRequestError(fmt.Sprintf("query is %d bytes, more than the limit of %d", len(req.Query), p.maxQueryBytes))
+	}
+	variables := bytes.TrimSpace(req.Variables)
+	if len(variables) == 0 || bytes.Equal(variables, []byte("null")) {
+		variables = []byte("{}")
+	}
+	if variables[0] != '{' || !json.Valid(variables) {
+		return nil, NewRequestError("\"variables\" must be a JSON object")
+	}
+
+	doc, report := astparser.ParseGraphqlDocumentString(req.Query)
+	if report.HasErrors() {
+		return nil, reportError(&report, http.StatusBadRequest)
+	}
+	name, kind, err := selectOperation(&doc, req.OperationName)
+	if err != nil {
+		return nil, err
+	}
+
+	doc.Input.Variables = append([]byte(nil), variables...)
+	if err := p.normalize(&doc, name); err != nil {
+		return nil, err
+	}
+	if err := p.validate(&doc); err != nil {
+		return nil, err
+	}
+	variables = doc.Input.Variables
+	if len(variables) == 0 {
+		variables = []byte("{}")
+	}
+	if err := validateVariables(&doc, p.clientDefinition, variables); err != nil {
+		return nil, err
+	}
+
+	printed, err := astprinter.PrintString(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("print normalized operation: %w", err)
+	}
+	h := xxhash.New()
+	_, _ = h.WriteString(printed)
+	_, _ = h.Write([]byte{0})
+	_, _ = h.WriteString(name)
+	key := h.Sum64()
+
+	cp, ok := p.cache.get(key)
+	if !ok {
+		pl, err := p.plan(&doc, name)
+		if err != nil {
+			return nil, err
+		}
+		cp = &cachedPlan{key: key, kind: kind, normalized: printed, plan: pl}
+		p.cache.put(cp)
+	}
+	return &Operation{
+		Kind:     kind,
+		Name:     name,
+		Request:  req,
+		prepared: &preparedOperation{plan: cp, variables: variables},
+	}, nil
+}
+
+func selectOperation(doc *ast.Document, requested string) (string, OperationKind, error) {
+	var (
+		found bool
+		name  string
+		kind  OperationKind
+		count int
+	)
+	for _, node := range doc.RootNodes {
+		if node.Kind != ast.NodeKindOperationDefinition {
+			continue
+		}
+		count++
+		n := doc.OperationDefinitionNameString(node.Ref)
+		if requested != "" && n != requested {
+			continue
+		}
+		if found && requested == "" {
+			return "", 0, NewRequestError("the document contains several operations: \"operationName\" is required")
+		}
+		found = true
+		name = n
+		switch doc.OperationDefinitions[node.Ref].OperationType {
+		case ast.OperationTypeMutation:
+			kind = Mutation
+		case ast.OperationTypeSubscription:
+			kind = Subscription
+		default:
+			kind = Query
+		}
+	}
+	if !found {
+		if requested != "" {
+			return "", 0, NewRequestError(fmt.Sprintf("operation %q not found in the document", requested))
+		}
+		if count == 0 {
+			return "", 0, NewRequestError("the document contains no operation")
+		}
+	}
+	return name, kind, nil
+}
+
+func (p *pipeline) normalize(doc *ast.Document, name string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while normalizing the operation: %v", r)}}, Status: http.StatusInternalServerError}
+		}
+	}()
+	normalizer := astnormalization.NewWithOpts(
+		astnormalization.WithRemoveNotMatchingOperationDefinitions(),
+		astnormalization.WithExtractVariables(),
+		astnormalization.WithRemoveFragmentDefinitions(),
+		astnormalization.WithInlineFragmentSpreads(),
+		astnormalization.WithRemoveUnusedVariables(),
+	)
+	var report operationreport.Report
+	normalizer.NormalizeNamedOperation(doc, p.definition, []byte(name), &report)
+	if report.HasErrors() {
+		return reportError(&report, http.StatusBadRequest)
+	}
+	return nil
+}
+
+func (p *pipeline) validate(doc *ast.Document) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while validating the operation: %v", r)}}, Status: http.StatusInternalServerError}
+		}
+	}()
+	var report operationreport.Report
+	astvalidation.DefaultOperationValidator().Validate(doc, p.clientDefinition, &report)
+	if report.HasErrors() {
+		return reportError(&report, http.StatusBadRequest)
+	}
+	return nil
+}
+
+func validateVariables(doc, definition *ast.Document, variables []byte) error {
+	v := variablesvalidation.NewVariablesValidator(variablesvalidation.VariablesValidatorOptions{})
+	if err := v.Validate(doc, definition, variables); err != nil {
+		var report operationreport.Report
+		if errors.As(err, &report) {
+			return reportError(&report, http.StatusBadRequest)
+		}
+		return NewRequestError(err.Error())
+	}
+	return nil
+}
+
+func (p *pipeline) plan(doc *ast.Document, name string) (pl plan.Plan, err error) {
+	p.planMu.Lock()
+	defer p.planMu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while planning the operation: %v", r)}}, Status: http.StatusInternalServerError}
+		}
+	}()
+	planner, err := plan.NewPlanner(p.config)
+	if err != nil {
+		return nil, fmt.Errorf("create planner: %w", err)
+	}
+	var report operationreport.Report
+	pl = planner.Plan(doc, p.definition, name, &report)
+	if report.HasErrors() {
+		return nil, reportError(&report, http.StatusInternalServerError)
+	}
+	postprocess.NewProcessor().Process(pl)
+	return pl, nil
+}
+
+// reportError converts an operation report into a RequestError. External errors are the
+// client's fault; internal errors are reported with status.
+func reportError(report *operationreport.Report, status int) *RequestError {
+	out := &RequestError{Status: status}
+	for _, e := range report.ExternalErrors {
+		ge := GraphQLError{Message: e.Message}
+		for _, l := range e.Locations {
+			ge.Locations = append(ge.Locations, Location{Line: int(l.Line), Column: int(l.Column)})
+		}
+		out.Errors = append(out.Errors, ge)
+		if e.StatusCode != 0 {
+			out.Status = e.StatusCode
+		}
+	}
+	if len(report.ExternalErrors) > 0 && out.Status >= 500 {
+		out.Status = http.StatusBadRequest
+	}
+	for _, e := range report.InternalErrors {
+		out.Errors = append(out.Errors, GraphQLError{Message: "internal error: " + e.Error()})
+		out.Status = http.StatusInternalServerError
+	}
+	if len(out.Errors) == 0 {
+		out.Errors = []GraphQLError{{Message: "invalid request"}}
+	}
+	return out
+}
