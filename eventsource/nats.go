@@ -1,0 +1,410 @@
+package eventsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// NATSOptions configure a NATS provider.
+type NATSOptions struct {
+	// ID is the provider id that directives name; default "default".
+	ID string
+	// URL is the server URL, or several separated by commas; default nats://127.0.0.1:4222.
+	URL string
+	// Name is the client connection name shown by the server; default "edgate".
+	Name string
+	// Token, User/Password and CredsFile authenticate the connection; all optional.
+	Token     string
+	User      string
+	Password  string
+	CredsFile string
+	// ReconnectWait is the pause between reconnect attempts; default 250ms.
+	ReconnectWait time.Duration
+	// ReconnectBufSize bounds the bytes buffered by publishes during an outage; default
+	// the client library's (8 MiB). Negative disables buffering: publishes fail at once.
+	ReconnectBufSize int
+	// RequestTimeout bounds Request when the context has no earlier deadline; default 5s.
+	RequestTimeout time.Duration
+	// InstanceID, when set, suffixes JetStream durable consumer names ("name-instance") so
+	// that each gateway replica gets every event. Use a value that stays the same across
+	// restarts of one replica, or missed events are not delivered after a restart.
+	InstanceID string
+	// ConsumerInactiveThreshold is the default StreamOptions.InactiveThreshold: a durable
+	// consumer without subscribers is removed by the server after this long; default 30s,
+	// the default of Cosmo's streamConfiguration.
+	ConsumerInactiveThreshold time.Duration
+	// Log receives connection events; the zero value disables logging.
+	Log zerolog.Logger
+}
+
+// Defaults of NATSOptions.
+const (
+	DefaultNATSURL                   = "nats://127.0.0.1:4222"
+	DefaultNATSReconnectWait         = 250 * time.Millisecond
+	DefaultNATSRequestTimeout        = 5 * time.Second
+	DefaultConsumerInactiveThreshold = 30 * time.Second
+)
+
+// Per-subscription limits of messages received but not yet handed to the consumer. They are
+// large on purpose: a consumer's fn never blocks, so only a stall fills them, and the
+// client library drops messages past them (counted and logged as a slow consumer).
+const (
+	natsPendingMsgs  = 1_000_000
+	natsPendingBytes = 256 << 20
+)
+
+// NATS is a provider on one NATS connection, with core subscriptions, JetStream durable
+// consumers and request/reply. The connection reconnects forever and keeps its
+// subscriptions across outages.
+type NATS struct {
+	id             string
+	log            zerolog.Logger
+	nc             *nats.Conn
+	js             jetstream.JetStream
+	requestTimeout time.Duration
+	instanceID     string
+	inactive       time.Duration
+	stats          providerCounters
+
+	mu        sync.Mutex
+	consumers map[Consumer]struct{}
+	closed    bool
+}
+
+// NewNATS connects to the server. When the server is unreachable the provider still starts
+// and connects (and subscribes) as soon as the server is up; only invalid options fail.
+func NewNATS(ctx context.Context, opts NATSOptions) (*NATS, error) {
+	if opts.ID == "" {
+		opts.ID = "default"
+	}
+	if opts.URL == "" {
+		opts.URL = DefaultNATSURL
+	}
+	if opts.Name == "" {
+		opts.Name = "edgate"
+	}
+	if opts.ReconnectWait <= 0 {
+		opts.ReconnectWait = DefaultNATSReconnectWait
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultNATSRequestTimeout
+	}
+	if opts.ConsumerInactiveThreshold <= 0 {
+		opts.ConsumerInactiveThreshold = DefaultConsumerInactiveThreshold
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("nats provider %q connect: %w", opts.ID, err)
+	}
+	n := &NATS{
+		id:             opts.ID,
+		log:            opts.Log.With().Str("provider", opts.ID).Str("kind", "nats").Logger(),
+		requestTimeout: opts.RequestTimeout,
+		instanceID:     opts.InstanceID,
+		inactive:       opts.ConsumerInactiveThreshold,
+		consumers:      make(map[Consumer]struct{}),
+	}
+	nopts := []nats.Option{
+		nats.Name(opts.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(opts.ReconnectWait),
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			n.log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.log.Warn().Err(err).Msg("nats disconnected; reconnecting, subscriptions are kept")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			n.log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { n.log.Debug().Msg("nats connection closed") }),
+		nats.ErrorHandler(n.asyncError),
+	}
+	if opts.ReconnectBufSize != 0 {
+		nopts = append(nopts, nats.ReconnectBufSize(opts.ReconnectBufSize))
+	}
+	if opts.Token != "" {
+		nopts = append(nopts, nats.Token(opts.Token))
+	}
+	if opts.User != "" {
+		nopts = append(nopts, nats.UserInfo(opts.User, opts.Password))
+	}
+	if opts.CredsFile != "" {
+		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
+	}
+	nc, err := nats.Connect(opts.URL, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats provider %q connect %s: %w", opts.ID, opts.URL, err)
+	}
+	if !nc.IsConnected() {
+		n.log.Warn().Str("url", opts.URL).Msg("nats server unreachable at start-up; retrying in the background")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats provider %q jetstream: %w", opts.ID, err)
+	}
+	n.nc, n.js = nc, js
+	return n, nil
+}
+
+func (n *NATS) ID() string           { return n.id }
+func (n *NATS) Kind() string         { return "nats" }
+func (n *NATS) Stats() ProviderStats { return n.stats.snapshot() }
+
+// Conn is the underlying connection, for callers that need more than the Provider API.
+func (n *NATS) Conn() *nats.Conn { return n.nc }
+
+// asyncError receives the errors the client library reports outside any call: a slow
+// consumer (messages dropped past the pending limits) and permission violations.
+func (n *NATS) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	n.stats.consumeErrors.Add(1)
+	ev := n.log.Error().Err(err)
+	if sub != nil {
+		dropped, _ := sub.Dropped()
+		ev = ev.Str("subject", sub.Subject).Int("dropped_total", dropped)
+	}
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		ev.Msg("nats slow consumer: the client library dropped messages")
+		return
+	}
+	ev.Msg("nats asynchronous error")
+}
+
+// Consume subscribes to subjects: with opts.Stream a JetStream durable consumer, otherwise
+// one core subscription per subject (wildcards pass through to the server).
+func (n *NATS) Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
+	if len(subjects) == 0 {
+		return nil, errors.New("nats consume: no subjects")
+	}
+	var (
+		c   Consumer
+		err error
+	)
+	if opts.Stream != nil {
+		c, err = n.consumeStream(ctx, subjects, *opts.Stream, fn)
+	} else {
+		c, err = n.consumeCore(ctx, subjects, fn)
+	}
+	if err != nil {
+		n.stats.consumeErrors.Add(1)
+		return nil, err
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		_ = c.Close()
+		return nil, errors.New("nats consume: provider closed")
+	}
+	n.consumers[c] = struct{}{}
+	n.mu.Unlock()
+	return c, nil
+}
+
+func (n *NATS) forget(c Consumer) {
+	n.mu.Lock()
+	delete(n.consumers, c)
+	n.mu.Unlock()
+}
+
+// natsConsumer is a set of core subscriptions delivering to one fn in order.
+type natsConsumer struct {
+	n      *NATS
+	fn     func(Event)
+	subs   []*nats.Subscription
+	closed atomic.Bool
+	once   sync.Once
+
+	// With several subjects, the client library puts every message into msgs in the order
+	// it read them from the socket; forward moves them into queue, whose goroutine calls fn.
+	msgs    chan *nats.Msg
+	queue   *deliveryQueue
+	stop    chan struct{}
+	stopped chan struct{}
+	drops   atomic.Uint64
+}
+
+// natsMergeChanSize is the channel between the client library and the forwarding
+// goroutine. It only has to absorb scheduling delays: the goroutine does nothing but move
+// messages into the delivery queue.
+const natsMergeChanSize = 8192
+
+func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func(Event)) (*natsConsumer, error) {
+	for _, subject := range subjects {
+		if err := validateSubject(subject, true); err != nil {
+			return nil, fmt.Errorf("nats subscribe %q: %w (%v)", subject, nats.ErrBadSubject, err)
+		}
+	}
+	c := &natsConsumer{n: n, fn: fn}
+	if len(subjects) > 1 {
+		// Callback subscriptions would each run on a goroutine of their own and lose the
+		// order between subjects; one shared channel keeps it.
+		c.msgs = make(chan *nats.Msg, natsMergeChanSize)
+		c.queue = newDeliveryQueue(natsPendingMsgs, c.deliverIfOpen)
+		c.stop, c.stopped = make(chan struct{}), make(chan struct{})
+		go c.forward()
+	}
+	for _, subject := range subjects {
+		var (
+			sub *nats.Subscription
+			err error
+		)
+		if c.msgs != nil {
+			sub, err = n.nc.ChanSubscribe(subject, c.msgs)
+		} else {
+			sub, err = n.nc.Subscribe(subject, c.deliverDirect)
+			if err == nil {
+				err = sub.SetPendingLimits(natsPendingMsgs, natsPendingBytes)
+			}
+		}
+		if sub != nil {
+			c.subs = append(c.subs, sub)
+		}
+		if err != nil {
+			c.release()
+			return nil, fmt.Errorf("nats subscribe %q: %w", subject, err)
+		}
+	}
+	// A round trip makes sure the server has the subscriptions, so that what is published
+	// after Consume returns is received. During an outage the subscriptions are sent on
+	// reconnect instead.
+	if n.nc.IsConnected() {
+		fctx, cancel := context.WithTimeout(ctx, n.requestTimeout)
+		err := n.nc.FlushWithContext(fctx)
+		cancel()
+		if err != nil {
+			n.log.Debug().Err(err).Strs("subjects", subjects).Msg("nats flush after subscribe")
+		}
+	}
+	return c, nil
+}
+
+func toEvent(m *nats.Msg) Event {
+	// nats.go allocates each message's payload, so it can be shared read-only.
+	return Event{Subject: m.Subject, Data: m.Data}
+}
+
+func (c *natsConsumer) deliverDirect(m *nats.Msg) {
+	if c.closed.Load() {
+		return
+	}
+	c.n.stats.received.Add(1)
+	c.fn(toEvent(m))
+}
+
+func (c *natsConsumer) deliverIfOpen(ev Event) {
+	if !c.closed.Load() {
+		c.fn(ev)
+	}
+}
+
+func (c *natsConsumer) forward() {
+	defer close(c.stopped)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case m := <-c.msgs:
+			c.n.stats.received.Add(1)
+			if c.queue.push(toEvent(m)) {
+				continue
+			}
+			c.n.stats.consumeErrors.Add(1)
+			if d := c.drops.Add(1); d == 1 || d%10000 == 0 {
+				c.n.log.Error().Str("subject", m.Subject).Uint64("dropped_total", d).Msg("nats slow consumer: delivery queue full, message dropped")
+			}
+		}
+	}
+}
+
+// Close removes the subscriptions from the server and stops delivery. It must not be
+// called from fn.
+func (c *natsConsumer) Close() error {
+	c.once.Do(func() {
+		c.closed.Store(true)
+		c.release()
+		c.n.forget(c)
+	})
+	return nil
+}
+
+func (c *natsConsumer) release() {
+	for _, sub := range c.subs {
+		// Fails only when the connection is already closed, which removed it anyway.
+		_ = sub.Unsubscribe()
+	}
+	if c.queue != nil {
+		close(c.stop)
+		<-c.stopped
+		c.queue.close()
+	}
+}
+
+// Publish sends data to subject. While the connection is down the client library buffers
+// the message (up to ReconnectBufSize) and sends it on reconnect; that is logged at warn.
+// It fails when the connection is closed, the buffer is full or the subject is invalid.
+func (n *NATS) Publish(ctx context.Context, subject string, data []byte) error {
+	err := n.publish(ctx, subject, data)
+	countPublish(&n.stats, err)
+	return err
+}
+
+func (n *NATS) publish(ctx context.Context, subject string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("nats publish %q: %w", subject, err)
+	}
+	if err := validateSubject(subject, false); err != nil {
+		return fmt.Errorf("nats publish %q: %w (%v)", subject, nats.ErrBadSubject, err)
+	}
+	before := n.nc.Status()
+	if err := n.nc.Publish(subject, data); err != nil {
+		if before != nats.CONNECTED {
+			n.log.Warn().Err(err).Str("subject", subject).Str("status", before.String()).Msg("nats publish failed during outage")
+		}
+		return fmt.Errorf("nats publish %q: %w", subject, err)
+	}
+	if before != nats.CONNECTED || n.nc.Status() != nats.CONNECTED {
+		n.log.Warn().Str("subject", subject).Str("status", n.nc.Status().String()).Msg("nats publish buffered during outage; it is sent when the connection is back")
+	}
+	return nil
+}
+
+// Request sends data to subject and waits for one reply, at most RequestTimeout unless ctx
+// ends sooner.
+func (n *NATS) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.requestTimeout)
+	defer cancel()
+	msg, err := n.nc.RequestWithContext(ctx, subject, data)
+	if err != nil {
+		return nil, fmt.Errorf("nats request %q: %w", subject, err)
+	}
+	return msg.Data, nil
+}
+
+// Close closes every consumer and the connection.
+func (n *NATS) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	consumers := make([]Consumer, 0, len(n.consumers))
+	for c := range n.consumers {
+		consumers = append(consumers, c)
+	}
+	n.mu.Unlock()
+	for _, c := range consumers {
+		_ = c.Close()
+	}
+	n.nc.Close()
+	return nil
+}
