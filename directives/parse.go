@@ -36,11 +36,13 @@ func Parse(src Source) (*Result, error) {
 	if file == "" {
 		file = src.Subgraph
 	}
-	doc, report := astparser.ParseGraphqlDocumentString(src.SDL)
+	// The GraphQL lexer rejects a byte order mark, which editors on Windows like to write.
+	sdl := strings.TrimPrefix(src.SDL, "\ufeff")
+	doc, report := astparser.ParseGraphqlDocumentString(sdl)
 	if report.HasErrors() {
 		return nil, syntaxErrors(file, report.ExternalErrors, report.InternalErrors)
 	}
-	d := newSDLDoc(file, src.SDL, &doc)
+	d := newSDLDoc(file, sdl, &doc)
 
 	consumed := map[int]bool{}
 	var bindings []Binding
@@ -69,7 +71,11 @@ func Parse(src Source) (*Result, error) {
 		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
 		return nil, d.errs
 	}
-	return &Result{Bindings: bindings, SDL: d.rewrite(bindings, events), Events: events}, nil
+	out := d.rewrite(bindings, events)
+	if out == sdl {
+		out = src.SDL
+	}
+	return &Result{Bindings: bindings, SDL: out, Events: events}, nil
 }
 
 func syntaxErrors(file string, external []operationreport.ExternalError, internal []error) Errors {
