@@ -127,7 +127,7 @@ func TestRewrite_CutsExactlyTheDirectiveText(t *testing.T) {
 	}{
 		{
 			name: "multi-line directive keeps its line breaks",
-			in: "type Subscription {\n  e(id: Int!): Employee! @edfs__natsSubscribe(\n    subjects: [\"a.{{ args.id }}\"],\n    providerId: \"p\"\n  )\n  f: Int\n}\n",
+			in:   "type Subscription {\n  e(id: Int!): Employee! @edfs__natsSubscribe(\n    subjects: [\"a.{{ args.id }}\"],\n    providerId: \"p\"\n  )\n  f: Int\n}\n",
 			want: "type Subscription {\n  e(id: Int!): Employee!\n\n\n\n  f: Int\n}\n",
 		},
 		{
