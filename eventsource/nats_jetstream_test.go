@@ -1,0 +1,158 @@
+package eventsource
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+)
+
+// startJetStream starts an embedded server with JetStream and creates stream ORDERS on
+// orders.>.
+func startJetStream(t *testing.T) (*Embedded, jetstream.JetStream, *NATS) {
+	t.Helper()
+	emb := startEmbedded(t, EmbeddedOptions{Listen: "127.0.0.1:0", JetStream: true})
+	admin := newNATS(t, NATSOptions{ID: "admin", URL: emb.ClientURL()})
+	js, err := jetstream.New(admin.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emb, js, admin
+}
+
+func TestJetStream_DeliversEventsMissedWhileUnsubscribed(t *testing.T) {
+	emb, js, admin := startJetStream(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx := context.Background()
+	r := NewRegistry(zerolog.Nop())
+	defer r.Close()
+	if err := r.Add(newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "gw1"})); err != nil {
+		t.Fatal(err)
+	}
+	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "edgate"}}
+	subjects := []string{"orders.created", "orders.paid"}
+
+	first := newCollector()
+	unsub, err := r.Subscribe(ctx, "default", subjects, opts, first.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Consumer(ctx, "ORDERS", "edgate-gw1"); err != nil {
+		t.Fatalf("durable consumer named with the instance id: %v", err)
+	}
+	// The client's request inbox stays; the consumer's delivery subscription goes.
+	during := emb.NumSubscriptions()
+	unsub()
+	eventually(t, "consumer closed", func() bool { return r.Consumers() == 0 && emb.NumSubscriptions() == during-1 })
+
+	for _, s := range []string{"orders.created", "orders.shipped", "orders.paid", "orders.created"} {
+		if _, err := js.Publish(ctx, s, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := newCollector()
+	unsub, err = r.Subscribe(ctx, "default", subjects, opts, second.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	got := second.waitFor(t, 3)
+	second.quiet(t, 3)
+	want := []struct{ subject, pos string }{{"orders.created", "1"}, {"orders.paid", "3"}, {"orders.created", "4"}}
+	for i, w := range want {
+		if got[i].Subject != w.subject || got[i].Position != w.pos || string(got[i].Data) != w.subject {
+			t.Errorf("event %d = %s@%s %q, want %s@%s", i, got[i].Subject, got[i].Position, got[i].Data, w.subject, w.pos)
+		}
+	}
+	if n := len(first.snapshot()); n != 0 {
+		t.Errorf("the first subscriber got %d events after it left", n)
+	}
+
+	// Acked: a later subscriber does not get them again.
+	unsub()
+	eventually(t, "consumer closed", func() bool { return r.Consumers() == 0 })
+	third := newCollector()
+	unsub, err = r.Subscribe(ctx, "default", subjects, opts, third.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "orders.paid", []byte("live")); err != nil {
+		t.Fatal(err)
+	}
+	if got := third.waitFor(t, 1); string(got[0].Data) != "live" || got[0].Position != "5" {
+		t.Fatalf("after acked events got %q@%s, want the live event at 5", got[0].Data, got[0].Position)
+	}
+	third.quiet(t, 1)
+	unsub()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = admin.Close()
+	emb.Shutdown() // the server's goroutines for the durable consumer end with it
+}
+
+func TestJetStream_MissingStreamIsAClearError(t *testing.T) {
+	emb, _, _ := startJetStream(t)
+	r := NewRegistry(zerolog.Nop())
+	defer r.Close()
+	if err := r.Add(newNATS(t, NATSOptions{URL: emb.ClientURL()})); err != nil {
+		t.Fatal(err)
+	}
+	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "NOPE", ConsumerName: "edgate"}}
+	_, err := r.Subscribe(context.Background(), "default", []string{"nope.a"}, opts, func(Event) {})
+	if !errors.Is(err, jetstream.ErrStreamNotFound) || !strings.Contains(err.Error(), `jetstream stream "NOPE" not found`) {
+		t.Fatalf("err = %v", err)
+	}
+	if r.Consumers() != 0 {
+		t.Fatal("a failed subscribe left a consumer")
+	}
+}
+
+func TestJetStream_AppliesInactiveThreshold(t *testing.T) {
+	emb, js, _ := startJetStream(t)
+	n := newNATS(t, NATSOptions{URL: emb.ClientURL()})
+	ctx := context.Background()
+	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "short", InactiveThreshold: 300 * time.Millisecond}}
+	c, err := n.Consume(ctx, []string{"orders.>"}, opts, func(Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := js.Consumer(ctx, "ORDERS", "short")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.CachedInfo().Config.InactiveThreshold; got != 300*time.Millisecond {
+		t.Fatalf("inactive threshold = %s", got)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "durable consumer removed after the threshold", func() bool {
+		_, err := js.Consumer(ctx, "ORDERS", "short")
+		return errors.Is(err, jetstream.ErrConsumerNotFound)
+	})
+
+	// Unset, the provider default applies.
+	opts.Stream = &StreamOptions{StreamName: "ORDERS", ConsumerName: "dflt"}
+	c, err = n.Consume(ctx, []string{"orders.>"}, opts, func(Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	info, err = js.Consumer(ctx, "ORDERS", "dflt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.CachedInfo().Config.InactiveThreshold; got != DefaultConsumerInactiveThreshold {
+		t.Fatalf("default inactive threshold = %s", got)
+	}
+}
