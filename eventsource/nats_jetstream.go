@@ -9,21 +9,44 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// jetStreamStopTimeout bounds how long Close waits for the client library to stop a
-// JetStream consumer.
-const jetStreamStopTimeout = 5 * time.Second
+// Timings of JetStream consumers.
+const (
+	// jetStreamStopTimeout bounds how long Close waits for the client library to stop.
+	jetStreamStopTimeout = 5 * time.Second
+	// jetStreamRetryMin and jetStreamRetryMax bound the pause between attempts to create
+	// the durable consumer while the server is unreachable or the consumer was lost.
+	jetStreamRetryMin = 250 * time.Millisecond
+	jetStreamRetryMax = 10 * time.Second
+	// jetStreamAttemptTimeout bounds one background attempt.
+	jetStreamAttemptTimeout = 5 * time.Second
+)
 
-// jetStreamConsumer is a durable JetStream consumer delivering to one fn.
+// jetStreamConsumer is a durable JetStream consumer delivering to one fn. A supervisor
+// goroutine re-creates the durable consumer when the server lost it (deleted, expired
+// during an outage) or when it could not be created because the server was unreachable.
 type jetStreamConsumer struct {
-	n      *NATS
-	fn     func(Event)
-	name   string
-	cc     jetstream.ConsumeContext
-	closed atomic.Bool
-	once   sync.Once
+	n        *NATS
+	fn       func(Event)
+	name     string
+	stream   string
+	subjects []string
+	inactive time.Duration
+
+	closed  atomic.Bool
+	cancel  context.CancelFunc // cancels a background attempt on Close
+	ctx     context.Context
+	lastSeq atomic.Uint64 // stream sequence of the last delivered event
+	kick    chan struct{} // capacity 1: asks the supervisor to re-create
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	mu sync.Mutex
+	cc jetstream.ConsumeContext // current delivery; nil while there is none
 }
 
 // durableName is the durable consumer name for this provider: ConsumerName, suffixed with
@@ -38,42 +61,149 @@ func (n *NATS) durableName(consumerName string) string {
 // consumeStream creates or updates the durable consumer and starts delivery. A new durable
 // consumer starts at the beginning of the stream (Cosmo's behaviour); an existing one
 // resumes after the last event it acknowledged, so events published while nobody was
-// subscribed arrive first.
+// subscribed arrive first. When the server is unreachable, the consumer is created in the
+// background once it is back.
 func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOptions, fn func(Event)) (*jetStreamConsumer, error) {
 	if so.StreamName == "" || so.ConsumerName == "" {
 		return nil, fmt.Errorf("jetstream consume %v: stream name and consumer name are required", subjects)
 	}
-	name := n.durableName(so.ConsumerName)
-	cfg := jetstream.ConsumerConfig{
-		Durable:           name,
-		AckPolicy:         jetstream.AckExplicitPolicy,
-		InactiveThreshold: so.InactiveThreshold,
+	c := &jetStreamConsumer{
+		n:        n,
+		fn:       fn,
+		name:     n.durableName(so.ConsumerName),
+		stream:   so.StreamName,
+		subjects: subjects,
+		inactive: so.InactiveThreshold,
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
-	if cfg.InactiveThreshold <= 0 {
-		cfg.InactiveThreshold = n.inactive
+	if c.inactive <= 0 {
+		c.inactive = n.inactive
 	}
-	if len(subjects) == 1 {
-		cfg.FilterSubject = subjects[0]
-	} else {
-		cfg.FilterSubjects = subjects
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	err := errNotConnected
+	if n.nc.IsConnected() {
+		err = c.start(ctx)
 	}
-	cons, err := n.js.CreateOrUpdateConsumer(ctx, so.StreamName, cfg)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("jetstream stream %q not found (create it before subscribing to %v): %w", so.StreamName, subjects, err)
+	if err != nil && !c.retryable(err) {
+		c.cancel()
+		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("jetstream consumer %q on stream %q for %v: %w", name, so.StreamName, subjects, err)
+		n.log.Warn().Err(err).Str("consumer", c.name).Str("stream", c.stream).Msg("jetstream consumer not created yet; retrying in the background")
+		c.kick <- struct{}{}
+	}
+	go c.supervise()
+	return c, nil
+}
+
+var errNotConnected = errors.New("not connected to the nats server")
+
+// retryable tells the errors that come from an unreachable server.
+func (c *jetStreamConsumer) retryable(err error) bool {
+	return errors.Is(err, errNotConnected) || !c.n.nc.IsConnected() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+}
+
+// start creates or updates the durable consumer and replaces the current delivery.
+func (c *jetStreamConsumer) start(ctx context.Context) error {
+	cfg := jetstream.ConsumerConfig{
+		Durable:           c.name,
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		InactiveThreshold: c.inactive,
+	}
+	if len(c.subjects) == 1 {
+		cfg.FilterSubject = c.subjects[0]
+	} else {
+		cfg.FilterSubjects = c.subjects
+	}
+	cons, err := c.n.js.Consumer(ctx, c.stream, c.name)
+	switch {
+	case err == nil:
+		// Keep its position; the update only applies a changed filter or threshold.
+		prev := cons.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = prev.DeliverPolicy, prev.OptStartSeq, prev.OptStartTime
+		cons, err = c.n.js.CreateOrUpdateConsumer(ctx, c.stream, cfg)
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		if seq := c.lastSeq.Load(); seq > 0 {
+			// Re-created after the server lost it: go on after the last event we had
+			// instead of replaying the stream.
+			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			cfg.OptStartSeq = seq + 1
+		}
+		cons, err = c.n.js.CreateOrUpdateConsumer(ctx, c.stream, cfg)
+	}
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("jetstream stream %q not found (create it before subscribing to %v): %w", c.stream, c.subjects, err)
+	}
+	if err != nil {
+		return fmt.Errorf("jetstream consumer %q on stream %q for %v: %w", c.name, c.stream, c.subjects, err)
 	}
 
-	c := &jetStreamConsumer{n: n, fn: fn, name: name}
-	// Consume keeps a pull request open on the server, which pushes messages as they come;
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return nil
+	}
+	if c.cc != nil {
+		c.stopDelivery()
+	}
+	// Consume keeps a pull request open on the server, which sends messages as they come;
 	// an idle consumer costs one heartbeat now and then, no polling.
 	cc, err := cons.Consume(c.handle, jetstream.ConsumeErrHandler(c.consumeError))
 	if err != nil {
-		return nil, fmt.Errorf("jetstream consume %q on stream %q: %w", name, so.StreamName, err)
+		return fmt.Errorf("jetstream consume %q on stream %q: %w", c.name, c.stream, err)
 	}
 	c.cc = cc
-	return c, nil
+	return nil
+}
+
+// stopDelivery stops the current delivery and waits for it. c.mu must be held.
+func (c *jetStreamConsumer) stopDelivery() {
+	c.cc.Stop()
+	select {
+	case <-c.cc.Closed():
+	case <-time.After(jetStreamStopTimeout):
+		c.n.log.Warn().Str("consumer", c.name).Msg("jetstream consumer not stopped in time")
+	}
+	c.cc = nil
+}
+
+func (c *jetStreamConsumer) supervise() {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.kick:
+		}
+		delay := jetStreamRetryMin
+		for {
+			for !c.n.nc.IsConnected() {
+				// Requests would only wait in the reconnect buffer until they time out.
+				select {
+				case <-c.stop:
+					return
+				case <-time.After(jetStreamRetryMin):
+				}
+			}
+			ctx, cancel := context.WithTimeout(c.ctx, jetStreamAttemptTimeout)
+			err := c.start(ctx)
+			cancel()
+			if err == nil {
+				c.n.log.Info().Str("consumer", c.name).Str("stream", c.stream).Uint64("after_seq", c.lastSeq.Load()).Msg("jetstream consumer (re)created")
+				break
+			}
+			c.n.stats.consumeErrors.Add(1)
+			c.n.log.Warn().Err(err).Str("consumer", c.name).Dur("retry_in", delay).Msg("jetstream consumer re-create failed")
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, jetStreamRetryMax)
+		}
+	}
 }
 
 func (c *jetStreamConsumer) handle(msg jetstream.Msg) {
@@ -87,6 +217,7 @@ func (c *jetStreamConsumer) handle(msg jetstream.Msg) {
 	ev := Event{Subject: msg.Subject(), Data: msg.Data()}
 	if meta, err := msg.Metadata(); err == nil {
 		ev.Position = strconv.FormatUint(meta.Sequence.Stream, 10)
+		c.lastSeq.Store(meta.Sequence.Stream)
 	}
 	c.fn(ev)
 	if err := msg.Ack(); err != nil {
@@ -96,24 +227,35 @@ func (c *jetStreamConsumer) handle(msg jetstream.Msg) {
 }
 
 func (c *jetStreamConsumer) consumeError(_ jetstream.ConsumeContext, err error) {
+	if c.closed.Load() {
+		return
+	}
 	c.n.stats.consumeErrors.Add(1)
 	c.n.log.Warn().Err(err).Str("consumer", c.name).Msg("jetstream consume error")
+	// The durable consumer is gone (deleted, or removed while the server was away).
+	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, nats.ErrNoResponders) {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Close stops delivery and waits until the last fn call returned; the durable consumer
 // stays on the server (until its InactiveThreshold) to resume from. It must not be called
 // from fn.
 func (c *jetStreamConsumer) Close() error {
-	var err error
 	c.once.Do(func() {
 		c.closed.Store(true)
-		c.cc.Stop()
-		select {
-		case <-c.cc.Closed():
-		case <-time.After(jetStreamStopTimeout):
-			err = fmt.Errorf("jetstream consumer %q: not stopped after %s", c.name, jetStreamStopTimeout)
+		c.cancel()
+		close(c.stop)
+		<-c.done
+		c.mu.Lock()
+		if c.cc != nil {
+			c.stopDelivery()
 		}
+		c.mu.Unlock()
 		c.n.forget(c)
 	})
-	return err
+	return nil
 }

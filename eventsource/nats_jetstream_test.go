@@ -156,3 +156,109 @@ func TestJetStream_AppliesInactiveThreshold(t *testing.T) {
 		t.Fatalf("default inactive threshold = %s", got)
 	}
 }
+
+func TestJetStream_RecreatesALostConsumerWithoutReplaying(t *testing.T) {
+	emb, js, _ := startJetStream(t)
+	ctx := context.Background()
+	n := newNATS(t, NATSOptions{URL: emb.ClientURL()})
+	c := newCollector()
+	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "lost"}}
+	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	if _, err := js.Publish(ctx, "orders.1", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, 1)
+
+	if err := js.DeleteConsumer(ctx, "ORDERS", "lost"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "durable consumer re-created", func() bool {
+		_, err := js.Consumer(ctx, "ORDERS", "lost")
+		return err == nil
+	})
+	if _, err := js.Publish(ctx, "orders.2", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	got := c.waitFor(t, 2)
+	c.quiet(t, 2)
+	if string(got[1].Data) != "two" || got[1].Position != "2" {
+		t.Fatalf("after re-creation got %q@%s, want two@2 and no replay", got[1].Data, got[1].Position)
+	}
+}
+
+func TestJetStream_SurvivesServerRestart(t *testing.T) {
+	ctx := context.Background()
+	store := t.TempDir()
+	emb := startEmbedded(t, EmbeddedOptions{Listen: "127.0.0.1:0", JetStream: true, StoreDir: store})
+	listen := strings.TrimPrefix(emb.ClientURL(), "nats://")
+	n := newNATS(t, NATSOptions{URL: emb.ClientURL()})
+	js, err := jetstream.New(n.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector()
+	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "restart"}}
+	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	if _, err := js.Publish(ctx, "orders.1", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, 1)
+
+	emb.Shutdown()
+	eventually(t, "client sees the outage", func() bool { return !n.Conn().IsConnected() })
+	startEmbedded(t, EmbeddedOptions{Listen: listen, JetStream: true, StoreDir: store})
+	eventually(t, "reconnect", func() bool { return n.Conn().IsConnected() })
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := js.Publish(pctx, "orders.2", []byte("two"), jetstream.WithRetryAttempts(20)); err != nil {
+		t.Fatal(err)
+	}
+	got := c.waitFor(t, 2)
+	c.quiet(t, 2)
+	if string(got[1].Data) != "two" || got[1].Position != "2" {
+		t.Fatalf("after restart got %q@%s, want two@2", got[1].Data, got[1].Position)
+	}
+}
+
+func TestJetStream_ConsumerStartsOnceTheServerIsUp(t *testing.T) {
+	ctx := context.Background()
+	probe := startEmbedded(t, EmbeddedOptions{Listen: "127.0.0.1:0"})
+	listen := strings.TrimPrefix(probe.ClientURL(), "nats://")
+	probe.Shutdown() // now a free port nobody serves
+
+	n := newNATS(t, NATSOptions{URL: "nats://" + listen})
+	c := newCollector()
+	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "early"}}
+	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.add)
+	if err != nil {
+		t.Fatalf("consume while the server is down: %v", err)
+	}
+	defer cons.Close()
+
+	emb := startEmbedded(t, EmbeddedOptions{Listen: listen, JetStream: true})
+	admin := newNATS(t, NATSOptions{URL: emb.ClientURL()})
+	js, err := jetstream.New(admin.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "orders.1", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.waitFor(t, 1); string(got[0].Data) != "one" || got[0].Position != "1" {
+		t.Fatalf("got %q@%s", got[0].Data, got[0].Position)
+	}
+}
