@@ -14,6 +14,14 @@ import (
 	"github.com/edgate/edgate/eventsource"
 )
 
+// verifyNoLeaks fails the test if it leaves goroutines behind. It runs after every other
+// cleanup of the test (cleanups run last-registered first), so call it first.
+func verifyNoLeaks(t *testing.T) {
+	t.Helper()
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
 // recvSink collects events from a consumer callback without blocking it.
 type recvSink chan eventsource.Event
 
@@ -100,7 +108,7 @@ func unusedPort(t *testing.T) int {
 }
 
 func TestKafka_ConsumeReceivesEventPublishedRightAfterSubscribing(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	cluster := startKfake(t, 0, "orders", "other")
 	defer cluster.Close()
 
@@ -133,7 +141,7 @@ func TestKafka_ConsumeReceivesEventPublishedRightAfterSubscribing(t *testing.T) 
 }
 
 func TestKafka_TwoGatewayInstancesEachReceiveEveryEvent(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	cluster := startKfake(t, 0, "prices")
 	defer cluster.Close()
 
@@ -160,7 +168,7 @@ func TestKafka_TwoGatewayInstancesEachReceiveEveryEvent(t *testing.T) {
 }
 
 func TestKafka_BurstArrivesCompleteAndInOrder(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	cluster := startKfake(t, 0, "burst")
 	defer cluster.Close()
 
@@ -191,7 +199,7 @@ func TestKafka_BurstArrivesCompleteAndInOrder(t *testing.T) {
 }
 
 func TestKafka_ConsumerResumesAfterClusterRecreatedOnSamePort(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	cluster := startKfake(t, 0, "restart")
 	addrs := cluster.ListenAddrs()
 	port := portOf(t, addrs[0])
@@ -222,7 +230,7 @@ func TestKafka_ConsumerResumesAfterClusterRecreatedOnSamePort(t *testing.T) {
 }
 
 func TestKafka_StartsWithUnreachableBrokersAndRecovers(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	port := unusedPort(t)
 	brokers := []string{fmt.Sprintf("127.0.0.1:%d", port)}
 
@@ -261,7 +269,7 @@ func TestKafka_StartsWithUnreachableBrokersAndRecovers(t *testing.T) {
 }
 
 func TestKafka_PublishFailsWhenBrokersAreDown(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	cluster := startKfake(t, 0, "down")
 	k := newKafkaProvider(t, cluster.ListenAddrs())
 	defer k.Close()
