@@ -42,7 +42,7 @@ func (a Action) String() string {
 // Binding ties one root field of an event subgraph to a broker operation.
 type Binding struct {
 	Subgraph   string // subgraph name the binding was declared in
-	TypeName   string // "Subscription", "Mutation" or "Query"
+	TypeName   string // root type as named in the SDL: "Subscription", "Mutation" or "Query" unless a schema definition renames it
 	FieldName  string
 	Action     Action
 	Broker     Broker

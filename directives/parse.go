@@ -1,6 +1,7 @@
 package directives
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -31,11 +32,21 @@ type Result struct {
 
 // Parse reads the event directives of a subgraph SDL into bindings and checks them. On
 // failure the error is Errors, one "FILE:LINE: message" per problem.
-func Parse(src Source) (*Result, error) {
+func Parse(src Source) (res *Result, err error) {
 	file := src.File
 	if file == "" {
 		file = src.Subgraph
 	}
+	if file == "" {
+		file = "<sdl>"
+	}
+	defer func() {
+		// A schema is user input: whatever breaks in the parser below must become an error
+		// that names the file, not a crash of the gateway at start-up or reload.
+		if p := recover(); p != nil {
+			res, err = nil, Errors{{File: file, Line: 1, Message: fmt.Sprintf("cannot parse the SDL: internal error: %v", p)}}
+		}
+	}()
 	// The GraphQL lexer rejects a byte order mark, which editors on Windows like to write.
 	sdl := strings.TrimPrefix(src.SDL, "\ufeff")
 	doc, report := astparser.ParseGraphqlDocumentString(sdl)
@@ -76,6 +87,16 @@ func Parse(src Source) (*Result, error) {
 		out = src.SDL
 	}
 	return &Result{Bindings: bindings, SDL: out, Events: events}, nil
+}
+
+// Binding returns the binding of field typeName.fieldName, if it has one.
+func (r *Result) Binding(typeName, fieldName string) (*Binding, bool) {
+	for i := range r.Bindings {
+		if r.Bindings[i].TypeName == typeName && r.Bindings[i].FieldName == fieldName {
+			return &r.Bindings[i], true
+		}
+	}
+	return nil, false
 }
 
 func syntaxErrors(file string, external []operationreport.ExternalError, internal []error) Errors {

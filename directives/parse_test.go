@@ -92,6 +92,22 @@ func TestParse_ExampleSubgraphBindsEveryEventField(t *testing.T) {
 		b("Subscription", "redisEmployee", Subscribe, Redis, "my-redis", 9, "employee.{{ args.id }}"),
 	}
 	assertBindings(t, r.Bindings, want)
+
+	sub, ok := r.Binding("Subscription", "employeeUpdated")
+	if !ok {
+		t.Fatal("Binding(Subscription, employeeUpdated) not found")
+	}
+	if got, err := sub.RenderSubjects([]byte(`{"id":1}`)); err != nil || len(got) != 1 || got[0] != "employeeUpdated.1" {
+		t.Errorf("RenderSubjects = %v, %v", got, err)
+	}
+	_, err := sub.RenderSubjects([]byte(`{"id":"a.>"}`))
+	const msg = `invalid value for argument "id" in subject "employeeUpdated.{{ args.id }}": "a.>" contains '.', which would change the subject`
+	if err == nil || err.Error() != msg {
+		t.Errorf("RenderSubjects error = %v, want %s", err, msg)
+	}
+	if _, ok := r.Binding("Subscription", "nope"); ok {
+		t.Error("Binding found a field without a binding")
+	}
 }
 
 func assertBindings(t *testing.T, got, want []Binding) {
