@@ -53,6 +53,8 @@ type Provider interface {
 }
 
 // Consumer is a running broker consumer; Close stops it and releases the broker resources.
+// Close may wait for a running fn call to return, so it must not be called from fn (the
+// Registry never does: its unsubscribe closes consumers on a goroutine of their own).
 type Consumer interface {
 	Close() error
 }

@@ -68,6 +68,16 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		readyTimeout = 10 * time.Second
 	}
 
+	if port > 0 {
+		// The server reports a busy port only through its log and then never becomes
+		// ready; finding it here gives a clear error at once.
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats listen %s: %w", listen, err)
+		}
+		_ = l.Close()
+	}
+
 	e := &Embedded{}
 	sopts := &server.Options{
 		ServerName: "edgate-embedded",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,10 +68,14 @@ func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOp
 	if so.StreamName == "" || so.ConsumerName == "" {
 		return nil, fmt.Errorf("jetstream consume %v: stream name and consumer name are required", subjects)
 	}
+	name := n.durableName(so.ConsumerName)
+	if strings.ContainsAny(name, ".*> \t\r\n/\\") {
+		return nil, fmt.Errorf("jetstream consumer name %q for %v: must not contain '.', '*', '>', '/', '\\' or whitespace", name, subjects)
+	}
 	c := &jetStreamConsumer{
 		n:        n,
 		fn:       fn,
-		name:     n.durableName(so.ConsumerName),
+		name:     name,
 		stream:   so.StreamName,
 		subjects: subjects,
 		inactive: so.InactiveThreshold,

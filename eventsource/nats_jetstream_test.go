@@ -262,3 +262,13 @@ func TestJetStream_ConsumerStartsOnceTheServerIsUp(t *testing.T) {
 		t.Fatalf("got %q@%s", got[0].Data, got[0].Position)
 	}
 }
+
+func TestJetStream_RejectsInvalidConsumerNames(t *testing.T) {
+	emb, _, _ := startJetStream(t)
+	n := newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "host.example"})
+	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "edgate"}}
+	_, err := n.Consume(context.Background(), []string{"orders.>"}, opts, func(Event) {})
+	if err == nil || !strings.Contains(err.Error(), `"edgate-host.example"`) {
+		t.Fatalf("err = %v", err)
+	}
+}

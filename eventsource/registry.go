@@ -179,13 +179,17 @@ func (r *Registry) create(ctx context.Context, sc *sharedConsumer, opts ConsumeO
 		return err
 	}
 	// Everybody left (or the registry closed) while Consume ran: nobody will close it.
-	orphan := sc.refs == 0 || r.closed
+	closed := r.closed
+	orphan := sc.refs == 0 || closed
 	if orphan && r.consumers[sc.key] == sc {
 		delete(r.consumers, sc.key)
 	}
 	r.mu.Unlock()
 	if orphan {
 		r.closeConsumer(sc)
+	}
+	if closed {
+		return errors.New("event registry closed")
 	}
 	return nil
 }
