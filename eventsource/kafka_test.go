@@ -314,3 +314,43 @@ func portOf(t *testing.T, addr string) int {
 	}
 	return port
 }
+
+func TestKafka_SASLAuthenticates(t *testing.T) {
+	verifyNoLeaks(t)
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		t.Run(mech, func(t *testing.T) {
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "auth"),
+				kfake.EnableSASL(), kfake.Superuser(mech, "gw", "secret"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cluster.Close()
+
+			_, err = eventsource.NewKafka(context.Background(), eventsource.KafkaOptions{
+				ID: "bad", Brokers: cluster.ListenAddrs(), StrictStartup: true, StartTimeout: 2 * time.Second,
+				SASL: &eventsource.KafkaSASL{Mechanism: mech, Username: "gw", Password: "wrong"},
+			})
+			if err == nil {
+				t.Fatal("strict start-up with a wrong password succeeded")
+			}
+
+			k := newKafkaProvider(t, cluster.ListenAddrs(), func(o *eventsource.KafkaOptions) {
+				o.StrictStartup = true
+				o.SASL = &eventsource.KafkaSASL{Mechanism: strings.ToLower(mech), Username: "gw", Password: "secret"}
+			})
+			defer k.Close()
+			c, sink := mustConsume(t, k, "auth")
+			defer c.Close()
+			mustPublish(t, k, "auth", "ok")
+			if got := string(sink.next(t).Data); got != "ok" {
+				t.Fatalf("got %q", got)
+			}
+		})
+	}
+	_, err := eventsource.NewKafka(context.Background(), eventsource.KafkaOptions{
+		ID: "k", Brokers: []string{"127.0.0.1:1"}, SASL: &eventsource.KafkaSASL{Mechanism: "GSSAPI"},
+	})
+	if err == nil {
+		t.Fatal("an unsupported SASL mechanism was accepted")
+	}
+}

@@ -125,7 +125,10 @@ func newRedisClient(opts RedisOptions) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse url %q: %w", redactURL(opts.URLs[0]), err)
 	}
+	// The name tells the gateway's connections apart in CLIENT LIST.
+	name := redisClientName(opts.ID)
 	if !opts.Cluster && len(opts.URLs) == 1 {
+		first.ClientName = name
 		return redis.NewClient(first), nil
 	}
 	addrs := []string{first.Addr}
@@ -137,11 +140,22 @@ func newRedisClient(opts RedisOptions) (redis.UniversalClient, error) {
 		addrs = append(addrs, o.Addr)
 	}
 	return redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:     addrs,
-		Username:  first.Username,
-		Password:  first.Password,
-		TLSConfig: first.TLSConfig,
+		Addrs:      addrs,
+		ClientName: name,
+		Username:   first.Username,
+		Password:   first.Password,
+		TLSConfig:  first.TLSConfig,
 	}), nil
+}
+
+// redisClientName is "edgate:<id>" with characters CLIENT SETNAME refuses replaced.
+func redisClientName(id string) string {
+	return "edgate:" + strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' {
+			return '_'
+		}
+		return r
+	}, id)
 }
 
 // redactURL drops credentials from a URL for error messages.
@@ -172,7 +186,8 @@ func isRedisGlob(channel string) bool { return strings.ContainsAny(channel, "*?[
 // once Redis confirmed every new subscription (or after SubscribeTimeout, or at once when
 // the server is unreachable: the subscriptions are then made on reconnect). Events carry
 // the concrete channel as Subject and no Position. fn is called from the provider's single
-// receive goroutine, in the order Redis delivered the messages.
+// receive goroutine, in the order Redis delivered the messages. As in Redis itself, a
+// message matching several of a consumer's channels and patterns arrives once per match.
 func (r *Redis) Consume(ctx context.Context, channels []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
 	if opts.Stream != nil {
 		return nil, fmt.Errorf("redis provider %q: stream options are only supported by NATS", r.opts.ID)

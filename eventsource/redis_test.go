@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,6 +88,26 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// assertOnePubSubConnection checks with CLIENT LIST that provider id holds exactly one
+// connection in pub/sub mode, subscribed to channels channels.
+func assertOnePubSubConnection(t *testing.T, obs *redis.Client, id string, channels int) {
+	t.Helper()
+	list, err := obs.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatalf("CLIENT LIST: %v", err)
+	}
+	var subscribed []string
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		if strings.Contains(line, " name=edgate:"+id+" ") && !strings.Contains(line, " sub=0 ") {
+			subscribed = append(subscribed, line)
+		}
+	}
+	want := fmt.Sprintf(" sub=%d ", channels)
+	if len(subscribed) != 1 || !strings.Contains(subscribed[0], want) {
+		t.Fatalf("want one pub/sub connection of %s with%s, got %q", id, want, subscribed)
+	}
+}
+
 func TestRedis_ConsumeReceivesEventPublishedRightAfterSubscribing(t *testing.T) {
 	verifyNoLeaks(t)
 	url := redisServerURL(t)
@@ -118,7 +139,8 @@ func TestRedis_ConsumersOfOneChannelShareOneServerSubscription(t *testing.T) {
 	verifyNoLeaks(t)
 	url := redisServerURL(t)
 	obs := redisObserver(t, url)
-	r := newRedisProvider(t, url)
+	id := uniqueChannel("share")
+	r := newRedisProvider(t, url, func(o *eventsource.RedisOptions) { o.ID = id })
 	defer r.Close()
 
 	shared, other := uniqueChannel("shared"), uniqueChannel("other")
@@ -134,6 +156,9 @@ func TestRedis_ConsumersOfOneChannelShareOneServerSubscription(t *testing.T) {
 
 	if n := numSub(t, obs, shared); n != 1 {
 		t.Fatalf("NUMSUB %s = %d, want 1 (one connection, one subscription)", shared, n)
+	}
+	if os.Getenv("REDIS_URL") != "" { // miniredis has no CLIENT LIST
+		assertOnePubSubConnection(t, obs, id, 2)
 	}
 
 	// Each consumer gets the messages of its own channel only, in order.
