@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -264,5 +265,39 @@ func TestSubgraph_InvalidSDLIsReported(t *testing.T) {
 		if sg.SchemaError() == nil {
 			t.Fatalf("SDL %q: no error", sdl)
 		}
+	}
+}
+
+func TestHandler_ResolversSeeRequestHeadersConcurrently(t *testing.T) {
+	sg, srv, _ := newTestSubgraph(t)
+	const n = 20
+	done := make(chan string, n)
+	for i := range n {
+		go func() {
+			b, _ := json.Marshal(map[string]any{"query": `{ viewer }`})
+			req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(b))
+			req.Header.Set("Authorization", "Bearer "+strconv.Itoa(i))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			_ = sg.Requests()
+			if want := `{"data":{"viewer":"Bearer ` + strconv.Itoa(i) + `"}}`; string(out) != want {
+				done <- string(out) + " != " + want
+				return
+			}
+			done <- ""
+		}()
+	}
+	for range n {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+	if got := len(sg.Requests()); got != n {
+		t.Fatalf("recorded %d requests, want %d", got, n)
 	}
 }

@@ -19,6 +19,7 @@ type Query {
   employees(limit: Int = 10, filter: EmployeeFilter): [Employee!]!
   search(term: String!): [SearchResult!]!
   fail: String
+  viewer: String
 }
 
 type Mutation {
@@ -99,6 +100,9 @@ func newTestSubgraph(t *testing.T) (*minigraph.Subgraph, *httptest.Server, chan 
 					map[string]any{"__typename": "Team", "name": "Platform"},
 					map[string]any{"__typename": "Employee", "id": 2, "name": "Bob", "role": "ENGINEER", "tags": []any{}},
 				}, nil
+			},
+			"viewer": func(_ context.Context, _ map[string]any, h http.Header) (any, error) {
+				return h.Get("Authorization"), nil
 			},
 			"fail": func(context.Context, map[string]any, http.Header) (any, error) {
 				return nil, errors.New("database is down")

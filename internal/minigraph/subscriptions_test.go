@@ -295,3 +295,25 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestSSE_ClientDisconnectStopsResolver(t *testing.T) {
+	sg, srv, _ := newTestSubgraph(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v := url.Values{"query": {`subscription { endless { id } }`}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"?"+v.Encode(), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "event: next\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	if n := sg.ActiveSubscriptions(); n != 1 {
+		t.Fatalf("active subscriptions = %d, want 1", n)
+	}
+	cancel()
+	waitFor(t, func() bool { return sg.ActiveSubscriptions() == 0 })
+}
