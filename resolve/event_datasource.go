@@ -123,6 +123,9 @@ type eventPlanner struct {
 	vars    engine.Variables
 	input   string
 	err     error
+	// fields records the event's own fields below the root field, for projection.
+	root  *projField
+	stack []*projField
 }
 
 func (p *eventPlanner) SetID(id int) { p.id = id }
@@ -134,17 +137,31 @@ func (p *eventPlanner) Register(v *plan.Visitor, ds plan.DataSourceConfiguration
 	p.v = v
 	p.cfg = ds.CustomConfiguration()
 	v.Walker.RegisterEnterFieldVisitor(p)
+	v.Walker.RegisterLeaveFieldVisitor(p)
 	return nil
 }
 
+func (p *eventPlanner) LeaveField(int) {
+	if len(p.stack) > 0 {
+		p.stack = p.stack[:len(p.stack)-1]
+	}
+}
+
 func (p *eventPlanner) EnterField(ref int) {
+	f := &projField{key: p.v.Operation.FieldAliasOrNameString(ref), name: p.v.Operation.FieldNameString(ref)}
+	if len(p.stack) > 0 {
+		parent := p.stack[len(p.stack)-1]
+		parent.children = append(parent.children, f)
+	}
+	p.stack = append(p.stack, f)
 	if p.rootRef != -1 {
 		return
 	}
+	p.root = f
 	p.rootRef = ref
 	typeName := p.v.Walker.EnclosingTypeDefinition.NameString(p.v.Definition)
 	fieldName := p.v.Operation.FieldNameString(ref)
-	p.field = fieldName
+	p.field = p.v.Operation.FieldAliasOrNameString(ref)
 	b, ok := p.cfg.bindings[typeName+"."+fieldName]
 	if !ok {
 		p.err = fmt.Errorf("field %s.%s of event subgraph %q has no event directive", typeName, fieldName, p.cfg.subgraph)
@@ -195,7 +212,8 @@ func (p *eventPlanner) ConfigureFetch() engine.FetchConfiguration {
 	case directives.Request:
 		src = &requestSource{binding: p.binding, broker: p.factory.broker}
 	default:
-		p.v.Walker.StopWithInternalErr(fmt.Errorf("%s.%s: a subscribe directive cannot serve a %s", p.binding.TypeName, p.binding.FieldName, "query or mutation"))
+		// The planner asks every planner for a fetch, also the one of a subscription root
+		// field; its real work happens in ConfigureSubscription.
 		return engine.FetchConfiguration{}
 	}
 	return engine.FetchConfiguration{
@@ -226,6 +244,7 @@ func (p *eventPlanner) ConfigureSubscription() plan.SubscriptionConfiguration {
 			binding: p.binding,
 			field:   p.field,
 			keys:    p.cfg.keys,
+			fields:  p.projection(),
 		},
 		PostProcessing: engine.PostProcessingConfiguration{MergePath: []string{p.field}},
 		QueryPlan:      &engine.QueryPlan{},
@@ -238,6 +257,15 @@ type eventTrigger struct {
 	binding *directives.Binding
 	field   string
 	keys    map[string][][]string
+	// fields is the projection of the event onto the operation's aliases (nil: none needed).
+	fields []*projField
+}
+
+func (p *eventPlanner) projection() []*projField {
+	if p.root == nil || !needsProjection(p.root.children) {
+		return nil
+	}
+	return p.root.children
 }
 
 var errHubOnly = errors.New("edgate event triggers are driven by the subscription hub, not the engine's subscription loop")

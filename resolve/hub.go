@@ -372,6 +372,13 @@ func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload 
 			return graphQLErrorResponse(msg), true
 		}
 		merge = g.spec.sub.Trigger.PostProcessing.MergePath
+		if t.fields != nil {
+			projected, err := project(data, t.fields)
+			if err != nil {
+				return graphQLErrorResponse(fmt.Sprintf("invalid event on %s: %v", t.field, err)), true
+			}
+			data = projected
+		}
 	default:
 		var errPayload []byte
 		data, errPayload = selectUpstream(data, g.spec.sub.Trigger.PostProcessing)
