@@ -2,6 +2,23 @@
 // mutations (POST JSON and GET), and subscriptions as Server-Sent Events (graphql-sse,
 // distinct connections mode) or Apollo's multipart/mixed subscription protocol. WebSocket
 // upgrades are the ws package's job; a router in front sends them there.
+//
+// Protocol choices, each following the reference implementation of its protocol:
+//   - A request that is not well-formed GraphQL over HTTP (bad JSON, no query, wrong
+//     method or Content-Type, body too large) gets a 4xx with {"errors":[...]} whatever
+//     the client accepts.
+//   - A *resolve.RequestError (the document does not parse or validate) keeps its status
+//     for application/graphql-response+json and is a 200 for application/json. When the
+//     client prefers text/event-stream it is sent in an accepted stream instead, as a
+//     "next" with the errors followed by "complete": the graphql-sse protocol requires
+//     this because EventSource hides the body of a failed response.
+//   - SSE frames are "id: <id>\nevent: next\ndata: <result>\n\n" and
+//     "event: complete\ndata:\n\n" (graphql-sse's exact bytes; the empty data line makes
+//     EventSource dispatch the event). Results that are not subscription events (a query
+//     over SSE, errors) carry no id, so a reconnecting client resumes after the last event.
+//   - Multipart follows the Apollo Router's byte layout (see frame.go).
+//   - A stream that ends with a resolve.End code first gets an error result with
+//     extensions.code set to the upper-cased code, then the normal end.
 package sse
 
 import (

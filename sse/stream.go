@@ -129,6 +129,7 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, op *
 			}
 			if end != nil {
 				if end.Code != resolve.EndComplete {
+					h.log.Debug().Str("code", end.Code).Str("reason", end.Reason).Msg("subscription stream ended")
 					sw.buf.fatal(endErrors(*end))
 				}
 				sw.buf.complete()
