@@ -1,0 +1,194 @@
+// Command edgate-bench measures a gateway's subscription fan-out: it opens N subscribers
+// over SSE or graphql-transport-ws, publishes numbered events to NATS at a given rate and
+// reports loss, order, delivered messages per second, publish-to-client latency, the
+// gateway's CPU per delivery and memory per idle subscriber, and its own CPU. See README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgate/edgate/internal/loadgen"
+	"github.com/rs/zerolog"
+)
+
+const (
+	defaultQuery         = "subscription { employeeUpdated(id: 1) { id } }"
+	defaultEntitiesQuery = "subscription { employeeUpdated(id: 1) { id name } }"
+)
+
+type options struct {
+	url          string
+	gatewayPID   int
+	start        string
+	gatewayBin   string
+	config       string
+	gatewayLog   string
+	readyTimeout time.Duration
+
+	transport        string
+	subscribers      int
+	wsSubsPerConn    int
+	sseH2            bool
+	h2StreamsPerConn int
+	sseGet           bool
+	query            string
+	seqField         string
+	sources          int
+	connsPerProcess  int
+	dialConcurrency  int
+	connectTimeout   time.Duration
+
+	natsURL  string
+	subject  string
+	payload  string
+	rate     float64
+	duration time.Duration
+	burst    int
+	warmup   time.Duration
+	settle   time.Duration
+	drain    time.Duration
+
+	entities     bool
+	entitiesAddr string
+
+	jsonFile string
+	worker   bool
+	verbose  bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("edgate-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:3002/graphql", "the gateway's GraphQL endpoint (SSE and WebSocket)")
+	fs.IntVar(&o.gatewayPID, "gateway-pid", 0, "pid of a running gateway to sample CPU and RSS from /proc (not needed with -start or -gateway-bin)")
+	fs.StringVar(&o.start, "start", "", `start the gateway with this command, split on spaces (e.g. "go run ./cmd/edgate -config cmd/edgate-bench/testdata/edgate.yaml"), and stop it at the end`)
+	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "start this gateway binary with -config FILE, and stop it at the end")
+	fs.StringVar(&o.config, "config", "cmd/edgate-bench/testdata/edgate.yaml", "gateway config for -gateway-bin")
+	fs.StringVar(&o.gatewayLog, "gateway-log", "", "file for a started gateway's output (default: a file in the temp dir)")
+	fs.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for /health/ready")
+
+	fs.StringVar(&o.transport, "transport", "sse", "sse or ws (graphql-transport-ws)")
+	fs.IntVar(&o.subscribers, "subscribers", 10000, "number of subscriptions (1 with -burst unless given)")
+	fs.IntVar(&o.wsSubsPerConn, "ws-subs-per-conn", 1, "subscriptions per WebSocket connection")
+	fs.BoolVar(&o.sseH2, "sse-h2", false, "multiplex SSE streams over HTTP/2 cleartext (prior knowledge)")
+	fs.IntVar(&o.h2StreamsPerConn, "h2-streams-per-conn", 100, "SSE streams per HTTP/2 connection with -sse-h2")
+	fs.BoolVar(&o.sseGet, "sse-get", false, "open SSE subscriptions with GET ?query= instead of POST")
+	fs.StringVar(&o.query, "query", "", "subscription operation (default "+fmt.Sprintf("%q", defaultQuery)+", with -entities "+fmt.Sprintf("%q", defaultEntitiesQuery)+")")
+	fs.StringVar(&o.seqField, "seq-field", "id", "result field that carries the event's sequence number")
+	fs.IntVar(&o.sources, "sources", 0, "loopback source addresses 127.0.0.1..127.0.0.N to connect from (0: one per 10,000 connections)")
+	fs.IntVar(&o.connsPerProcess, "conns-per-process", 15000, "connections one client process holds; more spread over worker processes")
+	fs.IntVar(&o.dialConcurrency, "dial-concurrency", 64, "connections being opened at once, per process")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", 3*time.Minute, "how long opening all subscriptions may take")
+
+	fs.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:4222", "NATS server the gateway consumes")
+	fs.StringVar(&o.subject, "subject", "employeeUpdated.1", "subject to publish to")
+	fs.StringVar(&o.payload, "payload", loadgen.DefaultPayload, "event payload; "+loadgen.SeqPlaceholder+" is replaced by the sequence number")
+	fs.Float64Var(&o.rate, "rate", 10, "events published per second")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to publish")
+	fs.IntVar(&o.burst, "burst", 0, "publish this many events back to back instead of -rate/-duration")
+	fs.DurationVar(&o.warmup, "warmup", 30*time.Second, "how long warm-up events may take to reach every subscriber")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle time after the last subscription opened, before the idle RSS sample")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "after publishing, stop waiting for deliveries once none arrived for this long")
+
+	fs.BoolVar(&o.entities, "entities", false, "serve the employees subgraph and select its name field, so each event needs an _entities fetch")
+	fs.StringVar(&o.entitiesAddr, "entities-addr", "127.0.0.1:4011", "listen address of the employees subgraph (must match the gateway config)")
+
+	fs.StringVar(&o.jsonFile, "json", "", "also write the report as JSON to this file")
+	fs.BoolVar(&o.worker, "worker", false, "internal: run as a worker process of another edgate-bench")
+	fs.BoolVar(&o.verbose, "v", false, "log progress in detail")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.burst > 0 && !set["subscribers"] {
+		o.subscribers = 1
+	}
+	if o.query == "" {
+		o.query = defaultQuery
+		if o.entities {
+			o.query = defaultEntitiesQuery
+		}
+	}
+	return o, o.validate()
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.worker:
+		return nil
+	case o.transport != "sse" && o.transport != "ws":
+		return fmt.Errorf("-transport %q: want sse or ws", o.transport)
+	case o.subscribers < 1:
+		return fmt.Errorf("-subscribers %d: want at least 1", o.subscribers)
+	case o.burst < 0:
+		return fmt.Errorf("-burst %d: want 0 or more", o.burst)
+	case o.burst == 0 && (o.rate <= 0 || o.duration <= 0):
+		return fmt.Errorf("-rate %v and -duration %v: both must be positive", o.rate, o.duration)
+	case o.start != "" && o.gatewayBin != "":
+		return fmt.Errorf("-start and -gateway-bin: give one")
+	case o.connsPerProcess < 1 || o.connsPerProcess > 19000:
+		return fmt.Errorf("-conns-per-process %d: want 1..19000 (a process may hold at most 20,000 files)", o.connsPerProcess)
+	case !strings.Contains(o.payload, loadgen.SeqPlaceholder):
+		return fmt.Errorf("-payload %q: must contain %s", o.payload, loadgen.SeqPlaceholder)
+	}
+	return nil
+}
+
+// events is how many measured events a run publishes.
+func (o *options) events() int64 {
+	if o.burst > 0 {
+		return int64(o.burst)
+	}
+	return int64(o.rate*o.duration.Seconds() + 0.5)
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		if err != flag.ErrHelp {
+			fmt.Fprintln(os.Stderr, "edgate-bench:", err)
+		}
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	level := zerolog.InfoLevel
+	if o.verbose {
+		level = zerolog.DebugLevel
+	}
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05"}).Level(level).With().Timestamp().Logger()
+	if o.worker {
+		if err := loadgen.ServeWorker(ctx, os.Stdin, os.Stdout, log.With().Int("worker", os.Getpid()).Logger()); err != nil {
+			fmt.Fprintln(os.Stderr, "edgate-bench worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	rep, err := run(ctx, o, log)
+	if rep != nil {
+		rep.writeText(os.Stdout)
+		if o.jsonFile != "" {
+			if werr := rep.writeJSON(o.jsonFile); werr != nil {
+				fmt.Fprintln(os.Stderr, "edgate-bench:", werr)
+				os.Exit(1)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "edgate-bench:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgate/edgate/internal/config"
+	"github.com/edgate/edgate/internal/loadgen"
+	"github.com/edgate/edgate/schema"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+)
+
+// The test binary doubles as the worker process: run re-executes os.Executable() with
+// -worker, which for a test is this binary.
+func TestMain(m *testing.M) {
+	if slices.Contains(os.Args[1:], "-worker") {
+		if err := loadgen.ServeWorker(context.Background(), os.Stdin, os.Stdout, zerolog.Nop()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func TestTestdata_ConfigLoadsAndComposes(t *testing.T) {
+	cfg, err := config.Load("testdata/edgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ListenAddr != "127.0.0.1:3002" {
+		t.Errorf("listen_addr = %q", cfg.ListenAddr)
+	}
+	var srcs []schema.SubgraphSource
+	for _, sg := range cfg.Subgraphs {
+		sdl, err := os.ReadFile(sg.Schema.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, schema.SubgraphSource{Name: sg.Name, RoutingURL: sg.RoutingURL, SDL: string(sdl), File: sg.Schema.File})
+	}
+	if _, err := schema.Compose(srcs); err != nil {
+		t.Fatalf("the benchmark schema does not compose: %v", err)
+	}
+}
+
+func TestEntitiesSubgraph_AnswersRepresentations(t *testing.T) {
+	s, err := startEntitiesSubgraph("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	body := `{"query":"query($representations:[_Any!]!){_entities(representations:$representations){... on Employee{name}}}",
+		"variables":{"representations":[{"__typename":"Employee","id":7},{"__typename":"Employee","id":"8"},{"__typename":"Other","id":1}]}}`
+	resp, err := http.Post("http://"+s.Addr()+"/graphql", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data struct {
+			Entities []*struct{ ID any; Name string } `json:"_entities"`
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	e := out.Data.Entities
+	if len(e) != 3 || e[0].Name != "Employee 7" || e[1].Name != "Employee 8" || e[2] != nil {
+		t.Fatalf("entities = %+v", e)
+	}
+	if s.fetches.Load() != 1 || s.representations.Load() != 3 {
+		t.Errorf("fetches %d representations %d", s.fetches.Load(), s.representations.Load())
+	}
+}
+
+func TestParseFlags_Defaults(t *testing.T) {
+	o, err := parseFlags([]string{"-burst", "1000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.subscribers != 1 || o.events() != 1000 || o.query != defaultQuery {
+		t.Errorf("burst: subscribers %d events %d query %q", o.subscribers, o.events(), o.query)
+	}
+	o, err = parseFlags([]string{"-entities", "-rate", "100", "-duration", "20s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.subscribers != 10000 || o.events() != 2000 || o.query != defaultEntitiesQuery {
+		t.Errorf("entities: subscribers %d events %d query %q", o.subscribers, o.events(), o.query)
+	}
+	for _, bad := range [][]string{{"-transport", "grpc"}, {"-payload", `{"id":1}`}, {"-rate", "0"}, {"-conns-per-process", "30000"}} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%v: want an error", bad)
+		}
+	}
+}
+
+func TestSourceAddrs(t *testing.T) {
+	got, err := sourceAddrs("http://127.0.0.1:3002/graphql", 0, 25000)
+	if err != nil || !slices.Equal(got, []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}) {
+		t.Errorf("auto: %v, %v", got, err)
+	}
+	if got, err := sourceAddrs("http://localhost:3002/graphql", 0, 25000); err != nil || got != nil {
+		t.Errorf("a host name: %v, %v; want the kernel's choice", got, err)
+	}
+	if _, err := sourceAddrs("http://10.0.0.1:3002/graphql", 2, 10); err == nil {
+		t.Error("want an error for -sources with a non-loopback target")
+	}
+}
+
+// fakeGateway serves /health/ready and forwards each NATS event to SSE subscribers as a
+// key-only result, like edgate with the benchmark schema.
+func fakeGateway(t *testing.T, natsURL string) *httptest.Server {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/graphql", func(w http.ResponseWriter, r *http.Request) {
+		ch := make(chan *nats.Msg, 4096)
+		sub, err := nc.ChanSubscribe("employeeUpdated.1", ch)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer sub.Unsubscribe()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		for {
+			select {
+			case m := <-ch:
+				var ev struct{ ID int64 }
+				_ = json.Unmarshal(m.Data, &ev)
+				fmt.Fprintf(w, "event: next\ndata: {\"data\":{\"employeeUpdated\":{\"id\":%d}}}\n\n", ev.ID)
+				w.(http.Flusher).Flush()
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		nc.Close()
+	})
+	return srv
+}
+
+func startNATS(t *testing.T) string {
+	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s.ClientURL()
+}
+
+func TestRun_SmokeAgainstFakeGateway(t *testing.T) {
+	natsURL := startNATS(t)
+	srv := fakeGateway(t, natsURL)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		subs    int
+		events  int64
+		workers int
+	}{
+		{"in-process", []string{"-subscribers", "20", "-rate", "50", "-duration", "400ms"}, 20, 20, 0},
+		{"workers", []string{"-subscribers", "9", "-conns-per-process", "4", "-rate", "50", "-duration", "200ms"}, 9, 10, 3},
+		{"burst", []string{"-burst", "1000"}, 1, 1000, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			jsonPath := filepath.Join(t.TempDir(), "report.json")
+			args := append([]string{"-url", srv.URL + "/graphql", "-nats", natsURL, "-gateway-pid", fmt.Sprint(os.Getpid()),
+				"-settle", "10ms", "-drain", "2s", "-json", jsonPath}, tc.args...)
+			o, err := parseFlags(args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := run(context.Background(), o, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Subscribers.Connected != tc.subs || rep.Published != tc.events || rep.Expected != tc.events*int64(tc.subs) {
+				t.Fatalf("connected %d published %d expected %d", rep.Subscribers.Connected, rep.Published, rep.Expected)
+			}
+			if rep.Received != rep.Expected || rep.Lost != 0 || !rep.InOrder || rep.Subscribers.Complete != tc.subs {
+				t.Errorf("received %d lost %d in order %v complete %d", rep.Received, rep.Lost, rep.InOrder, rep.Subscribers.Complete)
+			}
+			if rep.LatencyMS.P50 <= 0 || rep.LatencyMS.Max < rep.LatencyMS.P99 || rep.DeliveredPerSecond <= 0 {
+				t.Errorf("latency %+v throughput %v", rep.LatencyMS, rep.DeliveredPerSecond)
+			}
+			if rep.Gateway.RSSIdle <= 0 || rep.Gateway.PID != os.Getpid() {
+				t.Errorf("gateway sample: %+v", rep.Gateway)
+			}
+			if want := max(tc.workers+1, 1); tc.workers > 0 && rep.Loadgen.Processes != want {
+				t.Errorf("processes = %d, want %d", rep.Loadgen.Processes, want)
+			}
+			var text bytes.Buffer
+			rep.writeText(&text)
+			if !strings.Contains(text.String(), "0 lost") || !strings.Contains(text.String(), "p99") {
+				t.Errorf("text report:\n%s", text.String())
+			}
+			if err := rep.writeJSON(o.jsonFile); err != nil {
+				t.Fatal(err)
+			}
+			var back report
+			if b, err := os.ReadFile(jsonPath); err != nil || json.Unmarshal(b, &back) != nil || back.Received != rep.Received {
+				t.Errorf("json report does not round-trip: %v", err)
+			}
+			t.Logf("\n%s", text.String())
+		})
+	}
+}
