@@ -73,7 +73,10 @@ func TestEntitiesSubgraph_AnswersRepresentations(t *testing.T) {
 	defer resp.Body.Close()
 	var out struct {
 		Data struct {
-			Entities []*struct{ ID any; Name string } `json:"_entities"`
+			Entities []*struct {
+				ID   any
+				Name string
+			} `json:"_entities"`
 		}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
