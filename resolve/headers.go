@@ -44,11 +44,11 @@ var hopHeaders = map[string]bool{
 // forwardedHeaders are the headers one client's request sends to each subgraph. It
 // implements the engine's SubgraphHeadersBuilder.
 type forwardedHeaders struct {
-	client    http.Header
-	perGraph  map[string]http.Header
-	hashes    map[string]uint64
-	allHash   uint64
-	hasRules  bool
+	client   http.Header
+	perGraph map[string]http.Header
+	hashes   map[string]uint64
+	allHash  uint64
+	hasRules bool
 }
 
 func (r *HeaderRules) empty() bool {

@@ -478,15 +478,15 @@ func wrapAt(data []byte, path []string) []byte {
 
 // Stats are the hub's counters; the metrics endpoint reads them.
 type Stats struct {
-	Groups          atomic.Int64
-	Subscribers     atomic.Int64
-	EventsReceived  atomic.Uint64
-	MessagesQueued  atomic.Uint64
-	SlowDrops       atomic.Uint64
-	GroupDrops      atomic.Uint64
-	ResolveCount    atomic.Uint64
-	ResolveNanos    atomic.Uint64
-	UpstreamErrors  atomic.Uint64
+	Groups         atomic.Int64
+	Subscribers    atomic.Int64
+	EventsReceived atomic.Uint64
+	MessagesQueued atomic.Uint64
+	SlowDrops      atomic.Uint64
+	GroupDrops     atomic.Uint64
+	ResolveCount   atomic.Uint64
+	ResolveNanos   atomic.Uint64
+	UpstreamErrors atomic.Uint64
 }
 
 func (s *Stats) observeResolve(d time.Duration) {
