@@ -116,17 +116,6 @@ func Compose(subgraphs []SubgraphSource) (*Supergraph, error) {
 	return sg, nil
 }
 
-// buildRouterConfiguration shields start-up from a panic inside the JS VM: a malformed
-// schema must end in an error, not a crash.
-func buildRouterConfiguration(in []*composition.Subgraph) (out string, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("composer panicked: %v", r)
-		}
-	}()
-	return composition.BuildRouterConfiguration(in...)
-}
-
 func inFile(file string) string {
 	if file == "" {
 		return ""

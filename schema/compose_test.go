@@ -14,10 +14,7 @@ import (
 )
 
 func TestCompose_EventSubgraphIsBuiltByTheEventFactory(t *testing.T) {
-	sg := compose(t,
-		subgraph(t, "employees", "http://127.0.0.1:4001/graphql"),
-		subgraph(t, "events", ""),
-	)
+	sg := mainGraph(t)
 	if !sg.IsEventSubgraph("events") || sg.IsEventSubgraph("employees") {
 		t.Fatalf("EventSubgraphs = %v, want [events]", sg.EventSubgraphs)
 	}
@@ -72,11 +69,7 @@ func TestCompose_EventSubgraphIsBuiltByTheEventFactory(t *testing.T) {
 }
 
 func TestCompose_FederationV1SubgraphComposesWithV2(t *testing.T) {
-	sg := compose(t,
-		subgraph(t, "products", "http://127.0.0.1:4002/graphql"),
-		subgraph(t, "reviews_v1", "http://127.0.0.1:4003/graphql"),
-	)
-	s, _ := build(t, sg)
+	s, _ := build(t, federationGraph(t))
 	if !hasField(s.Definition, "Product", "reviews") {
 		t.Error("supergraph lacks Product.reviews from the v1 subgraph")
 	}
@@ -92,14 +85,7 @@ func TestCompose_FederationV1SubgraphComposesWithV2(t *testing.T) {
 }
 
 func TestCompose_KeysRequiresProvidesAndEntityInterfacesReachMetadata(t *testing.T) {
-	sg := compose(t,
-		subgraph(t, "employees", "http://127.0.0.1:4001/graphql"),
-		subgraph(t, "products", "http://127.0.0.1:4002/graphql"),
-		subgraph(t, "inventory", "http://127.0.0.1:4004/graphql"),
-		subgraph(t, "pets", "http://127.0.0.1:4005/graphql"),
-		subgraph(t, "vets", "http://127.0.0.1:4006/graphql"),
-	)
-	s, _ := build(t, sg)
+	s, _ := build(t, federationGraph(t))
 
 	employees := dataSourceNamed(t, s, "employees").FederationConfiguration()
 	for _, want := range []struct{ typeName, selection string }{
@@ -169,12 +155,14 @@ func TestCompose_MissingRoutingURLNamesTheSubgraph(t *testing.T) {
 	}
 }
 
-func TestCompose_UpstreamSubscriptionSettingsReachTheConfig(t *testing.T) {
+func TestCompose_UpstreamSubscriptionSettingsReachConfigAndPlan(t *testing.T) {
 	src := subgraph(t, "employees", "http://127.0.0.1:4001/graphql")
 	src.Subscription = &schema.UpstreamSubscription{Protocol: "sse_post", WSSubprotocol: "graphql-ws"}
 	other := subgraph(t, "products", "http://127.0.0.1:4002/graphql")
 	other.Subscription = &schema.UpstreamSubscription{URL: "ws://127.0.0.1:4999/ws", WSSubprotocol: "graphql-transport-ws"}
-	sg := compose(t, src, other)
+	notifications := subgraph(t, "notifications", "http://127.0.0.1:4003/graphql")
+	notifications.Subscription = &schema.UpstreamSubscription{URL: "http://127.0.0.1:4003/stream", Protocol: "sse_post"}
+	sg := compose(t, src, other, notifications)
 
 	got := subscriptionConfig(t, sg, "employees")
 	if got.GetUrl().GetStaticVariableContent() != "http://127.0.0.1:4001/graphql" ||
@@ -188,7 +176,27 @@ func TestCompose_UpstreamSubscriptionSettingsReachTheConfig(t *testing.T) {
 		got.GetWebsocketSubprotocol() != common.GraphQLWebsocketSubprotocol_GRAPHQL_WEBSOCKET_SUBPROTOCOL_TRANSPORT_WS {
 		t.Errorf("products subscription = %v", got)
 	}
-	build(t, sg)
+
+	opts := buildOptions(t, &eventRecorder{})
+	opts.ForwardedHeaders = func(name string) ([]string, []*regexp.Regexp) {
+		if name != "notifications" {
+			return nil, nil
+		}
+		return []string{"Authorization"}, []*regexp.Regexp{regexp.MustCompile(`(?i)^x-tenant-.*`)}
+	}
+	s, err := sg.Build(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := triggerInput(t, planOperation(t, s, `subscription N { notifications { id message } }`))
+	for _, want := range []string{
+		`"url":"http://127.0.0.1:4003/stream"`, `"use_sse":true`, `"sse_method_post":true`,
+		`"forwarded_client_header_names":["Authorization"]`, `x-tenant-`,
+	} {
+		if !strings.Contains(input, want) {
+			t.Errorf("subscription input lacks %s:\n%s", want, input)
+		}
+	}
 }
 
 func TestCompose_RejectsUnknownSubscriptionProtocol(t *testing.T) {
@@ -201,7 +209,7 @@ func TestCompose_RejectsUnknownSubscriptionProtocol(t *testing.T) {
 }
 
 func TestBuild_EventSubgraphWithoutEventFactoryFails(t *testing.T) {
-	sg := compose(t, subgraph(t, "employees", "http://127.0.0.1:4001/graphql"), subgraph(t, "events", ""))
+	sg := mainGraph(t)
 	opts := buildOptions(t, &eventRecorder{})
 	opts.EventFactory = nil
 	if _, err := sg.Build(opts); err == nil || !strings.Contains(err.Error(), `"events"`) {
@@ -237,28 +245,30 @@ func hasKey(keys []plan.FederationFieldConfiguration, typeName, selection string
 	})
 }
 
-func TestBuild_UpstreamSubscriptionSettingsReachTheSubscriptionInput(t *testing.T) {
-	src := subgraph(t, "notifications", "http://127.0.0.1:4003/graphql")
-	src.Subscription = &schema.UpstreamSubscription{URL: "http://127.0.0.1:4003/stream", Protocol: "sse_post"}
-	sg := compose(t, subgraph(t, "employees", "http://127.0.0.1:4001/graphql"), src)
-	opts := buildOptions(t, &eventRecorder{})
-	opts.ForwardedHeaders = func(name string) ([]string, []*regexp.Regexp) {
-		if name != "notifications" {
-			return nil, nil
-		}
-		return []string{"Authorization"}, []*regexp.Regexp{regexp.MustCompile(`(?i)^x-tenant-.*`)}
+func TestBuild_InaccessibleFieldsStayOutOfTheClientSchema(t *testing.T) {
+	sg := compose(t, schema.SubgraphSource{Name: "catalog", RoutingURL: "http://127.0.0.1:4010/graphql", SDL: `
+		extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@inaccessible"])
+		type Query { items: [Item!]! }
+		type Item @key(fields: "id") { id: ID! name: String! costPrice: Int! @inaccessible }
+	`})
+	s, _ := build(t, sg)
+	if !hasField(s.Definition, "Item", "costPrice") {
+		t.Error("engine schema lacks the inaccessible field; the planner needs it for keys and requires")
 	}
-	s, err := sg.Build(opts)
-	if err != nil {
+	if hasField(s.ClientDefinition, "Item", "costPrice") || strings.Contains(s.ClientSDL, "costPrice") {
+		t.Error("client schema exposes the inaccessible field")
+	}
+	if !hasField(s.ClientDefinition, "Item", "name") || !hasField(s.ClientDefinition, "__Schema", "types") {
+		t.Error("client schema lacks Item.name or the introspection types of the base schema")
+	}
+}
+
+func TestPrewarm_LeavesComposeWorking(t *testing.T) {
+	if err := schema.Prewarm(); err != nil {
 		t.Fatal(err)
 	}
-	input := triggerInput(t, planOperation(t, s, `subscription N { notifications { id message } }`))
-	for _, want := range []string{
-		`"url":"http://127.0.0.1:4003/stream"`, `"use_sse":true`, `"sse_method_post":true`,
-		`"forwarded_client_header_names":["Authorization"]`, `x-tenant-`,
-	} {
-		if !strings.Contains(input, want) {
-			t.Errorf("subscription input lacks %s:\n%s", want, input)
-		}
+	sg := compose(t, schema.SubgraphSource{Name: "tiny", RoutingURL: "http://127.0.0.1:4001/graphql", SDL: `type Query { hello: String }`})
+	if sg.Config.GetEngineConfig().GetGraphqlSchema() == "" {
+		t.Fatal("no schema composed after Prewarm")
 	}
 }

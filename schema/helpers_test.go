@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 }
 
 // subgraph reads testdata/subgraphs/NAME.graphql; event subgraphs get no routing URL.
-func subgraph(t *testing.T, name, routingURL string) schema.SubgraphSource {
+func subgraph(t testing.TB, name, routingURL string) schema.SubgraphSource {
 	t.Helper()
 	file := filepath.Join("testdata", "subgraphs", name+".graphql")
 	sdl, err := os.ReadFile(file)
@@ -42,6 +42,54 @@ func compose(t *testing.T, subgraphs ...schema.SubgraphSource) *schema.Supergrap
 		t.Fatalf("Compose: %v", err)
 	}
 	return sg
+}
+
+var (
+	sharedMu     sync.Mutex
+	sharedGraphs = map[string]*schema.Supergraph{}
+)
+
+// shared composes a graph once per test binary: composition takes hundreds of
+// milliseconds (seconds under -race), and a Supergraph is immutable, so tests that only
+// read it share it. Tests that change a Supergraph compose their own or copy it.
+func shared(t *testing.T, key string, subgraphs func() []schema.SubgraphSource) *schema.Supergraph {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sg, ok := sharedGraphs[key]; ok {
+		return sg
+	}
+	sg := compose(t, subgraphs()...)
+	sharedGraphs[key] = sg
+	return sg
+}
+
+// mainGraph: employees, products, the event subgraph and a subgraph that serves
+// subscriptions itself.
+func mainGraph(t *testing.T) *schema.Supergraph {
+	return shared(t, "main", func() []schema.SubgraphSource {
+		return []schema.SubgraphSource{
+			subgraph(t, "employees", "http://127.0.0.1:4001/graphql"),
+			subgraph(t, "products", "http://127.0.0.1:4002/graphql"),
+			subgraph(t, "notifications", "http://127.0.0.1:4003/graphql"),
+			subgraph(t, "events", ""),
+		}
+	})
+}
+
+// federationGraph exercises the federation features: a v1 subgraph, compound and
+// multiple keys, @requires, @provides, entity interfaces and @interfaceObject.
+func federationGraph(t *testing.T) *schema.Supergraph {
+	return shared(t, "federation", func() []schema.SubgraphSource {
+		return []schema.SubgraphSource{
+			subgraph(t, "employees", "http://127.0.0.1:4001/graphql"),
+			subgraph(t, "products", "http://127.0.0.1:4002/graphql"),
+			subgraph(t, "reviews_v1", "http://127.0.0.1:4003/graphql"),
+			subgraph(t, "inventory", "http://127.0.0.1:4004/graphql"),
+			subgraph(t, "pets", "http://127.0.0.1:4005/graphql"),
+			subgraph(t, "vets", "http://127.0.0.1:4006/graphql"),
+		}
+	})
 }
 
 // eventCall is one call of the recording EventFactory.
@@ -68,7 +116,7 @@ func (r *eventRecorder) factory(id, name string, md *plan.DataSourceMetadata, bi
 
 // buildOptions gives real graphql_datasource factories (never called over the network in
 // these tests) and the recorder's event factory.
-func buildOptions(t *testing.T, rec *eventRecorder) schema.BuildOptions {
+func buildOptions(t testing.TB, rec *eventRecorder) schema.BuildOptions {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

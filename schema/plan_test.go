@@ -10,12 +10,7 @@ import (
 )
 
 func TestBuild_PlansAQueryAcrossTwoSubgraphsAsTwoFetches(t *testing.T) {
-	sg := compose(t,
-		subgraph(t, "employees", "http://127.0.0.1:4001/graphql"),
-		subgraph(t, "products", "http://127.0.0.1:4002/graphql"),
-		subgraph(t, "events", ""),
-	)
-	s, _ := build(t, sg)
+	s, _ := build(t, mainGraph(t))
 
 	p := planOperation(t, s, `query Staff { employees { id name products { upc } } }`)
 	got := fetchedDataSources(t, p)
@@ -30,8 +25,7 @@ func TestBuild_PlansAQueryAcrossTwoSubgraphsAsTwoFetches(t *testing.T) {
 }
 
 func TestBuild_IntrospectionQueriesPlanOnTheIntrospectionDataSource(t *testing.T) {
-	sg := compose(t, subgraph(t, "employees", "http://127.0.0.1:4001/graphql"))
-	s, _ := build(t, sg)
+	s, _ := build(t, mainGraph(t))
 
 	p := planOperation(t, s, `query Intro { __schema { queryType { name } } __type(name: "Employee") { name } }`)
 	got := fetchedDataSources(t, p)
@@ -41,17 +35,16 @@ func TestBuild_IntrospectionQueriesPlanOnTheIntrospectionDataSource(t *testing.T
 }
 
 func TestBuild_SubscriptionFilterOfABindingReachesThePlan(t *testing.T) {
-	sg := compose(t,
-		subgraph(t, "employees", "http://127.0.0.1:4001/graphql"),
-		subgraph(t, "events", ""),
-	)
+	shared := mainGraph(t)
+	sg := *shared
+	sg.Bindings = slices.Clone(shared.Bindings)
 	// As @openfed__subscriptionFilter(condition: { IN: { fieldPath: "id", values: ["{{ args.id }}", 42] } })
 	// parses: values are JSON literals.
 	sg.Bindings[0].Filter = &directives.Filter{In: &directives.FilterIn{
 		FieldPath: []string{"id"},
 		Values:    []string{`"{{ args.id }}"`, `42`},
 	}}
-	s, _ := build(t, sg)
+	s, _ := build(t, &sg)
 
 	fc := s.Plan.Fields.ForTypeField("Subscription", "employeeUpdated")
 	if fc == nil || fc.SubscriptionFilterCondition == nil || fc.SubscriptionFilterCondition.In == nil {
