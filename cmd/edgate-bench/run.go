@@ -79,6 +79,11 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 	}
 	defer gw.stop(15 * time.Second)
 	rep.Gateway.PID = gw.pid
+	// a freshly started gateway is still growing its heap; give it the same settling time
+	// as the idle sample gets
+	if err := sleep(ctx, o.settle); err != nil {
+		return nil, err
+	}
 	if s, ok := gw.sample(); ok {
 		rep.Gateway.RSSBefore = s.RSS
 	}
