@@ -1,9 +1,3 @@
-// Package schema turns subgraph SDLs (or a Cosmo execution config) into a composed
-// supergraph and then into the graphql-go-tools plan configuration the engine runs on.
-//
-// Composition runs the Cosmo composer (github.com/wundergraph/cosmo/composition-go), a
-// JavaScript bundle on an embedded VM: it is slow (hundreds of milliseconds), so it happens
-// only at start-up and on reload, never per request.
 package schema
 
 import (
