@@ -122,6 +122,8 @@ func NewKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 		// mutation, where a rare duplicate on retry is the better failure.
 		kgo.DisableIdempotentWrite(),
 		kgo.RecordDeliveryTimeout(opts.PublishTimeout),
+		// Each Publish waits for its acknowledgement; the default 10ms linger would only add
+		// that much latency to every mutation.
 		kgo.ProducerLinger(0),
 	)...)
 	if err != nil {
@@ -194,6 +196,9 @@ func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOption
 	}
 
 	pinned, unresolved := k.endOffsets(ctx, uniq)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("kafka provider %q: consume %v: %w", k.opts.ID, uniq, err)
+	}
 
 	clientOpts := append([]kgo.Opt{}, k.baseOpts...)
 	clientOpts = append(clientOpts,
