@@ -218,8 +218,8 @@ func (r *Redis) Consume(ctx context.Context, channels []string, opts ConsumeOpti
 		return nil, fmt.Errorf("redis provider %q: closed", r.opts.ID)
 	}
 	var waits []chan struct{}
-	newChannels := r.attach(r.channels, c.channels, c, &waits)
-	newPatterns := r.attach(r.patterns, c.patterns, c, &waits)
+	newChannels := attach(r.channels, c.channels, c, &waits)
+	newPatterns := attach(r.patterns, c.patterns, c, &waits)
 	subErr := r.write(subCtx, r.ps.Subscribe, "subscribe", newChannels)
 	if err := r.write(subCtx, r.ps.PSubscribe, "psubscribe", newPatterns); subErr == nil {
 		subErr = err
@@ -252,7 +252,7 @@ func (r *Redis) Consume(ctx context.Context, channels []string, opts ConsumeOpti
 // attach adds c to the subscriptions of names in table and returns the names that need a
 // SUBSCRIBE (no consumer had them). It appends the ready channel of every subscription
 // that the server has not confirmed yet to waits. r.mu must be held.
-func (r *Redis) attach(table map[string]*redisSub, names []string, c *redisConsumer, waits *[]chan struct{}) (subscribe []string) {
+func attach(table map[string]*redisSub, names []string, c *redisConsumer, waits *[]chan struct{}) (subscribe []string) {
 	for _, name := range names {
 		s := table[name]
 		if s == nil {
