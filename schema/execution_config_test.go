@@ -3,6 +3,7 @@ package schema_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -119,6 +120,17 @@ func TestLoadExecutionConfig_MissingFileNamesIt(t *testing.T) {
 	_, err := schema.LoadExecutionConfig("testdata/nope.json")
 	if err == nil || !strings.Contains(err.Error(), "testdata/nope.json") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadExecutionConfig_MalformedJSONNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "router.json")
+	if err := os.WriteFile(path, []byte(`{"engineConfig": {"graphqlSchema": 42}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := schema.LoadExecutionConfig(path)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want an error naming %s", err, path)
 	}
 }
 
