@@ -1,0 +1,612 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/edgate/edgate/resolve"
+)
+
+// closeGrace is how long a connection that sent a close frame waits for the client's
+// close frame (or EOF) before the socket is closed anyway.
+const closeGrace = time.Second
+
+type connState uint8
+
+const (
+	stateWaitingInit  connState = iota // no connection_init yet
+	stateInitialising                  // Authenticate is running
+	stateReady                         // acknowledged: operations may start
+	stateClosing                       // close frame queued; waiting for the client or closeGrace
+	stateClosed                        // socket closed, subscriptions stopped
+)
+
+// conn is one WebSocket connection. Nothing runs for it while it is idle: on Linux the
+// handler's epoll loop reads it when the socket is readable, and a writer shard writes it
+// when one of its streams wakes. Only connections that epoll cannot serve (TLS, other
+// systems) have a reader goroutine.
+//
+// Lock order: Handler.mu before conn.mu. Streams are pulled without conn.mu and closed
+// without conn.mu (a stream's close calls back into the hub, whose fan-out calls wake).
+type conn struct {
+	h      *Handler
+	nc     net.Conn
+	rc     syscall.RawConn // nil when the connection has no file descriptor (TLS)
+	polled bool            // read by the epoll loop rather than a goroutine
+	pollID uint32          // the connection's id in the epoll set (guarded by the poller)
+	proto  *protocol
+	shard  *writerShard
+
+	// Read side, used only by the connection's single reader.
+	partial    []byte // an incomplete frame; nil between frames
+	message    []byte // the fragments of a message being assembled
+	fragmented bool
+	broken     bool // a framing error or oversize message: ignore the rest
+
+	mu          sync.Mutex
+	state       connState
+	header      http.Header     // upgrade headers (+ Authorization from connection_init)
+	initPayload json.RawMessage // connection_init payload, nil when none
+	subs        []*subscription // running operations; a slice because most hold one
+	out         []byte          // encoded frames waiting for the writer
+	dirty       []*subscription // subscriptions whose stream has something to pull
+	scheduled   bool            // queued on the writer shard
+	writing     bool            // a blocking write of pending is in progress
+	pending     []byte          // what a non-blocking write could not send
+	draining    bool            // Shutdown: complete every subscription, then close 1001
+	timer       *time.Timer     // init timeout, later the close grace
+}
+
+// subscription is one operation of a connection: a subscription, or a query or mutation
+// while it executes.
+type subscription struct {
+	id     string
+	prefix []byte // every result frame's body up to the payload
+	stream *resolve.Stream
+	cancel context.CancelFunc
+	dirty  bool // listed in conn.dirty
+	done   bool // removed from conn.subs; its stream is closed or about to be
+}
+
+type startResult int
+
+const (
+	started startResult = iota
+	notReady
+	duplicateID
+	tooMany
+	closing
+)
+
+// feed parses the frames in data, bytes just read from the socket, and handles every
+// complete one. Only the connection's reader calls it.
+func (c *conn) feed(data []byte) {
+	if c.broken {
+		return
+	}
+	buf := data
+	if c.partial != nil {
+		c.partial = append(c.partial, data...)
+		buf = c.partial
+	}
+	for len(buf) > 0 {
+		h, ok, err := parseFrameHeader(buf)
+		if err != nil {
+			c.broken = true
+			c.closeWith(closeProtocolError, "invalid frame")
+			return
+		}
+		if !ok {
+			break
+		}
+		// Refuse an oversize frame from its header, before its payload is buffered.
+		if h.length > c.h.opts.MaxMessageBytes ||
+			(h.op == opContinuation && int64(len(c.message))+h.length > c.h.opts.MaxMessageBytes) {
+			c.broken = true
+			c.closeWith(c.proto.tooBigCode, "Message too large")
+			return
+		}
+		end := h.size + int(h.length)
+		if len(buf) < end {
+			break
+		}
+		payload := buf[h.size:end]
+		unmask(payload, h.mask)
+		buf = buf[end:]
+		if !c.frame(h, payload) {
+			c.broken = true
+			return
+		}
+	}
+	switch {
+	case len(buf) == 0:
+		c.partial = nil
+	case c.partial != nil:
+		c.partial = c.partial[:copy(c.partial, buf)]
+	default:
+		c.partial = append([]byte(nil), buf...)
+	}
+}
+
+// frame handles one frame; false stops reading.
+func (c *conn) frame(h frameHeader, payload []byte) bool {
+	switch h.op {
+	case opText, opBinary:
+		if c.fragmented {
+			c.closeWith(closeProtocolError, "new message inside a fragmented message")
+			return false
+		}
+		if !h.fin {
+			c.fragmented = true
+			c.message = append([]byte(nil), payload...)
+			return true
+		}
+		c.onMessage(payload)
+	case opContinuation:
+		if !c.fragmented {
+			c.closeWith(closeProtocolError, "continuation without a message")
+			return false
+		}
+		c.message = append(c.message, payload...)
+		if h.fin {
+			msg := c.message
+			c.fragmented, c.message = false, nil
+			c.onMessage(msg)
+		}
+	case opPing:
+		c.send(appendFrame(nil, opPong, payload))
+	case opPong:
+	case opClose:
+		c.onPeerClose(parseCloseCode(payload))
+		return false
+	}
+	return true
+}
+
+func (c *conn) onMessage(data []byte) {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st >= stateClosing {
+		return
+	}
+	m, ok := parseClientMessage(data)
+	if !ok {
+		c.proto.badMessage(c)
+		return
+	}
+	c.proto.handle(c, m)
+}
+
+// onPeerClose answers the client's close frame, or finishes the closing handshake we
+// started.
+func (c *conn) onPeerClose(code int) {
+	c.mu.Lock()
+	if c.state >= stateClosing {
+		c.mu.Unlock()
+		c.teardown()
+		return
+	}
+	c.mu.Unlock()
+	// Echo the client's code unless it is one that must not appear on the wire.
+	switch {
+	case code < 1000, code >= 5000, code == 1004, code == 1005, code == 1006, code == 1015:
+		code = closeNormal
+	}
+	// The client closes the TCP connection once it has our echo; closeGrace is the backstop.
+	c.closeWith(code, "")
+}
+
+// send queues an encoded frame for the writer.
+func (c *conn) send(frame []byte) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.out = append(c.out, frame...)
+	sched := c.markScheduledLocked()
+	c.mu.Unlock()
+	if sched {
+		c.shard.schedule(c)
+	}
+}
+
+func (c *conn) markScheduledLocked() bool {
+	if c.scheduled || c.writing || c.state == stateClosed {
+		return false
+	}
+	c.scheduled = true
+	return true
+}
+
+// closeWith stops every operation and closes the connection with code: the close frame
+// goes out after what is already queued, and the socket is closed when the client answers
+// or after closeGrace.
+func (c *conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	if c.state >= stateClosing {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosing
+	stopped := c.detachAllLocked()
+	c.out = appendCloseFrame(c.out, code, reason)
+	c.resetTimerLocked(closeGrace, c.teardown)
+	sched := c.markScheduledLocked()
+	c.mu.Unlock()
+	stopAll(stopped)
+	if sched {
+		c.shard.schedule(c)
+	}
+	c.h.log.Debug().Int("code", code).Str("reason", reason).Msg("websocket closing")
+}
+
+// shutdown completes every subscription and then closes the connection with 1001.
+func (c *conn) shutdown() {
+	c.mu.Lock()
+	if c.state >= stateClosing {
+		c.mu.Unlock()
+		return
+	}
+	if c.state != stateReady {
+		c.mu.Unlock()
+		c.closeWith(closeGoingAway, "server shutting down")
+		return
+	}
+	c.state = stateClosing
+	c.draining = true
+	c.resetTimerLocked(closeGrace, c.teardown)
+	sched := c.markScheduledLocked()
+	c.mu.Unlock()
+	if sched {
+		c.shard.schedule(c)
+	}
+}
+
+// teardown closes the socket and stops everything the connection runs. Safe to call more
+// than once and from any goroutine without conn.mu.
+func (c *conn) teardown() {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosed
+	stopped := c.detachAllLocked()
+	c.out, c.pending, c.dirty = nil, nil, nil
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.mu.Unlock()
+	stopAll(stopped)
+	if c.polled {
+		c.h.poller.remove(c)
+	}
+	_ = c.nc.Close()
+	c.h.removeConn(c)
+}
+
+func (c *conn) resetTimerLocked(d time.Duration, f func()) {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.timer = time.AfterFunc(d, f)
+}
+
+// onInitTimeout closes a connection that did not send connection_init in time.
+func (c *conn) onInitTimeout() {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st == stateWaitingInit {
+		c.closeWith(closeInitTimeout, "Connection initialisation timeout")
+	}
+}
+
+// init accepts connection_init; false when one was received before.
+func (c *conn) init(payload json.RawMessage) bool {
+	c.mu.Lock()
+	if c.state >= stateClosing {
+		c.mu.Unlock()
+		return true
+	}
+	if c.state != stateWaitingInit {
+		c.mu.Unlock()
+		return false
+	}
+	c.state = stateInitialising
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.initPayload = nullToNil(payload)
+	if token := initAuthorization(payload); token != "" && c.header.Get("Authorization") == "" {
+		c.header.Set("Authorization", token)
+	}
+	auth := c.h.opts.Authenticate
+	if auth == nil {
+		c.mu.Unlock()
+		c.ready()
+		return true
+	}
+	header, initPayload := c.header, c.initPayload
+	c.h.goroutines.Add(1)
+	c.mu.Unlock()
+	// Authenticate may call out (a JWKS fetch, an introspection endpoint): never on the
+	// reader, which serves every connection.
+	go func() {
+		defer c.h.goroutines.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), c.h.opts.InitTimeout)
+		err := auth(ctx, header, initPayload)
+		cancel()
+		if err != nil {
+			c.h.log.Debug().Err(err).Msg("websocket connection_init rejected")
+			c.proto.rejectAuth(c)
+			return
+		}
+		c.ready()
+	}()
+	return true
+}
+
+func (c *conn) ready() {
+	c.mu.Lock()
+	if c.state != stateInitialising {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateReady
+	c.out = append(c.out, c.proto.ack...)
+	sched := c.markScheduledLocked()
+	c.mu.Unlock()
+	if sched {
+		c.shard.schedule(c)
+	}
+}
+
+// keepAlive queues the protocol's ping or ka on an acknowledged connection.
+func (c *conn) keepAlive() {
+	c.mu.Lock()
+	if c.state != stateReady {
+		c.mu.Unlock()
+		return
+	}
+	c.out = append(c.out, c.proto.keepAlive...)
+	sched := c.markScheduledLocked()
+	c.mu.Unlock()
+	if sched {
+		c.shard.schedule(c)
+	}
+}
+
+func (c *conn) tooManyErrors() []byte {
+	return errorsJSON("too many operations on this connection: the limit is " +
+		strconv.Itoa(c.h.opts.MaxSubscriptionsPerConnection))
+}
+
+// startOperation registers operation id and runs it. With replace, a running operation of
+// the same id is stopped first; otherwise it is a duplicate.
+func (c *conn) startOperation(id string, req *resolve.Request, replace bool) startResult {
+	c.mu.Lock()
+	switch {
+	case c.state >= stateClosing:
+		c.mu.Unlock()
+		return closing
+	case c.state != stateReady:
+		c.mu.Unlock()
+		return notReady
+	}
+	var replaced []stopped
+	if old := c.findLocked(id); old != nil {
+		if !replace {
+			c.mu.Unlock()
+			return duplicateID
+		}
+		replaced = append(replaced, c.detachLocked(old))
+	}
+	if len(c.subs) >= c.h.opts.MaxSubscriptionsPerConnection {
+		c.mu.Unlock()
+		stopAll(replaced)
+		return tooMany
+	}
+	req.Header = c.header
+	req.InitPayload = c.initPayload
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &subscription{id: id, prefix: resultPrefix(id, c.proto.nextType), cancel: cancel}
+	c.subs = append(c.subs, s)
+	// Added under conn.mu while ready, so Shutdown, which waits after every connection is
+	// closed, never races this Add.
+	c.h.goroutines.Add(1)
+	c.mu.Unlock()
+	stopAll(replaced)
+	go c.run(ctx, s, req)
+	return started
+}
+
+// run prepares and executes one operation. Subscriptions end here once their stream is
+// attached; the writer takes over from the stream's wake-ups.
+func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
+	defer c.h.goroutines.Done()
+	op, err := c.h.opts.Executor.Prepare(ctx, req)
+	if err != nil {
+		c.fail(s, err)
+		return
+	}
+	if op.Kind == resolve.Subscription {
+		st, err := c.h.opts.Executor.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: func() { c.wake(s) }})
+		if err != nil {
+			c.fail(s, err)
+			return
+		}
+		c.mu.Lock()
+		if s.done {
+			c.mu.Unlock()
+			st.Close()
+			return
+		}
+		s.stream = st
+		c.mu.Unlock()
+		// The stream may have woken before it was attached.
+		c.wake(s)
+		return
+	}
+	var result bytes.Buffer
+	if err := c.h.opts.Executor.Execute(ctx, op, &result); err != nil {
+		c.fail(s, err)
+		return
+	}
+	c.finish(s, appendMessage(appendResult(nil, s.prefix, result.Bytes()), s.id, "complete", nil))
+}
+
+// fail ends operation s with the protocol's error message.
+func (c *conn) fail(s *subscription, err error) {
+	var reqErr *resolve.RequestError
+	var payload []byte
+	switch {
+	case errors.As(err, &reqErr):
+		payload = reqErr.ErrorsJSON()
+	case errors.Is(err, context.Canceled):
+		payload = nil // stopped by the client or the connection closed
+	default:
+		c.h.log.Error().Err(err).Str("id", s.id).Msg("websocket operation failed")
+		payload = errorsJSON("internal server error")
+	}
+	var frame []byte
+	if payload != nil {
+		frame = appendMessage(nil, s.id, "error", payload)
+	}
+	c.finish(s, frame)
+}
+
+// finish removes operation s and queues its last frames, unless it was stopped meanwhile.
+func (c *conn) finish(s *subscription, frames []byte) {
+	c.mu.Lock()
+	if s.done {
+		c.mu.Unlock()
+		return
+	}
+	st := c.detachLocked(s)
+	c.out = append(c.out, frames...)
+	sched := c.markScheduledLocked()
+	c.mu.Unlock()
+	st.stop()
+	if sched {
+		c.shard.schedule(c)
+	}
+}
+
+// stopOperation stops operation id at the client's request.
+func (c *conn) stopOperation(id string) {
+	c.mu.Lock()
+	s := c.findLocked(id)
+	if s == nil {
+		c.mu.Unlock()
+		return
+	}
+	st := c.detachLocked(s)
+	c.mu.Unlock()
+	st.stop()
+}
+
+// wake is a stream's Wake: it lists s for the writer.
+func (c *conn) wake(s *subscription) {
+	c.mu.Lock()
+	if s.done || s.dirty || c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	s.dirty = true
+	c.dirty = append(c.dirty, s)
+	sched := c.markScheduledLocked()
+	c.mu.Unlock()
+	if sched {
+		c.shard.schedule(c)
+	}
+}
+
+func (c *conn) findLocked(id string) *subscription {
+	for _, s := range c.subs {
+		if s.id == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// stopped is an operation removed from its connection whose stream and context still need
+// closing, outside conn.mu.
+type stopped struct {
+	cancel context.CancelFunc
+	stream *resolve.Stream
+}
+
+func (st stopped) stop() {
+	st.cancel()
+	if st.stream != nil {
+		st.stream.Close()
+	}
+}
+
+func stopAll(list []stopped) {
+	for _, st := range list {
+		st.stop()
+	}
+}
+
+func (c *conn) detachLocked(s *subscription) stopped {
+	for i, x := range c.subs {
+		if x == s {
+			last := len(c.subs) - 1
+			c.subs[i] = c.subs[last]
+			c.subs[last] = nil
+			c.subs = c.subs[:last]
+			break
+		}
+	}
+	if len(c.subs) == 0 {
+		c.subs = nil
+	}
+	s.done = true
+	return stopped{cancel: s.cancel, stream: s.stream}
+}
+
+func (c *conn) detachAllLocked() []stopped {
+	if len(c.subs) == 0 {
+		return nil
+	}
+	list := make([]stopped, 0, len(c.subs))
+	for _, s := range c.subs {
+		s.done = true
+		list = append(list, stopped{cancel: s.cancel, stream: s.stream})
+	}
+	c.subs = nil
+	clear(c.dirty)
+	c.dirty = c.dirty[:0]
+	return list
+}
+
+// readLoop reads a connection the epoll loop cannot serve.
+func (c *conn) readLoop() {
+	defer c.h.goroutines.Done()
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			c.feed(buf[:n])
+		}
+		if err != nil {
+			c.teardown()
+			return
+		}
+	}
+}

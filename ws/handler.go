@@ -1,0 +1,306 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/resolve"
+)
+
+// Executor runs the GraphQL operations a connection starts.
+type Executor interface {
+	// Prepare parses, validates and plans a request; a client mistake is a
+	// *resolve.RequestError.
+	Prepare(ctx context.Context, req *resolve.Request) (*resolve.Operation, error)
+	// Execute runs a query or mutation and writes its complete JSON result to w.
+	Execute(ctx context.Context, op *resolve.Operation, w io.Writer) error
+	// Subscribe starts a subscription. The transport pulls the stream when opts.Wake fires
+	// and closes it when the client is done.
+	Subscribe(ctx context.Context, op *resolve.Operation, opts resolve.SubscribeOptions) (*resolve.Stream, error)
+}
+
+// Options configure a Handler. Zero values mean the documented defaults.
+type Options struct {
+	Executor Executor
+	// InitTimeout is how long a client may take to send connection_init; then the
+	// connection is closed with 4408. Default 10s.
+	InitTimeout time.Duration
+	// PingInterval is the period of the server's keep-alive: a ping on graphql-transport-ws,
+	// a "ka" on graphql-ws. Default 10s; negative turns it off.
+	PingInterval time.Duration
+	// MaxSubscriptionsPerConnection limits the operations running at once on a connection;
+	// a subscribe over it gets an error message and the connection stays open. Default 100.
+	MaxSubscriptionsPerConnection int
+	// MaxMessageBytes limits a client message. A bigger one closes the connection with 4400
+	// (graphql-transport-ws) or 1009 (graphql-ws). Default 64 KiB.
+	MaxMessageBytes int64
+	// WriteTimeout is how long a client may take to accept queued bytes before it is
+	// disconnected. Default 10s.
+	WriteTimeout time.Duration
+	// Authenticate, when set, is called with the effective headers (the upgrade request's,
+	// plus an Authorization token found in the payload when the request had none) and the
+	// connection_init payload. An error closes the connection with 4403 Forbidden.
+	Authenticate func(ctx context.Context, header http.Header, initPayload json.RawMessage) error
+	Log          zerolog.Logger
+}
+
+// Handler serves GraphQL over WebSocket: graphql-transport-ws and the legacy graphql-ws.
+// Call Shutdown to close its connections and stop its goroutines.
+type Handler struct {
+	opts Options
+	log  zerolog.Logger
+
+	startOnce  sync.Once
+	poller     poller // nil where epoll is unavailable: every connection gets a reader goroutine
+	shards     []*writerShard
+	nextShard  atomic.Uint32
+	stop       chan struct{}
+	goroutines sync.WaitGroup // every goroutine the handler and its connections start
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	closed bool
+	idle   chan struct{} // closed when the last connection is gone after Shutdown began
+	count  atomic.Int64
+
+	// forceReaderGoroutine makes every connection use a reader goroutine (tests of the
+	// portable path).
+	forceReaderGoroutine bool
+}
+
+// NewHandler returns a Handler; its goroutines start with the first connection.
+func NewHandler(opts Options) *Handler {
+	if opts.InitTimeout <= 0 {
+		opts.InitTimeout = 10 * time.Second
+	}
+	if opts.PingInterval == 0 {
+		opts.PingInterval = 10 * time.Second
+	}
+	if opts.MaxSubscriptionsPerConnection <= 0 {
+		opts.MaxSubscriptionsPerConnection = 100
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = 64 << 10
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	return &Handler{
+		opts:  opts,
+		log:   opts.Log.With().Str("component", "ws").Logger(),
+		stop:  make(chan struct{}),
+		conns: make(map[*conn]struct{}),
+	}
+}
+
+// IsUpgrade reports whether r asks for a WebSocket.
+func IsUpgrade(r *http.Request) bool {
+	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// start launches the writer shards, the epoll loop and the keep-alive ticker.
+func (h *Handler) start() {
+	n := runtime.GOMAXPROCS(0)
+	h.shards = make([]*writerShard, n)
+	for i := range h.shards {
+		h.shards[i] = newWriterShard(h)
+		h.goroutines.Add(1)
+		go h.shards[i].run(h.stop)
+	}
+	if !h.forceReaderGoroutine {
+		p, err := newPoller(h)
+		if err != nil {
+			h.log.Info().Err(err).Msg("epoll unavailable: one reader goroutine per WebSocket")
+		} else {
+			h.poller = p
+		}
+	}
+	if h.opts.PingInterval > 0 {
+		h.goroutines.Add(1)
+		go h.keepAlive()
+	}
+}
+
+func (h *Handler) keepAlive() {
+	defer h.goroutines.Done()
+	t := time.NewTicker(h.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		for c := range h.conns {
+			c.keepAlive()
+		}
+		h.mu.Unlock()
+	}
+}
+
+// ServeHTTP upgrades r and serves the connection. Requests that are not WebSocket upgrades
+// get 426; a client that offers only subprotocols other than ours gets 400.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !IsUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "expected a WebSocket upgrade", http.StatusUpgradeRequired)
+		return
+	}
+	proto, selected, ok := negotiate(r.Header)
+	if !ok {
+		http.Error(w, "unsupported WebSocket subprotocol: use graphql-transport-ws or graphql-ws", http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	closed := h.closed
+	if !closed {
+		// Under h.mu, so that Shutdown either stops what start launched or start never runs.
+		h.startOnce.Do(h.start)
+	}
+	h.mu.Unlock()
+	if closed {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+
+	up := ws.HTTPUpgrader{Timeout: h.opts.WriteTimeout}
+	if selected != "" {
+		up.Protocol = func(p string) bool { return p == selected }
+	}
+	nc, rw, _, err := up.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			_ = nc.Close()
+		}
+		h.log.Debug().Err(err).Msg("websocket upgrade failed")
+		return
+	}
+	// Bytes the client sent right after the handshake sit in the hijacked reader.
+	var early []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		early, _ = rw.Reader.Peek(n)
+		early = append([]byte(nil), early...)
+	}
+
+	c := &conn{
+		h:      h,
+		nc:     nc,
+		proto:  proto,
+		shard:  h.shards[int(h.nextShard.Add(1))%len(h.shards)],
+		header: connectionHeader(r.Header),
+	}
+	// Raw access lets writers send without blocking whoever reads the connection; TLS
+	// connections have none and are written with blocking writes.
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.polled = h.poller != nil
+		}
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.count.Add(1)
+	if !c.polled {
+		h.goroutines.Add(1)
+	}
+	c.mu.Lock()
+	c.timer = time.AfterFunc(h.opts.InitTimeout, c.onInitTimeout)
+	c.mu.Unlock()
+	h.mu.Unlock()
+
+	if len(early) > 0 {
+		c.feed(early)
+	}
+	if !c.polled {
+		go c.readLoop()
+		return
+	}
+	if err := h.poller.add(c); err != nil {
+		h.log.Error().Err(err).Msg("websocket: epoll registration failed")
+		c.teardown()
+	}
+}
+
+func (h *Handler) removeConn(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.conns[c]; !ok {
+		return
+	}
+	delete(h.conns, c)
+	h.count.Add(-1)
+	if h.closed && len(h.conns) == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
+}
+
+// Connections returns the number of open WebSocket connections.
+func (h *Handler) Connections() int { return int(h.count.Load()) }
+
+// Shutdown completes every subscription (a complete message each), closes every
+// connection with 1001 Going Away and stops the handler's goroutines. Connections that
+// have not finished their closing handshake when ctx ends are closed at once. New
+// upgrades are refused with 503.
+func (h *Handler) Shutdown(ctx context.Context) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	idle := make(chan struct{})
+	if len(h.conns) == 0 {
+		close(idle)
+	} else {
+		h.idle = idle
+	}
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+
+	for _, c := range conns {
+		c.shutdown()
+	}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.teardown()
+		}
+	}
+	close(h.stop)
+	if h.poller != nil {
+		h.poller.close()
+	}
+	h.goroutines.Wait()
+}
