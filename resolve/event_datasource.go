@@ -202,7 +202,8 @@ func (p *eventPlanner) ConfigureFetch() engine.FetchConfiguration {
 		return engine.FetchConfiguration{}
 	}
 	if p.binding == nil {
-		p.v.Walker.StopWithInternalErr(errors.New("event planner: no root field planned"))
+		// A nested planner of the event subgraph (e.g. below a union of entities) has
+		// nothing to fetch: the event already holds what it may select.
 		return engine.FetchConfiguration{}
 	}
 	var src engine.DataSource

@@ -1,0 +1,278 @@
+package gateway
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestGateway_EventResolvesEntityFieldsOverSSE(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id name } }`, "")
+	if ct := c.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("content type %q", ct)
+	}
+	eventually(t, "the NATS subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	if got, want := c.next(t), `{"data":{"employeeUpdated":{"id":1,"name":"Alice Johnson"}}}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestGateway_KeyOnlySelectionMakesNoSubgraphRequest(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id } }`, "")
+	eventually(t, "the NATS subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	if got, want := c.next(t), `{"data":{"employeeUpdated":{"id":1}}}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if n := len(g.employees.Requests()); n != 0 {
+		t.Fatalf("employees subgraph got %d requests, want 0", n)
+	}
+}
+
+func TestGateway_SubscribersOfOneSubjectShareOneNATSSubscription(t *testing.T) {
+	g := startGateway(t)
+	queries := []string{
+		`subscription { employeeUpdated(id: 1) { id } }`,
+		`subscription { employeeUpdated(id: 1) { id name } }`,
+		`subscription { employeeUpdated(id: 1) { name role } }`,
+	}
+	var clients []*sseClient
+	for _, q := range queries {
+		clients = append(clients, subscribeSSE(t, g.URL(), q, ""))
+	}
+	eventually(t, "three groups", func() bool { return g.Engine().Groups() == 3 })
+	if n := g.natsSubscriptions(t); n != 1 {
+		t.Fatalf("%d NATS subscriptions, want 1", n)
+	}
+	if n := g.Registry().Consumers(); n != 1 {
+		t.Fatalf("%d consumers, want 1", n)
+	}
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	for i, c := range clients {
+		if got := c.next(t); !strings.Contains(got, `"employeeUpdated"`) {
+			t.Fatalf("client %d got %s", i, got)
+		}
+	}
+	for _, c := range clients {
+		c.close()
+	}
+	eventually(t, "no NATS subscription", func() bool { return g.natsSubscriptions(t) == 0 && g.Registry().Consumers() == 0 })
+}
+
+func TestGateway_HundredSubscribersOfOneOperationCauseOneEntitiesFetchPerEvent(t *testing.T) {
+	g := startGateway(t)
+	const n = 100
+	clients := make([]*sseClient, n)
+	for i := range clients {
+		clients[i] = subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 2) { id name } }`, "")
+	}
+	eventually(t, "100 subscribers", func() bool { return g.stats.Subscribers.Load() == n })
+	if groups := g.Engine().Groups(); groups != 1 {
+		t.Fatalf("%d groups, want 1", groups)
+	}
+	for e := 0; e < 3; e++ {
+		g.publish(t, "employeeUpdated.2", `{"__typename":"Employee","id":2}`)
+		for _, c := range clients {
+			if got, want := c.next(t), `{"data":{"employeeUpdated":{"id":2,"name":"Bilal Khan"}}}`; got != want {
+				t.Fatalf("got %s, want %s", got, want)
+			}
+		}
+	}
+	if got := g.employees.CountEntitiesRequests(); got != 3 {
+		t.Fatalf("%d _entities requests for 3 events, want 3", got)
+	}
+}
+
+func TestGateway_TwoSubjectsOnOneField(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdatedTwo { id } }`, "")
+	eventually(t, "subscription", func() bool { return g.natsSubscriptions(t) == 2 })
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	g.publish(t, "employeeUpdated.3", `{"__typename":"Employee","id":3}`)
+	g.publish(t, "employeeUpdated.2", `{"__typename":"Employee","id":2}`)
+	if got := c.next(t); got != `{"data":{"employeeUpdatedTwo":{"id":1}}}` {
+		t.Fatalf("first: %s", got)
+	}
+	if got := c.next(t); got != `{"data":{"employeeUpdatedTwo":{"id":2}}}` {
+		t.Fatalf("second: %s", got)
+	}
+}
+
+func TestGateway_WildcardSubject(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdates { id name } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "employeeUpdated.4", `{"__typename":"Employee","id":4}`)
+	g.publish(t, "employeeUpdated.5", `{"__typename":"Employee","id":5}`)
+	if got := c.next(t); got != `{"data":{"employeeUpdates":{"id":4,"name":"Dana Schmidt"}}}` {
+		t.Fatalf("first: %s", got)
+	}
+	if got := c.next(t); got != `{"data":{"employeeUpdates":{"id":5,"name":"Emeka Okafor"}}}` {
+		t.Fatalf("second: %s", got)
+	}
+}
+
+func TestGateway_SubscriptionFilterInWithArgumentList(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription($ids: [Int!]!) { employeesFiltered(ids: $ids) { id } }`, `{"ids":[2,4]}`)
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	for id := 1; id <= 5; id++ {
+		g.publish(t, fmt.Sprintf("employeeUpdated.%d", id), fmt.Sprintf(`{"__typename":"Employee","id":%d}`, id))
+	}
+	if got := c.next(t); got != `{"data":{"employeesFiltered":{"id":2}}}` {
+		t.Fatalf("first: %s", got)
+	}
+	if got := c.next(t); got != `{"data":{"employeesFiltered":{"id":4}}}` {
+		t.Fatalf("second: %s", got)
+	}
+	c.nothing(t, 300*time.Millisecond)
+}
+
+func TestGateway_AliasesOnEventFields(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { who: employeeUpdated(id: 3) { key: id fullName: name } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "employeeUpdated.3", `{"__typename":"Employee","id":3}`)
+	if got, want := c.next(t), `{"data":{"who":{"key":3,"fullName":"Chen Wei"}}}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestGateway_UnionReturnType(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { catalogChanged { __typename ... on Employee { id name } ... on Product { upc name price } } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "catalogChanged", `{"__typename":"Product","upc":"p-300"}`)
+	g.publish(t, "catalogChanged", `{"__typename":"Employee","id":5}`)
+	if got, want := c.next(t), `{"data":{"catalogChanged":{"__typename":"Product","upc":"p-300","name":"Design System","price":1900}}}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if got, want := c.next(t), `{"data":{"catalogChanged":{"__typename":"Employee","id":5,"name":"Emeka Okafor"}}}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestGateway_BurstOfThousandEventsArrivesInOrder(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdates { id } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	const n = 1000
+	for i := 1; i <= n; i++ {
+		if err := g.nc.Publish("employeeUpdated.x", []byte(fmt.Sprintf(`{"__typename":"Employee","id":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		want := fmt.Sprintf(`{"data":{"employeeUpdates":{"id":%d}}}`, i)
+		if got := c.next(t); got != want {
+			t.Fatalf("event %d: got %s, want %s", i, got, want)
+		}
+	}
+}
+
+func TestGateway_MalformedEventsGiveErrorsAndKeepTheSubscription(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id name } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	for _, bad := range []struct{ payload, want string }{
+		{`not json`, "not a JSON object"},
+		{`{"id":1}`, `no \"__typename\"`},
+		{`{"__typename":"Employee"}`, `missing its key field \"id\"`},
+	} {
+		g.publish(t, "employeeUpdated.1", bad.payload)
+		got := c.next(t)
+		if !strings.Contains(got, `"errors"`) || !strings.Contains(got, bad.want) {
+			t.Fatalf("payload %q: got %s, want an error containing %s", bad.payload, got, bad.want)
+		}
+	}
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	if got, want := c.next(t), `{"data":{"employeeUpdated":{"id":1,"name":"Alice Johnson"}}}`; got != want {
+		t.Fatalf("after malformed events: got %s, want %s", got, want)
+	}
+}
+
+func TestGateway_ArgumentThatWouldChangeTheSubjectIsRejected(t *testing.T) {
+	g := startGateway(t)
+	for _, key := range []string{"*", "a.>", ">", "a b"} {
+		c := subscribeSSE(t, g.URL(), `subscription($k: String!) { employeeUpdatedByKey(key: $k) { id } }`, fmt.Sprintf(`{"k":%q}`, key))
+		got := c.next(t)
+		if !strings.Contains(got, `"errors"`) || !strings.Contains(got, "would change the subject") {
+			t.Fatalf("key %q: got %s", key, got)
+		}
+	}
+	if n := g.Registry().Consumers(); n != 0 {
+		t.Fatalf("%d consumers after rejected arguments, want 0", n)
+	}
+	if n := g.natsSubscriptions(t); n != 0 {
+		t.Fatalf("%d NATS subscriptions after rejected arguments, want 0", n)
+	}
+}
+
+func TestGateway_PublishMutationReachesSubscribers(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 4) { id name } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	// A publish carries the JSON of the arguments, so the event has no __typename: the
+	// subscriber sees the error for it; publishing services add __typename themselves.
+	got := g.post(t, `mutation { updateEmployee(id: 4, name: "D. Schmidt") { success } }`, "")
+	if want := `{"data":{"updateEmployee":{"success":true}}}`; got != want {
+		t.Fatalf("mutation: got %s, want %s", got, want)
+	}
+	if ev := c.next(t); !strings.Contains(ev, `__typename`) {
+		t.Fatalf("subscriber got %s", ev)
+	}
+}
+
+func TestGateway_RequestQueryResolvesTheReply(t *testing.T) {
+	g := startGateway(t)
+	sub, err := g.nc.Subscribe("getEmployee.*", func(m *natsMsg) {
+		_ = m.Respond([]byte(`{"__typename":"Employee","id":5}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	_ = g.nc.Flush()
+	got := g.post(t, `query { employeeFromEvent(id: 5) { id name role } }`, "")
+	if want := `{"data":{"employeeFromEvent":{"id":5,"name":"Emeka Okafor","role":"Site Reliability Engineer"}}}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestGateway_FederatedQueryWithRequiresAndProvides(t *testing.T) {
+	g := startGateway(t)
+	got := g.post(t, `{ employee(id: 2) { name title products { upc name } } }`, "")
+	if want := `{"data":{"employee":{"name":"Bilal Khan","title":"BACKEND ENGINEER","products":[{"upc":"p-100","name":"Edge Gateway"},{"upc":"p-200","name":"Event Router"}]}}}`; got != want {
+		t.Fatalf("@requires: got %s\nwant %s", got, want)
+	}
+	g.products.ResetRequests()
+	g.employees.ResetRequests()
+	got = g.post(t, `{ product(upc: "p-300") { name owner { id name } } }`, "")
+	if want := `{"data":{"product":{"name":"Design System","owner":{"id":4,"name":"Dana Schmidt"}}}}`; got != want {
+		t.Fatalf("@provides: got %s\nwant %s", got, want)
+	}
+	if n := len(g.employees.Requests()); n != 0 {
+		t.Fatalf("@provides: employees subgraph got %d requests, want 0 (name is provided)", n)
+	}
+}
+
+func TestGateway_ManyClientsConcurrently(t *testing.T) {
+	g := startGateway(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_ = g.post(t, fmt.Sprintf(`{ employee(id: %d) { id name } }`, i%5+1), "")
+		}(i)
+	}
+	wg.Wait()
+}
