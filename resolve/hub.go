@@ -113,6 +113,7 @@ func (h *hub) join(spec groupSpec, s *Stream) error {
 			h.mu.Unlock()
 			g.start()
 			if g.err != nil {
+				s.SetOnClose(nil)
 				h.remove(g)
 				return g.err
 			}
@@ -123,6 +124,7 @@ func (h *hub) join(spec groupSpec, s *Stream) error {
 		h.mu.Unlock()
 		<-g.ready
 		if g.err != nil {
+			s.SetOnClose(nil)
 			g.removeMember(s)
 			return g.err
 		}
@@ -132,6 +134,7 @@ func (h *hub) join(spec groupSpec, s *Stream) error {
 
 // leave removes s; the last member stops the group and its trigger.
 func (h *hub) leave(g *group, s *Stream) {
+	h.opts.stats.Subscribers.Add(-1)
 	h.mu.Lock()
 	left := g.removeMember(s)
 	last := left == 0 && h.groups[g.spec.key] == g

@@ -198,7 +198,11 @@ func compositionError(err error, subgraphs []SubgraphSource) error {
 	msg = strings.Join(parts, ".\n") + "."
 	// ... and repeats lines within an entry ("type X was never defined" per reference).
 	lines := strings.Split(msg, "\n")
-	msg = strings.Join(slices.Compact(lines), "\n")
+	// Start-up errors are one line each (SPEC section 2): fold the composer's lines.
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	msg = strings.Join(slices.Compact(lines), " ")
 
 	var named []string
 	for _, s := range subgraphs {

@@ -46,13 +46,18 @@ type Gateway struct {
 
 // New builds everything the configuration describes and binds the listener; Serve starts
 // accepting requests. On error everything already started is stopped again.
-func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (g *Gateway, err error) {
-	g = &Gateway{cfg: cfg, log: log, stats: &resolve.Stats{}}
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gateway, err error) {
+	g := &Gateway{cfg: cfg, log: log, stats: &resolve.Stats{}}
 	defer func() {
 		if err != nil {
+			if g.engine != nil {
+				g.engine.Shutdown(resolve.End{Code: resolve.EndShutdown})
+			}
 			g.closeBackends()
 		}
 	}()
+	// Start the composer's JS VM while the configuration is checked and brokers connect.
+	go func() { _ = schema.Prewarm() }()
 
 	super, err := loadSupergraph(cfg)
 	if err != nil {

@@ -1,11 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgate/edgate/eventsource"
 )
 
 func TestGateway_EventResolvesEntityFieldsOverSSE(t *testing.T) {
@@ -275,4 +280,158 @@ func TestGateway_ManyClientsConcurrently(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
+}
+
+func TestGateway_SubscriptionsSurviveANATSServerRestart(t *testing.T) {
+	addr := freeAddr(t)
+	g := startGateway(t, withEmbeddedNATS(addr))
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id name } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	if got := c.next(t); !strings.Contains(got, "Alice Johnson") {
+		t.Fatalf("before restart: %s", got)
+	}
+
+	g.Embedded().Shutdown()
+	restarted, err := eventsource.StartEmbedded(eventsource.EmbeddedOptions{Listen: addr})
+	if err != nil {
+		t.Fatalf("restart NATS: %v", err)
+	}
+	t.Cleanup(restarted.Shutdown)
+
+	// Both the gateway and the test publisher reconnect on their own; publish until the
+	// gateway's resubscription is in place.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if !g.nc.IsConnected() {
+			time.Sleep(50 * time.Millisecond)
+		} else {
+			g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+			select {
+			case ev := <-c.events:
+				if ev.Event != "next" || !strings.Contains(ev.Data, "Alice Johnson") {
+					t.Fatalf("after restart: %+v", ev)
+				}
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no event after the NATS server restarted")
+		}
+	}
+}
+
+func TestGateway_ShutdownCompletesEverySSEStream(t *testing.T) {
+	g := startGateway(t)
+	clients := []*sseClient{
+		subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id } }`, ""),
+		subscribeSSE(t, g.URL(), `subscription { employeeUpdates { id } }`, ""),
+	}
+	eventually(t, "subscriptions", func() bool { return g.stats.Subscribers.Load() == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clients {
+		var last sseEvent
+		for ev := range c.events {
+			last = ev
+		}
+		if last.Event != "complete" {
+			t.Fatalf("client %d: last frame %+v, want complete", i, last)
+		}
+	}
+	resp, err := http.Get("http://" + g.Addr() + "/health/ready")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("ready after shutdown")
+		}
+	}
+}
+
+func TestGateway_HealthEndpoints(t *testing.T) {
+	g := startGateway(t)
+	for _, path := range []string{"/health/live", "/health/ready"} {
+		resp, err := http.Get("http://" + g.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+	}
+	resp, err := http.Get("http://" + g.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, metric := range []string{"edgate_subscriptions", "edgate_triggers", "edgate_events_received_total", "edgate_subscriber_drops_total", `edgate_broker_published_total{provider="nats/default"}`} {
+		if !strings.Contains(string(body), metric) {
+			t.Fatalf("metrics lack %s:\n%s", metric, body)
+		}
+	}
+}
+
+func TestGateway_ForwardsHeadersToSubgraphsForQueriesAndEventEntities(t *testing.T) {
+	g := startGateway(t, withYAML(`headers:
+  all:
+    request:
+      - { op: propagate, named: Authorization }
+      - { op: propagate, matching: "(?i)^x-tenant.*" }
+      - { op: set, name: X-Gateway, value: edgate }`))
+	req, _ := http.NewRequest(http.MethodPost, g.URL(), strings.NewReader(`{"query":"{ employee(id: 1) { name } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer q")
+	req.Header.Set("X-Tenant-Id", "acme")
+	req.Header.Set("X-Other", "no")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	reqs := g.employees.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d subgraph requests", len(reqs))
+	}
+	h := reqs[0].Headers
+	if h.Get("Authorization") != "Bearer q" || h.Get("X-Tenant-Id") != "acme" || h.Get("X-Gateway") != "edgate" || h.Get("X-Other") != "" {
+		t.Fatalf("forwarded headers: %v", h)
+	}
+
+	g.employees.ResetRequests()
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { name } }`, "", "Authorization", "Bearer s")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	c.next(t)
+	reqs = g.employees.Requests()
+	if len(reqs) != 1 || reqs[0].Headers.Get("Authorization") != "Bearer s" {
+		t.Fatalf("entity fetch headers: %+v", reqs)
+	}
+}
+
+func TestGateway_DifferentForwardedHeadersFormDifferentGroups(t *testing.T) {
+	g := startGateway(t, withYAML(`headers: { all: { request: [ { op: propagate, named: Authorization } ] } }`))
+	q := `subscription { employeeUpdated(id: 1) { name } }`
+	a := subscribeSSE(t, g.URL(), q, "", "Authorization", "Bearer a")
+	b := subscribeSSE(t, g.URL(), q, "", "Authorization", "Bearer b")
+	a2 := subscribeSSE(t, g.URL(), q, "", "Authorization", "Bearer a")
+	eventually(t, "subscriptions", func() bool { return g.stats.Subscribers.Load() == 3 })
+	if n := g.Engine().Groups(); n != 2 {
+		t.Fatalf("%d groups, want 2", n)
+	}
+	if n := g.Registry().Consumers(); n != 1 {
+		t.Fatalf("%d consumers, want 1", n)
+	}
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	for _, c := range []*sseClient{a, b, a2} {
+		c.next(t)
+	}
+	if n := g.employees.CountEntitiesRequests(); n != 2 {
+		t.Fatalf("%d entity requests, want 2 (one per header scope)", n)
+	}
 }
