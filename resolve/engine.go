@@ -51,7 +51,9 @@ type Options struct {
 	MaxQueryBytes int
 	// Stats receives the hub counters; default: a private instance (see Engine.Stats).
 	Stats *Stats
-	Log   zerolog.Logger
+	// Upstream configures subscriptions served by subgraphs (see upstream.go).
+	Upstream UpstreamOptions
+	Log      zerolog.Logger
 }
 
 // Engine executes GraphQL requests against one composed schema.
@@ -133,6 +135,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		policy:    opts.SlowPolicy,
 		log:       opts.Log,
 		stats:     opts.Stats,
+		upstream:  newUpstreamConfig(opts.HTTPClient, opts.Upstream, opts.Log),
 	})
 	return e, nil
 }
@@ -210,6 +213,7 @@ func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptio
 // Shutdown ends every subscription with end (e.g. EndShutdown) and stops the engine.
 func (e *Engine) Shutdown(end End) {
 	e.hub.shutdown(end)
+	e.hub.opts.upstream.close()
 	e.cancel()
 }
 

@@ -40,6 +40,7 @@ type hubOptions struct {
 	fetchTimeout time.Duration
 	log          zerolog.Logger
 	stats        *Stats
+	upstream     *upstreamConfig // subscriptions served by subgraphs (upstream.go)
 }
 
 type hub struct {
@@ -94,6 +95,8 @@ type group struct {
 
 	seq     uint64
 	dropped uint64
+
+	up *upstreamRun // set by startUpstream before the worker starts
 }
 
 // join adds s to the group for spec, starting the group if it is new. It returns once the
@@ -322,6 +325,9 @@ func (g *group) run() {
 			}
 			g.process(&batch[i], &buf)
 			batch[i] = eventsource.Event{}
+		}
+		if g.upstreamFinished() {
+			return
 		}
 	}
 }

@@ -36,7 +36,7 @@ func (s *syncBuffer) String() string {
 }
 
 // newEngineWith builds an engine on the demo employees subgraph and a memory broker.
-func newEngineWith(t *testing.T, opts Options) (*Engine, *eventsource.Memory) {
+func newEngineWith(t testing.TB, opts Options) (*Engine, *eventsource.Memory) {
 	t.Helper()
 	sub := demo.Employees()
 	srv := httptest.NewServer(sub.Handler())
