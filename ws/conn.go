@@ -367,6 +367,9 @@ func (c *conn) ready() {
 	}
 	c.state = stateReady
 	c.out = append(c.out, c.proto.ack...)
+	if c.proto.keepAliveOnAck && c.h.opts.PingInterval > 0 {
+		c.out = append(c.out, c.proto.keepAlive...)
+	}
 	sched := c.markScheduledLocked()
 	c.mu.Unlock()
 	if sched {

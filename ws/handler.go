@@ -222,6 +222,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
+		// Shutdown began during the handshake.
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write(appendCloseFrame(nil, closeGoingAway, "server shutting down"))
 		_ = nc.Close()
 		return
 	}

@@ -23,10 +23,12 @@ type protocol struct {
 	handle func(c *conn, m *clientMessage)
 	// nextType is the message type of a result: "next" or legacy "data".
 	nextType string
-	// ack is written when connection_init is accepted (legacy adds its first "ka").
+	// ack is written when connection_init is accepted.
 	ack []byte
 	// keepAlive is written every PingInterval: a ping, or legacy "ka".
 	keepAlive []byte
+	// keepAliveOnAck sends the first keepAlive with the ack (legacy clients expect it).
+	keepAliveOnAck bool
 	// tooBigCode closes a connection whose client sent a message over MaxMessageBytes.
 	tooBigCode int
 	// rejectAuth ends a connection whose Authenticate failed.

@@ -9,13 +9,15 @@ import (
 // Unlike graphql-transport-ws it reports most client mistakes as messages and keeps the
 // connection open, as the reference server does.
 var graphqlWS = &protocol{
-	name:     ProtocolGraphQLWS,
-	handle:   handleGraphQLWS,
-	nextType: "data",
-	ack: append(appendMessage(nil, "", "connection_ack", nil),
-		appendMessage(nil, "", "ka", nil)...),
-	keepAlive:  appendMessage(nil, "", "ka", nil),
-	tooBigCode: closeTooBig,
+	name:      ProtocolGraphQLWS,
+	handle:    handleGraphQLWS,
+	nextType:  "data",
+	ack:       appendMessage(nil, "", "connection_ack", nil),
+	keepAlive: appendMessage(nil, "", "ka", nil),
+	// Once a subscriptions-transport-ws client has seen a ka it closes the connection when
+	// none arrives within its timeout (30 s by default), so with keep-alive off none is sent.
+	keepAliveOnAck: true,
+	tooBigCode:     closeTooBig,
 	rejectAuth: func(c *conn) {
 		c.send(connectionError("Forbidden"))
 		c.closeWith(closeForbidden, "Forbidden")

@@ -25,6 +25,18 @@ func TestGraphQLWS_InitAckAndKeepAlive(t *testing.T) {
 	}
 }
 
+func TestGraphQLWS_NoKeepAliveWhenIntervalNegative(t *testing.T) {
+	s := newServer(t, Options{PingInterval: -1})
+	cl := s.dial(t, ProtocolGraphQLWS)
+	cl.sendRaw(`{"type":"connection_init"}`)
+	cl.expect("connection_ack")
+	select {
+	case m := <-cl.msgs:
+		t.Fatalf("got %q with keep-alive off", m.Type)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 func TestGraphQLWS_SubscriptionDataThenComplete(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
