@@ -72,7 +72,7 @@ type subscription struct {
 	prefix []byte // every result frame's body up to the payload
 	stream *resolve.Stream
 	cancel context.CancelFunc
-	dirty  bool // listed in conn.dirty
+	dirty  bool // listed in conn.dirty, or woken before its stream was attached
 	done   bool // removed from conn.subs; its stream is closed or about to be
 }
 
@@ -458,9 +458,12 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 			return
 		}
 		s.stream = st
+		woken := s.dirty
+		s.dirty = false
 		c.mu.Unlock()
-		// The stream may have woken before it was attached.
-		c.wake(s)
+		if woken {
+			c.wake(s)
+		}
 		return
 	}
 	var result bytes.Buffer
@@ -529,6 +532,11 @@ func (c *conn) wake(s *subscription) {
 		return
 	}
 	s.dirty = true
+	if s.stream == nil {
+		// Woken inside Subscribe: run wakes it again once the stream is attached.
+		c.mu.Unlock()
+		return
+	}
 	c.dirty = append(c.dirty, s)
 	sched := c.markScheduledLocked()
 	c.mu.Unlock()
@@ -601,7 +609,7 @@ func (c *conn) detachAllLocked() []stopped {
 // readLoop reads a connection the epoll loop cannot serve.
 func (c *conn) readLoop() {
 	defer c.h.goroutines.Done()
-	buf := make([]byte, 4096)
+	buf := make([]byte, 1024) // most client messages fit; bigger ones span reads
 	for {
 		n, err := c.nc.Read(buf)
 		if n > 0 {

@@ -105,8 +105,9 @@ func waitWritten(c *conn) {
 }
 
 const (
-	idleClientsURL = "EDGATE_WS_IDLE_CLIENTS_URL"
-	idleClientsN   = "EDGATE_WS_IDLE_CLIENTS_N"
+	idleClientsURL  = "EDGATE_WS_IDLE_CLIENTS_URL"
+	idleClientsN    = "EDGATE_WS_IDLE_CLIENTS_N"
+	idleClientsSubs = "EDGATE_WS_IDLE_CLIENTS_SUBS"
 )
 
 // BenchmarkIdleConnectionMemory measures what an idle graphql-transport-ws subscriber
@@ -116,20 +117,31 @@ const (
 //
 //	go test ./ws -run '^$' -bench IdleConnectionMemory -benchtime=1x
 func BenchmarkIdleConnectionMemory(b *testing.B) {
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv(idleClientsN)); err == nil && v > 0 {
+		n = v
+	}
 	for _, m := range modes {
 		b.Run(m.name, func(b *testing.B) {
-			n := 2000
-			if v, err := strconv.Atoi(os.Getenv(idleClientsN)); err == nil && v > 0 {
-				n = v
-			}
-			perConn, goroutines := measureIdleConnections(b, n, m)
-			b.ReportMetric(perConn, "bytes/conn")
+			per, goroutines := measureIdleConnections(b, n, 1, m)
+			b.ReportMetric(per.heapAndStacks, "bytes/conn")
 			b.ReportMetric(goroutines, "goroutines/conn")
 		})
 	}
+	// What each further subscription on a multiplexed connection adds.
+	// Heap only: the freed stacks of the operations' start-up goroutines blur StackInuse.
+	b.Run("epoll/subscriptions=10", func(b *testing.B) {
+		one, _ := measureIdleConnections(b, n/2, 1, modes[0])
+		ten, _ := measureIdleConnections(b, n/2, 10, modes[0])
+		b.ReportMetric(ten.heap, "heap-bytes/conn")
+		b.ReportMetric((ten.heap-one.heap)/9, "heap-bytes/extra-subscription")
+	})
 }
 
-func measureIdleConnections(b *testing.B, n int, m mode) (bytesPerConn, goroutinesPerConn float64) {
+// perConn is memory per connection in bytes.
+type perConn struct{ heap, stacks, heapAndStacks float64 }
+
+func measureIdleConnections(b *testing.B, n, subsPerConn int, m mode) (per perConn, goroutinesPerConn float64) {
 	exec := newFakeExecutor()
 	h := NewHandler(Options{Executor: exec, PingInterval: -1, InitTimeout: time.Minute})
 	h.forceReaderGoroutine = m.goroutine
@@ -142,31 +154,36 @@ func measureIdleConnections(b *testing.B, n int, m mode) (bytesPerConn, goroutin
 	}()
 
 	// Warm up: start the handler's goroutines and buffers with one connection.
-	runIdleClients(b, srv.URL, 1, func() {
+	runIdleClients(b, srv.URL, 1, 1, func() {
 		<-exec.subscribed
 	})
 	before := memory()
 
 	var after memStats
-	runIdleClients(b, srv.URL, n, func() {
-		subs := make([]*fakeSub, 0, n) // the hub would hold the streams
-		for range n {
+	total := n * subsPerConn
+	runIdleClients(b, srv.URL, n, subsPerConn, func() {
+		subs := make([]*fakeSub, 0, total) // the hub would hold the streams
+		for range total {
 			select {
 			case fs := <-exec.subscribed:
 				subs = append(subs, fs)
 			case <-time.After(30 * time.Second):
-				b.Fatalf("only %d of %d subscriptions arrived", len(subs), n)
+				b.Fatalf("only %d of %d subscriptions arrived", len(subs), total)
 			}
 		}
 		after = memory()
 		runtime.KeepAlive(subs)
 	})
-	perConn := float64(after.heapAndStacks-before.heapAndStacks) / float64(n)
+	delta := func(a, b uint64) float64 { return float64(int64(a)-int64(b)) / float64(n) }
+	per = perConn{
+		heap:          delta(after.heap, before.heap),
+		stacks:        delta(after.stacks, before.stacks),
+		heapAndStacks: delta(after.heapAndStacks, before.heapAndStacks),
+	}
 	goroutines := float64(after.goroutines-before.goroutines) / float64(n)
-	b.Logf("%d idle connections (%s): %.0f bytes/conn of heap+stacks (heap %.0f, stacks %.0f), %.2f goroutines/conn",
-		n, m.name, perConn,
-		float64(after.heap-before.heap)/float64(n), float64(after.stacks-before.stacks)/float64(n), goroutines)
-	return perConn, goroutines
+	b.Logf("%d idle connections (%s, %d subscriptions each): %.0f bytes/conn of heap+stacks (heap %.0f, stacks %.0f), %.2f goroutines/conn",
+		n, m.name, subsPerConn, per.heapAndStacks, per.heap, per.stacks, goroutines)
+	return per, goroutines
 }
 
 type memStats struct {
@@ -184,10 +201,11 @@ func memory() memStats {
 
 // runIdleClients starts a child process holding n subscribed connections, calls measure
 // while they are open, then ends the child.
-func runIdleClients(b *testing.B, url string, n int, measure func()) {
+func runIdleClients(b *testing.B, url string, n, subsPerConn int, measure func()) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientsProcess$", "-test.timeout=5m")
-	cmd.Env = append(os.Environ(), idleClientsURL+"="+url, idleClientsN+"="+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), idleClientsURL+"="+url, idleClientsN+"="+strconv.Itoa(n),
+		idleClientsSubs+"="+strconv.Itoa(subsPerConn))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -225,11 +243,15 @@ func TestIdleClientsProcess(t *testing.T) {
 	}
 	n, _ := strconv.Atoi(os.Getenv(idleClientsN))
 	wsURL := "ws" + strings.TrimPrefix(url, "http")
-	init := maskedFrame(opText, []byte(`{"type":"connection_init"}`))
-	sub := maskedFrame(opText, []byte(`{"id":"1","type":"subscribe","payload":{"query":"subscription { employeeUpdated(id: 1) { id } }"}}`))
+	subsPerConn, _ := strconv.Atoi(os.Getenv(idleClientsSubs))
+	frames := maskedFrame(opText, []byte(`{"type":"connection_init"}`))
+	for i := range max(subsPerConn, 1) {
+		frames = append(frames, maskedFrame(opText, []byte(`{"id":"`+strconv.Itoa(i)+
+			`","type":"subscribe","payload":{"query":"subscription { employeeUpdated(id: 1) { id } }"}}`))...)
+	}
 	conns := make([]net.Conn, 0, n)
 	for range n {
-		nc := rawDial(t, wsURL, ProtocolTransportWS, append(append([]byte(nil), init...), sub...))
+		nc := rawDial(t, wsURL, ProtocolTransportWS, frames)
 		_ = nc.SetReadDeadline(time.Now().Add(wait))
 		if op, p := readFrame(t, bufio.NewReaderSize(nc, 64)); op != opText || !strings.Contains(string(p), "connection_ack") {
 			t.Fatalf("got %s, want connection_ack", p)

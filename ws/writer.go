@@ -91,7 +91,11 @@ func (c *conn) flush(w *writerShard) {
 		work = append(work, c.dirty...)
 		clear(c.dirty)
 	}
-	c.dirty = c.dirty[:0]
+	if cap(c.dirty) > 4 {
+		c.dirty = nil // do not keep a burst's list on an idle connection
+	} else {
+		c.dirty = c.dirty[:0]
+	}
 	streams := w.streams[:0]
 	for _, s := range work {
 		s.dirty = false
@@ -101,9 +105,6 @@ func (c *conn) flush(w *writerShard) {
 
 	for i, s := range work {
 		st := streams[i]
-		if st == nil && !draining {
-			continue // Subscribe has not returned yet; run wakes s again
-		}
 		var end *resolve.End
 		if st != nil {
 			var msgs []resolve.Message
