@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -433,5 +434,40 @@ func TestGateway_DifferentForwardedHeadersFormDifferentGroups(t *testing.T) {
 	}
 	if n := g.employees.CountEntitiesRequests(); n != 2 {
 		t.Fatalf("%d entity requests, want 2 (one per header scope)", n)
+	}
+}
+
+func TestGateway_IntrospectionGETAndVariableErrors(t *testing.T) {
+	g := startGateway(t)
+	got := g.post(t, `{ __type(name: "Employee") { name fields { name } } }`, "")
+	if !strings.Contains(got, `"name":"Employee"`) || !strings.Contains(got, `{"name":"title"}`) {
+		t.Fatalf("introspection: %s", got)
+	}
+	got = g.post(t, `{ __schema { subscriptionType { fields { name } } } }`, "")
+	if !strings.Contains(got, `"employeeUpdated"`) {
+		t.Fatalf("schema introspection: %s", got)
+	}
+
+	resp, err := http.Get(g.URL() + "?query=" + url.QueryEscape(`query($id: Int!) { employee(id: $id) { name } }`) + "&variables=" + url.QueryEscape(`{"id":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"data":{"employee":{"name":"Emeka Okafor"}}}`; string(body) != want {
+		t.Fatalf("GET: got %s, want %s", body, want)
+	}
+
+	got = g.post(t, `query($id: Int!) { employee(id: $id) { name } }`, `{"id":"five"}`)
+	if !strings.Contains(got, `"errors"`) || !strings.Contains(got, "id") {
+		t.Fatalf("bad variable: %s", got)
+	}
+	got = g.post(t, `{ employee(id: 1) { nope } }`, "")
+	if !strings.Contains(got, `"errors"`) || !strings.Contains(got, "nope") {
+		t.Fatalf("unknown field: %s", got)
+	}
+	got = g.post(t, `subscription { employeeUpdated(id: 1) { id } }`, "")
+	if !strings.Contains(got, `"errors"`) {
+		t.Fatalf("subscription over plain POST: %s", got)
 	}
 }
