@@ -243,7 +243,7 @@ func (c *conn) closeWith(code int, reason string) {
 	c.resetTimerLocked(closeGrace, c.teardown)
 	sched := c.markScheduledLocked()
 	c.mu.Unlock()
-	stopAll(stopped)
+	c.h.release(stopped...)
 	if sched {
 		c.shard.schedule(c)
 	}
@@ -288,7 +288,7 @@ func (c *conn) teardown() {
 		c.timer = nil
 	}
 	c.mu.Unlock()
-	stopAll(stopped)
+	c.h.release(stopped...)
 	if c.polled {
 		c.h.poller.remove(c)
 	}
@@ -419,7 +419,7 @@ func (c *conn) startOperation(id string, req *resolve.Request, replace bool) sta
 	}
 	if len(c.subs) >= c.h.opts.MaxSubscriptionsPerConnection {
 		c.mu.Unlock()
-		stopAll(replaced)
+		c.h.release(replaced...)
 		return tooMany
 	}
 	req.Header = c.header
@@ -431,7 +431,7 @@ func (c *conn) startOperation(id string, req *resolve.Request, replace bool) sta
 	// closed, never races this Add.
 	c.h.goroutines.Add(1)
 	c.mu.Unlock()
-	stopAll(replaced)
+	c.h.release(replaced...)
 	go c.run(ctx, s, req)
 	return started
 }
@@ -505,7 +505,7 @@ func (c *conn) finish(s *subscription, frames []byte) {
 	c.out = append(c.out, frames...)
 	sched := c.markScheduledLocked()
 	c.mu.Unlock()
-	st.stop()
+	c.h.release(st)
 	if sched {
 		c.shard.schedule(c)
 	}
@@ -521,7 +521,7 @@ func (c *conn) stopOperation(id string) {
 	}
 	st := c.detachLocked(s)
 	c.mu.Unlock()
-	st.stop()
+	c.h.release(st)
 }
 
 // wake is a stream's Wake: it lists s for the writer.
@@ -552,26 +552,6 @@ func (c *conn) findLocked(id string) *subscription {
 		}
 	}
 	return nil
-}
-
-// stopped is an operation removed from its connection whose stream and context still need
-// closing, outside conn.mu.
-type stopped struct {
-	cancel context.CancelFunc
-	stream *resolve.Stream
-}
-
-func (st stopped) stop() {
-	st.cancel()
-	if st.stream != nil {
-		st.stream.Close()
-	}
-}
-
-func stopAll(list []stopped) {
-	for _, st := range list {
-		st.stop()
-	}
 }
 
 func (c *conn) detachLocked(s *subscription) stopped {

@@ -62,6 +62,7 @@ type Handler struct {
 	log  zerolog.Logger
 
 	startOnce  sync.Once
+	closer     closer
 	poller     poller // nil where epoll is unavailable: every connection gets a reader goroutine
 	shards     []*writerShard
 	nextShard  atomic.Uint32
@@ -121,6 +122,7 @@ func IsUpgrade(r *http.Request) bool {
 
 // start launches the writer shards, the epoll loop and the keep-alive ticker.
 func (h *Handler) start() {
+	h.startCloser()
 	n := runtime.GOMAXPROCS(0)
 	h.shards = make([]*writerShard, n)
 	for i := range h.shards {

@@ -129,7 +129,7 @@ func (c *conn) flush(w *writerShard) {
 		} else {
 			buf = appendMessage(buf, s.id, "error", endErrors(end))
 		}
-		stopped{cancel: s.cancel, stream: st}.stop()
+		c.h.release(stopped{cancel: s.cancel, stream: st})
 	}
 	clear(work)
 	w.work = work[:0]
