@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 		Supergraph: super,
 		Events:     g.registry,
 		Headers:    headerRules(cfg),
+		Upstream:   upstreamOptions(cfg),
 		QueueSize:  cfg.Subscriptions.QueueSize,
 		SlowPolicy: slowPolicy(cfg.Subscriptions.SlowConsumer),
 		Stats:      g.stats,
