@@ -205,10 +205,11 @@ func (c *conn) onPeerClose(code int) {
 	c.closeWith(code, "")
 }
 
-// send queues an encoded frame for the writer.
+// send queues an encoded frame for the writer. Nothing may follow a close frame, so a
+// closing connection sends nothing more.
 func (c *conn) send(frame []byte) {
 	c.mu.Lock()
-	if c.state == stateClosed {
+	if c.state >= stateClosing {
 		c.mu.Unlock()
 		return
 	}

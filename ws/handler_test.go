@@ -230,10 +230,10 @@ func TestHandler_ClientThatNeverReadsIsDisconnectedAfterWriteTimeout(t *testing.
 	writeMasked(t, nc, opText, []byte(`{"type":"connection_init"}`))
 	writeMasked(t, nc, opText, []byte(`{"id":"1","type":"subscribe","payload":{"query":"subscription { a }"}}`))
 	fs := s.exec.nextSub(t)
-	// The client reads nothing from now on. 200 × 64 KiB is far more than socket buffers
+	// The client reads nothing from now on. 400 × 64 KiB is far more than socket buffers
 	// hold; every message shares one payload, as the hub's do.
 	payload := []byte(`{"data":{"b":"` + strings.Repeat("x", 64<<10) + `"}}`)
-	for range 200 {
+	for range 400 {
 		if ok, _ := fs.stream.Push(resolve.Message{Payload: payload}); !ok {
 			break
 		}
