@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/internal/config"
+	"github.com/edgate/edgate/internal/demo"
+	"github.com/edgate/edgate/internal/minigraph"
+)
+
+// Helpers of the broker tests (kafka_test.go, redis_test.go, jetstream_test.go): a gateway
+// with the demo employees subgraph and one event subgraph from testdata, on providers the
+// test configures, with its log captured.
+
+// eventGateway is a gateway started by startEventGateway.
+type eventGateway struct {
+	*Gateway
+	employees *minigraph.Subgraph
+	logs      *logBuffer
+}
+
+// eventGatewayConfig describes the gateway of a broker test.
+type eventGatewayConfig struct {
+	// events is the event subgraph SDL, a file name in testdata.
+	events string
+	// providers is the YAML of events.providers, each line indented by four spaces.
+	providers string
+	// listen is the listen address; default 127.0.0.1:0. JetStream durable consumers are
+	// named after it, so two replicas need two different addresses.
+	listen string
+	// extra is appended to the config as top-level YAML.
+	extra string
+}
+
+// startEventGateway starts a gateway and stops it when the test ends. Start a broker the
+// test restarts or stops before the gateway, so that the gateway is shut down first.
+func startEventGateway(t *testing.T, c eventGatewayConfig) *eventGateway {
+	t.Helper()
+	if c.listen == "" {
+		c.listen = "127.0.0.1:0"
+	}
+	employees := demo.Employees()
+	es := httptest.NewServer(employees.Handler())
+	t.Cleanup(es.Close)
+
+	sdl, err := os.ReadFile(filepath.Join("testdata", c.events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("employees.graphql", employees.SDL)
+	write("events.graphql", string(sdl))
+	write("edgate.yaml", fmt.Sprintf(`listen_addr: %q
+subgraphs:
+  - name: employees
+    routing_url: %s
+    schema: { file: employees.graphql }
+  - name: events
+    schema: { file: events.graphql }
+events:
+  providers:
+%s
+sse: { heartbeat_interval: 1s }
+%s`, c.listen, es.URL, strings.TrimRight(c.providers, "\n"), c.extra))
+	cfg, err := config.Load(filepath.Join(dir, "edgate.yaml"))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &logBuffer{}
+	gw, err := New(context.Background(), cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs.String())
+		}
+	})
+	return &eventGateway{Gateway: gw, employees: employees, logs: logs}
+}
+
+// post runs a query or mutation and returns the response body.
+func (g *eventGateway) post(t *testing.T, query, variables string) string {
+	t.Helper()
+	return (&testGateway{Gateway: g.Gateway}).post(t, query, variables)
+}
+
+// logBuffer collects the gateway's log lines; the gateway writes from many goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// line returns the first log line containing every one of parts, or "".
+func (b *logBuffer) line(parts ...string) string {
+	for _, l := range strings.Split(b.String(), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			return l
+		}
+	}
+	return ""
+}
+
+// errorFrame asserts that an SSE next frame is a GraphQL error containing want.
+func errorFrame(t *testing.T, got, want string) {
+	t.Helper()
+	if !strings.Contains(got, `"errors"`) || !strings.Contains(got, want) {
+		t.Fatalf("got %s, want a GraphQL error containing %s", got, want)
+	}
+}

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgate/edgate/eventsource"
+)
+
+// The JetStream tests run the gateway on an embedded NATS server with JetStream, with the
+// event subgraph testdata/jetstream_events.graphql: employeeUpdatedStream reads stream
+// EMPLOYEES (subjects employees.>) through durable consumer "edgate-test".
+
+const streamSubscription = `subscription($id: Int!) { employeeUpdatedStream(id: $id) { id name } }`
+
+// jetStreamOf connects to url and creates stream EMPLOYEES on employees.>.
+func jetStreamOf(t *testing.T, url string) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "EMPLOYEES", Subjects: []string{"employees.>"}})
+	if err != nil {
+		t.Fatalf("create stream: %v", err)
+	}
+	return js, stream
+}
+
+func jsPublish(t *testing.T, js jetstream.JetStream, subject, data string) uint64 {
+	t.Helper()
+	ack, err := js.Publish(context.Background(), subject, []byte(data))
+	if err != nil {
+		t.Fatalf("jetstream publish: %v", err)
+	}
+	return ack.Sequence
+}
+
+// durableConsumers lists the names of the stream's consumers.
+func durableConsumers(t *testing.T, stream jetstream.Stream) []string {
+	t.Helper()
+	var names []string
+	lister := stream.ConsumerNames(context.Background())
+	for name := range lister.Name() {
+		names = append(names, name)
+	}
+	if err := lister.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func TestGatewayJetStream_EventsPublishedWhileDisconnectedArriveOnResubscribe(t *testing.T) {
+	// The gateway's own embedded server, from the config.
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "jetstream_events.graphql",
+		providers: "    nats:\n      - id: default\n",
+		extra:     `embedded_nats: { listen: "127.0.0.1:0", jetstream: true }`,
+	})
+	js, stream := jetStreamOf(t, g.Embedded().ClientURL())
+	want := `{"data":{"employeeUpdatedStream":{"id":1,"name":"Alice Johnson"}}}`
+
+	c := subscribeSSE(t, g.URL(), streamSubscription, `{"id":1}`)
+	eventually(t, "the JetStream consumer", func() bool { return g.Registry().Consumers() == 1 })
+	seq := jsPublish(t, js, "employees.1", `{"__typename":"Employee","id":1}`)
+	if ev := c.nextFrame(t); ev.Data != want || ev.ID != fmt.Sprint(seq) {
+		t.Fatalf("live event: got id %q %s, want id %d %s", ev.ID, ev.Data, seq, want)
+	}
+	c.close()
+	eventually(t, "the consumer closed", func() bool { return g.Registry().Consumers() == 0 })
+	names := durableConsumers(t, stream)
+	if len(names) != 1 || !strings.HasPrefix(names[0], "edgate-test-") {
+		t.Fatalf("durable consumers %q, want one edgate-test-<instance> kept while nobody listens", names)
+	}
+
+	// Published while nobody is subscribed; employees.2 is not the subscriber's subject.
+	var missed []uint64
+	missed = append(missed, jsPublish(t, js, "employees.1", `{"__typename":"Employee","id":1}`))
+	jsPublish(t, js, "employees.2", `{"__typename":"Employee","id":2}`)
+	missed = append(missed, jsPublish(t, js, "employees.1", `{"__typename":"Employee","id":1}`))
+	missed = append(missed, jsPublish(t, js, "employees.1", `{"__typename":"Employee","id":1}`))
+
+	c = subscribeSSE(t, g.URL(), streamSubscription, `{"id":1}`)
+	for _, s := range missed {
+		ev := c.nextFrame(t)
+		if ev.Data != want || ev.ID != fmt.Sprint(s) {
+			t.Fatalf("missed event: got id %q %s, want id %d %s", ev.ID, ev.Data, s, want)
+		}
+	}
+	c.nothing(t, 300*time.Millisecond)
+
+	// Live again; a publish mutation lands in the stream too.
+	got := g.post(t, `mutation { updateEmployeeStream(id: 1, name: "A. J.") { success } }`, "")
+	if want := `{"data":{"updateEmployeeStream":{"success":true}}}`; got != want {
+		t.Fatalf("mutation: got %s, want %s", got, want)
+	}
+	ev := c.nextFrame(t)
+	errorFrame(t, ev.Data, `no \"__typename\"`)
+	if want := fmt.Sprint(missed[len(missed)-1] + 1); ev.ID != want {
+		t.Fatalf("mutation event id %q, want %s", ev.ID, want)
+	}
+}
+
+func TestGatewayJetStream_MissingStreamIsAGraphQLError(t *testing.T) {
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "jetstream_events.graphql",
+		providers: "    nats:\n      - id: default\n",
+		extra:     `embedded_nats: { listen: "127.0.0.1:0", jetstream: true }`,
+	})
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdatedNoStream { id } }`, "")
+	got := c.next(t)
+	errorFrame(t, got, `jetstream stream \"MISSING\" not found`)
+	if !strings.Contains(got, `"path":["employeeUpdatedNoStream"]`) {
+		t.Fatalf("error without the field's path: %s", got)
+	}
+	if n := g.Registry().Consumers(); n != 0 {
+		t.Fatalf("%d consumers, want 0", n)
+	}
+}
+
+func TestGatewayJetStream_TwoGatewaysEachGetEveryEvent(t *testing.T) {
+	emb, err := eventsource.StartEmbedded(eventsource.EmbeddedOptions{Listen: "127.0.0.1:0", JetStream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	js, stream := jetStreamOf(t, emb.ClientURL())
+	start := func() *eventGateway {
+		// Durable consumers are named after the listen address: one cursor per replica.
+		return startEventGateway(t, eventGatewayConfig{
+			events:    "jetstream_events.graphql",
+			providers: fmt.Sprintf("    nats:\n      - id: default\n        url: %q\n", emb.ClientURL()),
+			listen:    freeAddr(t),
+		})
+	}
+	g1, g2 := start(), start()
+	// Two subscribers on each gateway: one durable consumer per gateway.
+	var clients []*sseClient
+	for _, g := range []*eventGateway{g1, g2} {
+		clients = append(clients,
+			subscribeSSE(t, g.URL(), streamSubscription, `{"id":4}`),
+			subscribeSSE(t, g.URL(), `subscription { employeeUpdatedStream(id: 4) { id } }`, ""))
+		eventually(t, "the JetStream consumer", func() bool { return g.Registry().Consumers() == 1 })
+	}
+	if names := durableConsumers(t, stream); len(names) != 2 {
+		t.Fatalf("durable consumers %q, want one per gateway", names)
+	}
+
+	var seqs []uint64
+	for i := 0; i < 3; i++ {
+		seqs = append(seqs, jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`))
+	}
+	for i, c := range clients {
+		for _, s := range seqs {
+			ev := c.nextFrame(t)
+			if !strings.HasPrefix(ev.Data, `{"data":{"employeeUpdatedStream":{"id":4`) || ev.ID != fmt.Sprint(s) {
+				t.Fatalf("client %d: got id %q %s, want id %d", i, ev.ID, ev.Data, s)
+			}
+		}
+	}
+	for _, c := range clients {
+		c.nothing(t, 200*time.Millisecond)
+	}
+}

@@ -1,0 +1,319 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The Kafka tests run the gateway against kfake, an in-process Kafka cluster, with the
+// event subgraph testdata/kafka_events.graphql (provider "my-kafka").
+
+const kafkaSubscription = `subscription($id: Int!) { employeeUpdatedKafka(id: $id) { id name } }`
+
+// startKafkaCluster starts a one-broker kfake cluster on port (0: a random one) with the
+// topics created, and closes it when the test ends.
+func startKafkaCluster(t *testing.T, port int, topics ...string) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(1, topics...))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func startKafkaGateway(t *testing.T, brokers []string) *eventGateway {
+	t.Helper()
+	return startEventGateway(t, eventGatewayConfig{
+		events:    "kafka_events.graphql",
+		providers: fmt.Sprintf("    kafka:\n      - id: my-kafka\n        brokers: [%s]\n", strings.Join(brokers, ", ")),
+	})
+}
+
+// kafkaProduce publishes like a service of the user's would: with its own client.
+func kafkaProduce(t *testing.T, brokers []string, topic string, values ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, v := range values {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce %s to %s: %v", v, topic, err)
+		}
+	}
+}
+
+// kafkaRecords reads the first n records of topic from its start.
+func kafkaRecords(t *testing.T, brokers []string, topic string, n int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []string
+	for len(out) < n {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: got %d records %q, want %d", topic, len(out), out, n)
+		}
+		fetches.EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
+	}
+	return out
+}
+
+// fetchSessions observes the Fetch requests a cluster receives and tells the fetch sessions
+// apart: every group-less consumer client holds one session per broker.
+type fetchSessions struct {
+	mu  sync.Mutex
+	ids map[int32]bool
+}
+
+func observeFetchSessions(c *kfake.Cluster) *fetchSessions {
+	f := &fetchSessions{ids: map[int32]bool{}}
+	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if id := req.(*kmsg.FetchRequest).SessionID; id != 0 {
+			f.mu.Lock()
+			f.ids[id] = true
+			f.mu.Unlock()
+		}
+		return nil, nil, false // observe only; the cluster answers
+	})
+	return f
+}
+
+// during returns the number of distinct fetch sessions seen in the next d.
+func (f *fetchSessions) during(d time.Duration) int {
+	f.mu.Lock()
+	f.ids = map[int32]bool{}
+	f.mu.Unlock()
+	time.Sleep(d)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.ids)
+}
+
+// nextFrame returns the next "next" frame with its id.
+func (c *sseClient) nextFrame(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-c.events:
+		if !ok {
+			t.Fatal("stream closed")
+		}
+		if ev.Event != "next" {
+			t.Fatalf("got %q frame %q, want next", ev.Event, ev.Data)
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return sseEvent{}
+}
+
+func TestGatewayKafka_EventResolvesEntityFieldsAndCarriesItsOffset(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.1", "employeeUpdated.2")
+	brokers := cluster.ListenAddrs()
+	g := startKafkaGateway(t, brokers)
+
+	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
+	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+	kafkaProduce(t, brokers, "employeeUpdated.2", `{"__typename":"Employee","id":2}`) // another topic
+	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`, `{"__typename":"Employee","id":1}`)
+	for _, wantID := range []string{"0:0", "0:1"} {
+		ev := c.nextFrame(t)
+		if want := `{"data":{"employeeUpdatedKafka":{"id":1,"name":"Alice Johnson"}}}`; ev.Data != want {
+			t.Fatalf("got %s, want %s", ev.Data, want)
+		}
+		if ev.ID != wantID {
+			t.Fatalf("SSE id %q, want the partition:offset %q", ev.ID, wantID)
+		}
+	}
+	c.nothing(t, 300*time.Millisecond)
+}
+
+func TestGatewayKafka_PublishMutationProducesTheArguments(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.3")
+	brokers := cluster.ListenAddrs()
+	g := startKafkaGateway(t, brokers)
+	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":3}`)
+	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+
+	got := g.post(t, `mutation { updateEmployeeKafka(id: 3, name: "C. Wei") { success } }`, "")
+	if want := `{"data":{"updateEmployeeKafka":{"success":true}}}`; got != want {
+		t.Fatalf("mutation: got %s, want %s", got, want)
+	}
+	if recs := kafkaRecords(t, brokers, "employeeUpdated.3", 1); recs[0] != `{"id":3,"name":"C. Wei"}` {
+		t.Fatalf("the topic holds %q, want the JSON of the arguments", recs[0])
+	}
+	// The arguments carry no __typename, so the subscriber is told why the event cannot be
+	// resolved (SPEC 5); an event with __typename from a service resolves as usual.
+	errorFrame(t, c.next(t), `no \"__typename\"`)
+	kafkaProduce(t, brokers, "employeeUpdated.3", `{"__typename":"Employee","id":3}`)
+	if got, want := c.next(t), `{"data":{"employeeUpdatedKafka":{"id":3,"name":"Chen Wei"}}}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if st := g.Registry().Stats()["kafka/my-kafka"]; st.Published != 1 || st.PublishErrors != 0 {
+		t.Fatalf("provider stats %+v, want 1 published", st)
+	}
+}
+
+func TestGatewayKafka_SubscribersOfOneTopicShareOneConsumer(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.4")
+	sessions := observeFetchSessions(cluster)
+	brokers := cluster.ListenAddrs()
+	g := startKafkaGateway(t, brokers)
+
+	queries := []string{
+		`subscription { employeeUpdatedKafka(id: 4) { id } }`,
+		`subscription { employeeUpdatedKafka(id: 4) { id name } }`,
+		`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
+		`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
+		`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
+	}
+	var clients []*sseClient
+	for _, q := range queries {
+		clients = append(clients, subscribeSSE(t, g.URL(), q, ""))
+	}
+	// Groups count from their first member; the consumer from when the broker confirmed.
+	eventually(t, "three groups on one consumer", func() bool {
+		return g.Engine().Groups() == 3 && g.Registry().Consumers() == 1
+	})
+	// Seen from the broker: one client fetches the topic.
+	if n := sessions.during(time.Second); n != 1 {
+		t.Fatalf("the cluster saw %d fetch sessions, want 1", n)
+	}
+
+	kafkaProduce(t, brokers, "employeeUpdated.4", `{"__typename":"Employee","id":4}`)
+	for i, c := range clients {
+		if got := c.next(t); !strings.Contains(got, `"employeeUpdatedKafka":{`) {
+			t.Fatalf("client %d got %s", i, got)
+		}
+	}
+	if st := g.Registry().Stats()["kafka/my-kafka"]; st.EventsReceived != 1 {
+		t.Fatalf("provider stats %+v, want the record received once for five subscribers", st)
+	}
+
+	for _, c := range clients {
+		c.close()
+	}
+	// The consumer closes in the background after the last subscriber left; then the
+	// cluster sees no more fetches.
+	eventually(t, "no more fetches", func() bool {
+		return g.Registry().Consumers() == 0 && sessions.during(300*time.Millisecond) == 0
+	})
+}
+
+func TestGatewayKafka_TwoGatewaysBothDeliverEveryEvent(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.5")
+	brokers := cluster.ListenAddrs()
+	g1 := startKafkaGateway(t, brokers)
+	g2 := startKafkaGateway(t, brokers)
+	c1 := subscribeSSE(t, g1.URL(), kafkaSubscription, `{"id":5}`)
+	c2 := subscribeSSE(t, g2.URL(), kafkaSubscription, `{"id":5}`)
+	eventually(t, "both consumers", func() bool { return g1.Registry().Consumers() == 1 && g2.Registry().Consumers() == 1 })
+
+	const n = 5
+	for i := 0; i < n; i++ {
+		kafkaProduce(t, brokers, "employeeUpdated.5", `{"__typename":"Employee","id":5}`)
+	}
+	for _, c := range []*sseClient{c1, c2} {
+		for i := 0; i < n; i++ {
+			ev := c.nextFrame(t)
+			if want := `{"data":{"employeeUpdatedKafka":{"id":5,"name":"Emeka Okafor"}}}`; ev.Data != want {
+				t.Fatalf("event %d: got %s, want %s", i, ev.Data, want)
+			}
+			if want := "0:" + strconv.Itoa(i); ev.ID != want {
+				t.Fatalf("event %d: id %q, want %q", i, ev.ID, want)
+			}
+		}
+	}
+}
+
+func TestGatewayKafka_SubscriptionResumesAfterClusterRecreatedOnSamePort(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.1")
+	brokers := cluster.ListenAddrs()
+	_, portText, _ := net.SplitHostPort(brokers[0])
+	port, _ := strconv.Atoi(portText)
+	g := startKafkaGateway(t, brokers)
+	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
+	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	want := `{"data":{"employeeUpdatedKafka":{"id":1,"name":"Alice Johnson"}}}`
+	if got := c.next(t); got != want {
+		t.Fatalf("before the restart: got %s, want %s", got, want)
+	}
+
+	cluster.Close()
+	// While the cluster is away the stream stays open: only heartbeats, no frame.
+	c.nothing(t, 500*time.Millisecond)
+	startKafkaCluster(t, port, "employeeUpdated.1")
+
+	// The same SSE stream, never re-subscribed, gets what is produced to the new cluster.
+	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`, `{"__typename":"Employee","id":1}`)
+	for i := 0; i < 2; i++ {
+		if got := c.next(t); got != want {
+			t.Fatalf("after the restart, event %d: got %s, want %s", i, got, want)
+		}
+	}
+	c.nothing(t, 300*time.Millisecond)
+}
+
+func TestGatewayKafka_MalformedEventsGiveErrorsAndKeepTheSubscription(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.2")
+	brokers := cluster.ListenAddrs()
+	g := startKafkaGateway(t, brokers)
+	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":2}`)
+	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+	for _, bad := range []struct{ payload, want string }{
+		{`not json`, "not a JSON object"},
+		{`{"id":2}`, `no \"__typename\"`},
+		{`{"__typename":"Employee"}`, `missing its key field \"id\"`},
+	} {
+		kafkaProduce(t, brokers, "employeeUpdated.2", bad.payload)
+		errorFrame(t, c.next(t), bad.want)
+	}
+	kafkaProduce(t, brokers, "employeeUpdated.2", `{"__typename":"Employee","id":2}`)
+	if got, want := c.next(t), `{"data":{"employeeUpdatedKafka":{"id":2,"name":"Bilal Khan"}}}`; got != want {
+		t.Fatalf("after malformed events: got %s, want %s", got, want)
+	}
+}
+
+func TestGatewayKafka_PublishWithBrokersDownFailsWithALoggedReason(t *testing.T) {
+	t.Parallel() // waits for the provider's publish timeout
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.1")
+	g := startKafkaGateway(t, cluster.ListenAddrs())
+	if got, want := g.post(t, `mutation { updateEmployeeKafka(id: 1) { success } }`, ""), `{"data":{"updateEmployeeKafka":{"success":true}}}`; got != want {
+		t.Fatalf("with the cluster up: got %s, want %s", got, want)
+	}
+
+	cluster.Close()
+	got := g.post(t, `mutation { updateEmployeeKafka(id: 1, name: "x") { success } }`, "")
+	if want := `{"data":{"updateEmployeeKafka":{"success":false}}}`; got != want {
+		t.Fatalf("with the cluster down: got %s, want %s", got, want)
+	}
+	line := g.logs.line("publish failed", "employeeUpdated.1")
+	if line == "" || !strings.Contains(line, `"error":"kafka provider \"kafka/my-kafka\" publish \"employeeUpdated.1\"`) {
+		t.Fatalf("no log line with the reason; log:\n%s", g.logs.String())
+	}
+	if st := g.Registry().Stats()["kafka/my-kafka"]; st.Published != 1 || st.PublishErrors != 1 {
+		t.Fatalf("provider stats %+v, want 1 published and 1 publish error", st)
+	}
+}
