@@ -33,7 +33,7 @@ type NATSOptions struct {
 	ReconnectBufSize int
 	// RequestTimeout bounds Request when the context has no earlier deadline; default 5s.
 	RequestTimeout time.Duration
-	// InstanceID, when set, suffixes JetStream durable consumer names ("name-instance") so
+	// InstanceID, when set, is part of JetStream durable consumer names ("name-instance-hash") so
 	// that each gateway replica gets every event. Use a value that stays the same across
 	// restarts of one replica, or missed events are not delivered after a restart.
 	InstanceID string

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,13 +52,24 @@ type jetStreamConsumer struct {
 	cc jetstream.ConsumeContext // current delivery; nil while there is none
 }
 
-// durableName is the durable consumer name for this provider: ConsumerName, suffixed with
-// the instance id so that every replica has its own cursor and gets every event.
-func (n *NATS) durableName(consumerName string) string {
-	if n.instanceID == "" {
-		return consumerName
+// durableName is the durable consumer name of one subject set: ConsumerName, then the
+// instance id, so that every replica has its own cursor and gets every event, then a hash
+// of the subject set, so that the subject sets of one templated field (employees.1,
+// employees.2) each have their own cursor instead of re-filtering one and splitting its
+// events. The name is stable across restarts, so a restarted replica resumes.
+func (n *NATS) durableName(consumerName string, subjects []string) string {
+	sorted := slices.Clone(subjects)
+	slices.Sort(sorted)
+	h := fnv.New64a()
+	for _, s := range slices.Compact(sorted) {
+		_, _ = h.Write([]byte(s))
+		_, _ = h.Write([]byte{0})
 	}
-	return consumerName + "-" + n.instanceID
+	name := consumerName
+	if n.instanceID != "" {
+		name += "-" + n.instanceID
+	}
+	return name + "-" + strconv.FormatUint(h.Sum64(), 16)
 }
 
 // consumeStream creates or updates the durable consumer and starts delivery. A new durable
@@ -68,7 +81,7 @@ func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOp
 	if so.StreamName == "" || so.ConsumerName == "" {
 		return nil, fmt.Errorf("jetstream consume %v: stream name and consumer name are required", subjects)
 	}
-	name := n.durableName(so.ConsumerName)
+	name := n.durableName(so.ConsumerName, subjects)
 	if strings.ContainsAny(name, ".*> \t\r\n/\\") {
 		return nil, fmt.Errorf("jetstream consumer name %q for %v: must not contain '.', '*', '>', '/', '\\' or whitespace", name, subjects)
 	}

@@ -46,8 +46,8 @@ func TestJetStream_DeliversEventsMissedWhileUnsubscribed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Consumer(ctx, "ORDERS", "edgate-gw1"); err != nil {
-		t.Fatalf("durable consumer named with the instance id: %v", err)
+	if names := consumerNames(t, js, "ORDERS"); len(names) != 1 || !strings.HasPrefix(names[0], "edgate-gw1-") {
+		t.Fatalf("durable consumers %q, want one named with the instance id", names)
 	}
 	// The client's request inbox stays; the consumer's delivery subscription goes.
 	during := emb.NumSubscriptions()
@@ -126,7 +126,7 @@ func TestJetStream_AppliesInactiveThreshold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := js.Consumer(ctx, "ORDERS", "short")
+	info, err := js.Consumer(ctx, "ORDERS", n.durableName("short", []string{"orders.>"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestJetStream_AppliesInactiveThreshold(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "durable consumer removed after the threshold", func() bool {
-		_, err := js.Consumer(ctx, "ORDERS", "short")
+		_, err := js.Consumer(ctx, "ORDERS", n.durableName("short", []string{"orders.>"}))
 		return errors.Is(err, jetstream.ErrConsumerNotFound)
 	})
 
@@ -148,7 +148,7 @@ func TestJetStream_AppliesInactiveThreshold(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	info, err = js.Consumer(ctx, "ORDERS", "dflt")
+	info, err = js.Consumer(ctx, "ORDERS", n.durableName("dflt", []string{"orders.>"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +173,11 @@ func TestJetStream_RecreatesALostConsumerWithoutReplaying(t *testing.T) {
 	}
 	c.waitFor(t, 1)
 
-	if err := js.DeleteConsumer(ctx, "ORDERS", "lost"); err != nil {
+	if err := js.DeleteConsumer(ctx, "ORDERS", n.durableName("lost", []string{"orders.>"})); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "durable consumer re-created", func() bool {
-		_, err := js.Consumer(ctx, "ORDERS", "lost")
+		_, err := js.Consumer(ctx, "ORDERS", n.durableName("lost", []string{"orders.>"}))
 		return err == nil
 	})
 	if _, err := js.Publish(ctx, "orders.2", []byte("two")); err != nil {
@@ -268,7 +268,68 @@ func TestJetStream_RejectsInvalidConsumerNames(t *testing.T) {
 	n := newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "host.example"})
 	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "edgate"}}
 	_, err := n.Consume(context.Background(), []string{"orders.>"}, opts, func(Event) {})
-	if err == nil || !strings.Contains(err.Error(), `"edgate-host.example"`) {
+	if err == nil || !strings.Contains(err.Error(), `"edgate-host.example-`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// consumerNames lists the durable consumers of stream.
+func consumerNames(t *testing.T, js jetstream.JetStream, stream string) []string {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	lister := s.ConsumerNames(context.Background())
+	for name := range lister.Name() {
+		names = append(names, name)
+	}
+	if err := lister.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func TestJetStream_EachSubjectSetHasItsOwnDurableConsumer(t *testing.T) {
+	emb, js, _ := startJetStream(t)
+	ctx := context.Background()
+	n := newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "gw1"})
+	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "edgate"}}
+	// One consumerName, as for a field with a templated subject, and two subject sets.
+	created, paid := newCollector(), newCollector()
+	c1, err := n.Consume(ctx, []string{"orders.created"}, opts, created.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := n.Consume(ctx, []string{"orders.paid"}, opts, paid.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if names := consumerNames(t, js, "ORDERS"); len(names) != 2 {
+		t.Fatalf("durable consumers %q, want one per subject set", names)
+	}
+	for _, s := range []string{"orders.created", "orders.paid", "orders.created", "orders.paid"} {
+		if _, err := js.Publish(ctx, s, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		got  *collector
+		want string
+	}{{created, "orders.created"}, {paid, "orders.paid"}} {
+		got := c.got.waitFor(t, 2)
+		c.got.quiet(t, 2)
+		for _, ev := range got {
+			if ev.Subject != c.want {
+				t.Fatalf("the consumer of %s got an event of %s", c.want, ev.Subject)
+			}
+		}
+	}
+	// The name is stable for a subject set, whatever its order, so a restart resumes.
+	if n.durableName("edgate", []string{"a", "b"}) != n.durableName("edgate", []string{"b", "a", "a"}) {
+		t.Fatal("the durable name depends on the order of the subjects")
 	}
 }

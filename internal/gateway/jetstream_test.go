@@ -173,3 +173,35 @@ func TestGatewayJetStream_TwoGatewaysEachGetEveryEvent(t *testing.T) {
 		c.nothing(t, 200*time.Millisecond)
 	}
 }
+
+func TestGatewayJetStream_TemplatedSubjectsGetTheirOwnDurableConsumers(t *testing.T) {
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "jetstream_events.graphql",
+		providers: "    nats:\n      - id: default\n",
+		extra:     `embedded_nats: { listen: "127.0.0.1:0", jetstream: true }`,
+	})
+	js, stream := jetStreamOf(t, g.Embedded().ClientURL())
+	// One field, one consumerName, two subject sets: each needs a cursor of its own, or
+	// the second would re-filter the first's consumer and take its events.
+	c1 := subscribeSSE(t, g.URL(), streamSubscription, `{"id":1}`)
+	eventually(t, "the first consumer", func() bool { return g.Registry().Consumers() == 1 })
+	c2 := subscribeSSE(t, g.URL(), streamSubscription, `{"id":2}`)
+	eventually(t, "the second consumer", func() bool { return g.Registry().Consumers() == 2 })
+	if names := durableConsumers(t, stream); len(names) != 2 {
+		t.Fatalf("durable consumers %q, want one per subject set", names)
+	}
+	for i := 0; i < 3; i++ {
+		jsPublish(t, js, "employees.1", `{"__typename":"Employee","id":1}`)
+		jsPublish(t, js, "employees.2", `{"__typename":"Employee","id":2}`)
+	}
+	for i := 0; i < 3; i++ {
+		if got, want := c1.next(t), `{"data":{"employeeUpdatedStream":{"id":1,"name":"Alice Johnson"}}}`; got != want {
+			t.Fatalf("subscriber of 1, event %d: got %s, want %s", i, got, want)
+		}
+		if got, want := c2.next(t), `{"data":{"employeeUpdatedStream":{"id":2,"name":"Bilal Khan"}}}`; got != want {
+			t.Fatalf("subscriber of 2, event %d: got %s, want %s", i, got, want)
+		}
+	}
+	c1.nothing(t, 200*time.Millisecond)
+	c2.nothing(t, 0)
+}
