@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,6 +191,9 @@ func (g *group) startUpstream(input []byte) error {
 	}
 	r.attach(a, sub)
 	g.stop = r.stop
+	// The group may be stopped before g.stop is in place (shutdown during start); its
+	// context ends in every case.
+	context.AfterFunc(g.ctx, r.stop)
 	return nil
 }
 
