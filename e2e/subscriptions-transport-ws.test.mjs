@@ -99,6 +99,8 @@ describe('subscriptions-transport-ws (graphql-ws)', () => {
       await idle();
     } finally {
       client.close();
+      // A close the client did not start leaves its ka watchdog interval running.
+      client.clearCheckConnectionInterval();
     }
   });
 
