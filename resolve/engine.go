@@ -49,6 +49,8 @@ type Options struct {
 	SlowPolicy SlowPolicy
 	// MaxQueryBytes rejects longer query texts (default 0: no limit).
 	MaxQueryBytes int
+	// MaxQueryDepth rejects operations nested deeper (default 0: no limit).
+	MaxQueryDepth int
 	// Stats receives the hub counters; default: a private instance (see Engine.Stats).
 	Stats *Stats
 	// Upstream configures subscriptions served by subgraphs (see upstream.go).
@@ -129,6 +131,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		config:           built.Plan,
 		cache:            newPlanCache(0),
 		maxQueryBytes:    opts.MaxQueryBytes,
+		maxDepth:         opts.MaxQueryDepth,
 	}
 	e.hub = newHub(ctx, e.resolver, opts.Events, hubOptions{
 		queueSize: opts.QueueSize,

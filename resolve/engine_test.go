@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,3 +166,15 @@ func TestEngine_QueryAcrossSubgraphs(t *testing.T) {
 }
 
 var _ = io.Discard
+
+func TestEngine_MaxQueryDepth(t *testing.T) {
+	e, _ := newEngineWith(t, Options{MaxQueryDepth: 2})
+	if _, err := e.Prepare(context.Background(), &Request{Query: `{ employee(id: 1) { name } }`}); err != nil {
+		t.Fatalf("depth 2 rejected: %v", err)
+	}
+	_, err := e.Prepare(context.Background(), &Request{Query: `query { employee(id: 1) { ... on Employee { name } } __type(name: "Employee") { fields { name } } }`})
+	re, ok := err.(*RequestError)
+	if !ok || re.Status != 400 || !strings.Contains(re.Error(), "3 levels deep") {
+		t.Fatalf("err = %v", err)
+	}
+}

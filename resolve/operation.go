@@ -79,6 +79,7 @@ type pipeline struct {
 	config           plan.Configuration
 	cache            *planCache
 	maxQueryBytes    int
+	maxDepth         int
 	// planMu serializes planning: plan.Planner instances are not reused (their path cache
 	// is never reset), and the planner reads shared configuration that is cheaper to
 	// protect than to copy.
@@ -115,6 +116,11 @@ func (p *pipeline) prepare(req *Request) (*Operation, error) {
 	}
 	if err := p.validate(&doc); err != nil {
 		return nil, err
+	}
+	if p.maxDepth > 0 {
+		if depth := operationDepth(&doc); depth > p.maxDepth {
+			return nil, NewRequestError(fmt.Sprintf("the operation is %d levels deep, more than the limit of %d", depth, p.maxDepth))
+		}
 	}
 	variables = doc.Input.Variables
 	if len(variables) == 0 {
@@ -285,4 +291,40 @@ func reportError(report *operationreport.Report, status int) *RequestError {
 		out.Errors = []GraphQLError{{Message: "invalid request"}}
 	}
 	return out
+}
+
+// operationDepth is the deepest field nesting of the (normalized, fragment-free) operation.
+func operationDepth(doc *ast.Document) int {
+	depth := 0
+	for _, node := range doc.RootNodes {
+		if node.Kind != ast.NodeKindOperationDefinition {
+			continue
+		}
+		op := doc.OperationDefinitions[node.Ref]
+		if op.HasSelections {
+			depth = max(depth, selectionDepth(doc, op.SelectionSet))
+		}
+	}
+	return depth
+}
+
+func selectionDepth(doc *ast.Document, set int) int {
+	deepest := 0
+	for _, ref := range doc.SelectionSets[set].SelectionRefs {
+		sel := doc.Selections[ref]
+		d := 0
+		switch sel.Kind {
+		case ast.SelectionKindField:
+			d = 1
+			if child, ok := doc.FieldSelectionSet(sel.Ref); ok {
+				d += selectionDepth(doc, child)
+			}
+		case ast.SelectionKindInlineFragment:
+			if f := doc.InlineFragments[sel.Ref]; f.HasSelections {
+				d = selectionDepth(doc, f.SelectionSet)
+			}
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
 }

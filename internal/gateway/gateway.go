@@ -70,14 +70,15 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 		return nil, err
 	}
 	g.engine, err = resolve.New(ctx, resolve.Options{
-		Supergraph: super,
-		Events:     g.registry,
-		Headers:    headerRules(cfg),
-		Upstream:   upstreamOptions(cfg),
-		QueueSize:  cfg.Subscriptions.QueueSize,
-		SlowPolicy: slowPolicy(cfg.Subscriptions.SlowConsumer),
-		Stats:      g.stats,
-		Log:        log,
+		Supergraph:    super,
+		Events:        g.registry,
+		Headers:       headerRules(cfg),
+		Upstream:      upstreamOptions(cfg),
+		QueueSize:     cfg.Subscriptions.QueueSize,
+		SlowPolicy:    slowPolicy(cfg.Subscriptions.SlowConsumer),
+		MaxQueryDepth: cfg.Limits.MaxQueryDepth,
+		Stats:         g.stats,
+		Log:           log,
 	})
 	if err != nil {
 		return nil, err
