@@ -49,9 +49,9 @@ export async function until(cond, what, timeoutMs = 5000) {
  * Publisher sends events to NATS the way a service would, without the gateway.
  */
 export class Publisher {
-  static async connect() {
+  static async connect(servers = natsURL) {
     const p = new Publisher();
-    p.nc = await connect({ servers: natsURL, name: 'edgate-e2e' });
+    p.nc = await connect({ servers, name: 'edgate-e2e' });
     return p;
   }
 
@@ -87,8 +87,9 @@ export class Publisher {
     }
   }
 
+  /** close disconnects; it may be called more than once. */
   async close() {
-    await this.nc?.drain();
+    if (this.nc && !this.nc.isClosed()) await this.nc.close();
   }
 }
 
