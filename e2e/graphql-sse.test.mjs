@@ -6,15 +6,16 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { createClient } from 'graphql-sse';
 import {
-  Publisher, aliceUpdated, employeeUpdated, httpURL, idle, invalidSyntax, subscribed,
-  unknownField, unknownFieldMessage, until,
+  Publisher, aliceUpdated, employeeUpdated, forwardedAuthorizations, httpURL, idle,
+  invalidSyntax, newToken, subscribed, unknownField, unknownFieldMessage, until,
 } from './lib/gateway.mjs';
 
 /** newClient never retries, so a failure shows at once. */
-function newClient() {
-  let responses = [];
+function newClient(headers = {}) {
+  const responses = [];
   const client = createClient({
     url: httpURL,
+    headers,
     singleConnection: false,
     retryAttempts: 0,
     // Record each response to check the transport (status, headers) under the client.
@@ -91,6 +92,23 @@ describe('graphql-sse (distinct connections mode)', () => {
       for (const s of subs.slice(1)) s.dispose();
       await Promise.all(subs.map((s) => s.done));
       await idle();
+    } finally {
+      client.dispose();
+    }
+  });
+
+  test('the Authorization header reaches the subgraph', async () => {
+    const token = newToken('graphql-sse');
+    const { client } = newClient({ Authorization: token });
+    try {
+      const s = subscribe(client, employeeUpdated);
+      await pub.publishUntil('employeeUpdated.1', { __typename: 'Employee', id: 1 },
+        () => s.next.length > 0, 'the first event');
+      assert.deepEqual(s.next[0], aliceUpdated);
+      assert.ok((await forwardedAuthorizations()).includes(token),
+        'the entity fetch for the event carried the token');
+      s.dispose();
+      await s.done;
     } finally {
       client.dispose();
     }

@@ -4,8 +4,8 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import {
-  Publisher, aliceUpdated, employeeUpdated, idle, invalidSyntax, unknownField,
-  unknownFieldMessage, until, wsURL,
+  Publisher, aliceUpdated, employeeUpdated, forwardedAuthorizations, idle, invalidSyntax,
+  newToken, unknownField, unknownFieldMessage, until, wsURL,
 } from './lib/gateway.mjs';
 
 /** newClient connects lazily; it never retries, so a failure shows at once. */
@@ -93,6 +93,23 @@ describe('graphql-ws (graphql-transport-ws)', () => {
         () => s.next.some((v) => v.data), 'a good event after the bad one');
       assert.deepEqual(s.next.find((v) => v.data), aliceUpdated);
       assert.deepEqual(s.errors, []);
+      s.dispose();
+      await s.done;
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  test('a token in the connection_init payload reaches the subgraph as Authorization', async () => {
+    const token = newToken('graphql-ws');
+    const { client } = newClient({ connectionParams: { Authorization: token } });
+    try {
+      const s = subscribe(client, employeeUpdated);
+      await pub.publishUntil('employeeUpdated.1', { __typename: 'Employee', id: 1 },
+        () => s.next.length > 0, 'the first event');
+      assert.deepEqual(s.next[0], aliceUpdated);
+      assert.ok((await forwardedAuthorizations()).includes(token),
+        'the entity fetch for the event carried the token');
       s.dispose();
       await s.done;
     } finally {

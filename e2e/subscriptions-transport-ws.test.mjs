@@ -5,19 +5,20 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { SubscriptionClient } from 'subscriptions-transport-ws';
 import WebSocket from 'ws';
 import {
-  Publisher, aliceUpdated, employeeUpdated, idle, invalidSyntax, unknownField,
-  unknownFieldMessage, until, wsURL,
+  Publisher, aliceUpdated, employeeUpdated, forwardedAuthorizations, idle, invalidSyntax,
+  newToken, unknownField, unknownFieldMessage, until, wsURL,
 } from './lib/gateway.mjs';
 
 /**
  * newClient connects at once and never reconnects. It records every frame the server sends
  * so the tests can check the protocol messages (ka, complete) that the client hides.
  */
-function newClient() {
+function newClient(connectionParams = {}) {
   const frames = [];
   const state = { connected: false, disconnected: false, connectionErrors: [] };
   const client = new SubscriptionClient(wsURL, {
     reconnect: false,
+    connectionParams,
     connectionCallback: (err) => {
       if (err) state.connectionErrors.push(err);
       else state.connected = true;
@@ -101,6 +102,22 @@ describe('subscriptions-transport-ws (graphql-ws)', () => {
       client.close();
       // A close the client did not start leaves its ka watchdog interval running.
       client.clearCheckConnectionInterval();
+    }
+  });
+
+  test('a token in the connection_init payload reaches the subgraph as Authorization', async () => {
+    const token = newToken('subscriptions-transport-ws');
+    const { client } = newClient({ headers: { authorization: token } });
+    try {
+      const s = subscribe(client, employeeUpdated);
+      await pub.publishUntil('employeeUpdated.1', { __typename: 'Employee', id: 1 },
+        () => s.next.length > 0, 'the first event');
+      assert.deepEqual(s.next[0], aliceUpdated);
+      assert.ok((await forwardedAuthorizations()).includes(token),
+        'the entity fetch for the event carried the token');
+      s.subscription.unsubscribe();
+    } finally {
+      client.close();
     }
   });
 

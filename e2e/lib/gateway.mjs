@@ -18,6 +18,21 @@ export const wsURL = httpURL.replace(/^http/, 'ws');
 /** The NATS server the gateway consumes from. */
 export const natsURL = required('EDGATE_NATS_URL');
 
+/** The demo employees subgraph behind the gateway. */
+export const subgraphURL = required('EDGATE_SUBGRAPH_URL');
+
+/** forwardedAuthorizations lists the Authorization headers the subgraph has been sent. */
+export async function forwardedAuthorizations() {
+  const res = await fetch(new URL('/e2e/authorizations', subgraphURL));
+  assert.equal(res.status, 200, 'GET /e2e/authorizations on the subgraph');
+  return res.json();
+}
+
+/** newToken returns a bearer token no other test uses. */
+export function newToken(name) {
+  return `Bearer e2e-${name}-${process.pid}-${Math.random().toString(36).slice(2)}`;
+}
+
 /** The subscription every client runs: the event carries the key, the gateway resolves name. */
 export const employeeUpdated = 'subscription { employeeUpdated(id: 1) { id name } }';
 /** What every subscriber must see for a well-formed event of employee 1. */
