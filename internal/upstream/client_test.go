@@ -409,3 +409,18 @@ func TestClient_CloseStopsEverything(t *testing.T) {
 	}
 	waitFor(t, "upstream subscriptions to end", func() bool { return f.running() == 0 })
 }
+
+func TestClient_SSERequestErrorCarriesTheGraphQLErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/graphql-response+json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"errors":[{"message":"Cannot query field \"nope\""}]}`))
+	}))
+	defer srv.Close()
+	c := newClient(t, upstream.Options{})
+	_, err := c.Subscribe(context.Background(), upstream.Request{URL: srv.URL, Protocol: upstream.ProtocolSSEPost, Body: upstream.Body{Query: `subscription { nope }`}}, newRecorder().handler())
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Retryable() || ue.StatusCode != http.StatusBadRequest || !strings.Contains(ue.Error(), `Cannot query field "nope"`) {
+		t.Fatalf("got %v, want a non-retryable error with the GraphQL errors", err)
+	}
+}

@@ -62,7 +62,17 @@ func (c *Client) subscribeSSE(ctx context.Context, req Request, h Handler) (*Sub
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		_ = resp.Body.Close()
 		cancel()
-		return nil, &Error{StatusCode: resp.StatusCode, Err: fmt.Errorf("sse request to %s: %s", target, bytes.TrimSpace(body))}
+		ue := &Error{StatusCode: resp.StatusCode, Err: fmt.Errorf("sse request to %s: %s", target, bytes.TrimSpace(body))}
+		if resp.StatusCode == http.StatusBadRequest {
+			// GraphQL over HTTP: a request that cannot execute, with its GraphQL errors.
+			var gr struct {
+				Errors json.RawMessage `json:"errors"`
+			}
+			if json.Unmarshal(body, &gr) == nil && bytes.HasPrefix(bytes.TrimSpace(gr.Errors), []byte("[")) {
+				ue.GraphQLErrors = gr.Errors
+			}
+		}
+		return nil, ue
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
 		// A plain GraphQL response instead of a stream: the subgraph rejected the operation.
