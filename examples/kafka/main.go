@@ -116,7 +116,7 @@ func start(ctx context.Context, s settings) (e *example, err error) {
 		return nil, err
 	}
 	if s.interval > 0 {
-		if e.client, err = kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ClientID("employees-service")); err != nil {
+		if e.client, err = kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ClientID("employees-service"), kgo.AllowAutoTopicCreation()); err != nil {
 			return nil, fmt.Errorf("producer: %w", err)
 		}
 		var pctx context.Context
