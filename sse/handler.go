@@ -26,6 +26,13 @@ type Options struct {
 	// WriteTimeout bounds one write to a streaming client; a client that stops reading
 	// loses its stream when it passes instead of holding the handler forever. Default 10s.
 	WriteTimeout time.Duration
+	// MaxPendingBytes bounds what a hijacked HTTP/1.1 stream may have waiting for its
+	// client beyond the socket's own buffer; past it the stream ends with a SLOW_CONSUMER
+	// error, like a full hub queue. Default 256 KiB.
+	MaxPendingBytes int
+	// WriterShards is the number of goroutines writing hijacked HTTP/1.1 streams.
+	// Default 2×GOMAXPROCS, at least 2 and at most 8.
+	WriterShards int
 	// Log receives request failures; the zero value logs nothing.
 	Log zerolog.Logger
 }
@@ -35,20 +42,37 @@ const (
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultWriteTimeout      = 10 * time.Second
+	DefaultMaxPendingBytes   = 256 << 10
 )
 
 // Handler is the http.Handler of the GraphQL endpoint for every request that is not a
 // WebSocket upgrade.
+//
+// A subscription over HTTP/1.1 in cleartext (on Linux) costs no goroutine: once its
+// response headers are out, the handler hijacks the connection and hands it to a small
+// fixed set of writer shards, which write each stream's queued frames in one non-blocking
+// write when its resolve.Stream wakes, send heartbeats from a shard-level ticker and learn
+// of disconnects from epoll (internal/netpoll). Such a response carries no
+// Transfer-Encoding and "Connection: close": its body ends when the server closes the
+// connection after the final frame. HTTP/2 and TLS streams, and every stream elsewhere than
+// Linux, keep net/http's goroutine and chunked framing.
 type Handler struct {
 	exec         Executor
 	heartbeat    time.Duration
 	maxBody      int64
 	writeTimeout time.Duration
+	maxPending   int
+	shards       int
 	log          zerolog.Logger
 
-	closed atomic.Bool
-	mu     sync.Mutex
-	open   map[*subscriber]struct{}
+	closed   atomic.Bool
+	mu       sync.Mutex
+	open     map[*subscriber]struct{}
+	pool     *pool       // writer shards, started with the first hijacked stream
+	noPool   atomic.Bool // the pool could not start: do not hijack
+	hijacked sync.WaitGroup
+
+	slowClients atomic.Uint64
 }
 
 // NewHandler returns a handler that runs operations with opts.Executor.
@@ -58,6 +82,8 @@ func NewHandler(opts Options) *Handler {
 		heartbeat:    opts.HeartbeatInterval,
 		maxBody:      opts.MaxBodyBytes,
 		writeTimeout: opts.WriteTimeout,
+		maxPending:   opts.MaxPendingBytes,
+		shards:       opts.WriterShards,
 		log:          opts.Log,
 		open:         make(map[*subscriber]struct{}),
 	}
@@ -70,20 +96,37 @@ func NewHandler(opts Options) *Handler {
 	if h.writeTimeout <= 0 {
 		h.writeTimeout = DefaultWriteTimeout
 	}
+	if h.maxPending <= 0 {
+		h.maxPending = DefaultMaxPendingBytes
+	}
+	if h.shards <= 0 {
+		h.shards = defaultShards()
+	}
 	return h
 }
 
+// SlowClients counts hijacked streams ended because their client let more than
+// MaxPendingBytes wait. (Events a full hub queue dropped are counted by the hub.)
+func (h *Handler) SlowClients() uint64 { return h.slowClients.Load() }
+
 // Shutdown completes every open stream (a final "complete" event, or the multipart close
-// delimiter) after the messages already queued, and makes new requests get 503. It does
-// not wait: the streams' handlers return on their own, which is what http.Server.Shutdown
-// waits for, so call this first.
+// delimiter) after the messages already queued, and makes new requests get 503. It waits
+// for the hijacked streams, which http.Server.Shutdown does not see, until their final
+// frames are written and their connections closed (a client that reads nothing is closed
+// after WriteTimeout); it does not wait for the others: their handlers return on their
+// own, which is what http.Server.Shutdown waits for, so call this first.
 func (h *Handler) Shutdown() {
 	h.closed.Store(true)
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for s := range h.open {
 		s.shutdown.Store(true)
 		s.wakeUp()
+	}
+	p := h.pool
+	h.mu.Unlock()
+	h.hijacked.Wait()
+	if p != nil {
+		p.close()
 	}
 }
 
@@ -108,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// through an accepted stream, because EventSource hides the body of a failed
 		// response. A client that prefers JSON gets the GraphQL-over-HTTP error response.
 		if neg.queryStream == formatSSE {
-			sw := h.startStream(w, r, formatSSE)
+			sw := h.startStream(w, r, formatSSE, false)
 			sw.buf.fatal(h.operationErrors(err, r))
 			sw.buf.complete()
 			_ = sw.flush()
@@ -155,7 +198,7 @@ func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request, op *resolve.
 // serveResultAsStream runs a query or mutation for an event-stream client: one next, then
 // complete.
 func (h *Handler) serveResultAsStream(w http.ResponseWriter, r *http.Request, op *resolve.Operation) {
-	sw := h.startStream(w, r, formatSSE)
+	sw := h.startStream(w, r, formatSSE, false)
 	buf := getBuffer()
 	defer putBuffer(buf)
 	if err := h.exec.Execute(r.Context(), op, buf); err != nil {

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"gopkg.in/cenkalti/backoff.v1"
 
+	"github.com/edgate/edgate/internal/netpoll"
 	"github.com/edgate/edgate/resolve"
 	"github.com/edgate/edgate/sse"
 )
@@ -134,13 +135,27 @@ func checkSSEHeaders(t *testing.T, resp *http.Response) {
 		"Cache-Control":     "no-cache",
 		"X-Accel-Buffering": "no",
 	}
-	if resp.ProtoMajor == 1 {
+	// a close-delimited (hijacked) stream says "Connection: close", which Go's client
+	// turns into resp.Close
+	if resp.ProtoMajor == 1 && !resp.Close {
 		want["Connection"] = "keep-alive"
 	}
 	for k, v := range want {
 		if got := resp.Header.Get(k); got != v {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
+	}
+}
+
+// checkHijacked asserts the framing of a subscription whose HTTP/1.1 connection the
+// handler hijacked: no Transfer-Encoding, the body ends with the connection.
+func checkHijacked(t *testing.T, resp *http.Response) {
+	t.Helper()
+	if !netpoll.Supported {
+		return
+	}
+	if !resp.Close || len(resp.TransferEncoding) != 0 || resp.ContentLength != -1 {
+		t.Errorf("not a close-delimited response: Close %v, Transfer-Encoding %v, Content-Length %d", resp.Close, resp.TransferEncoding, resp.ContentLength)
 	}
 }
 
@@ -152,6 +167,7 @@ func TestSSE_HeadersArriveBeforeTheFirstEventAndFramesCarryIDs(t *testing.T) {
 	// Do returns when the response headers arrive; nothing has been pushed yet.
 	resp := post(t, ctx, srv.URL, "text/event-stream", gqlBody(subscriptionQuery))
 	checkSSEHeaders(t, resp)
+	checkHijacked(t, resp)
 	sub := f.next(t)
 	if got := sub.op.Request.Header.Get("Content-Type"); got != "application/json" {
 		t.Errorf("request headers were not passed to the executor: Content-Type %q", got)
