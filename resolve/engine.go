@@ -203,7 +203,7 @@ func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptio
 		initial = op.Request.InitPayload
 		_, _ = d.Write(initial)
 	}
-	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial}
+	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial, req: op.Request}
 
 	s := NewStream(e.opts.QueueSize, e.opts.SlowPolicy, opts.Wake)
 	if err := e.hub.join(spec, s); err != nil {

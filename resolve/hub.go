@@ -51,7 +51,9 @@ type hub struct {
 
 	mu     sync.Mutex
 	groups map[uint64]*group
-	wg     sync.WaitGroup
+	// onEmpty runs when the last group ends (a retired engine stops then).
+	onEmpty func()
+	wg      sync.WaitGroup
 }
 
 func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscriber, opts hubOptions) *hub {
@@ -74,6 +76,8 @@ type groupSpec struct {
 	variables []byte
 	headers   *forwardedHeaders
 	initial   []byte // connection_init payload (upstream subscriptions only)
+	// req is the client request, kept to re-validate the group on a schema reload.
+	req *Request
 }
 
 type group struct {
@@ -141,10 +145,17 @@ func (h *hub) leave(g *group, s *Stream) {
 	h.mu.Lock()
 	left := g.removeMember(s)
 	last := left == 0 && h.groups[g.spec.key] == g
+	var onEmpty func()
 	if last {
 		delete(h.groups, g.spec.key)
+		if len(h.groups) == 0 {
+			onEmpty = h.onEmpty
+		}
 	}
 	h.mu.Unlock()
+	if onEmpty != nil {
+		defer onEmpty()
+	}
 	if last {
 		g.close()
 		h.opts.stats.Groups.Add(-1)
@@ -153,11 +164,18 @@ func (h *hub) leave(g *group, s *Stream) {
 
 func (h *hub) remove(g *group) {
 	h.mu.Lock()
+	var onEmpty func()
 	if h.groups[g.spec.key] == g {
 		delete(h.groups, g.spec.key)
+		if len(h.groups) == 0 {
+			onEmpty = h.onEmpty
+		}
 	}
 	h.mu.Unlock()
 	g.close()
+	if onEmpty != nil {
+		onEmpty()
+	}
 }
 
 // shutdown ends every stream with end and stops all groups.

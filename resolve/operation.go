@@ -28,6 +28,8 @@ type preparedOperation struct {
 	// variables are the request's variables merged with those the normalizer extracted
 	// from inline values.
 	variables []byte
+	// engine prepared the operation (set by Reloader, which routes it back there).
+	engine *Engine
 }
 
 // cachedPlan is shared by every request with the same normalized operation text.

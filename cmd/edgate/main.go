@@ -29,6 +29,7 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edgate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "edgate.yaml", "path of the YAML configuration file")
+	watch := fs.Duration("watch", 2*time.Second, "reload when the config or a schema file changes, checking this often (0: only on SIGHUP)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +54,29 @@ func run(args []string, stderr io.Writer) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- gw.Serve() }()
+
+	// SIGHUP and (with -watch) file changes reload the schema without dropping valid
+	// subscriptions; a failed reload keeps the running configuration.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go func() {
+		for {
+			select {
+			case <-reloadCtx.Done():
+				return
+			case <-hup:
+				if _, err := gw.Reload(reloadCtx); err != nil {
+					log.Error().Err(err).Msg("reload failed; the running configuration is kept")
+				}
+			}
+		}
+	}()
+	if *watch > 0 {
+		go gw.Watch(reloadCtx, *watch)
+	}
 
 	select {
 	case err := <-serveErr:

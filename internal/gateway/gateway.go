@@ -33,11 +33,16 @@ type Gateway struct {
 	log      zerolog.Logger
 	embedded *eventsource.Embedded
 	registry *eventsource.Registry
-	engine   *resolve.Engine
+	engines  *resolve.Reloader
 	sse      *sse.Handler
 	ws       *ws.Handler
 	server   *httpserver.Server
 	stats    *resolve.Stats
+
+	ctx      context.Context
+	reloadMu sync.Mutex // serializes reloads; guards cfg for them
+	// scheme and path never change on reload (see restartRequired), so URL needs no lock.
+	scheme, path string
 
 	ready    atomic.Bool
 	stopOnce sync.Once
@@ -47,11 +52,14 @@ type Gateway struct {
 // New builds everything the configuration describes and binds the listener; Serve starts
 // accepting requests. On error everything already started is stopped again.
 func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gateway, err error) {
-	g := &Gateway{cfg: cfg, log: log, stats: &resolve.Stats{}}
+	g := &Gateway{cfg: cfg, log: log, stats: &resolve.Stats{}, ctx: ctx, scheme: "http", path: cfg.GraphQLPath}
+	if cfg.TLS != nil {
+		g.scheme = "https"
+	}
 	defer func() {
 		if err != nil {
-			if g.engine != nil {
-				g.engine.Shutdown(resolve.End{Code: resolve.EndShutdown})
+			if g.engines != nil {
+				g.engines.Shutdown(resolve.End{Code: resolve.EndShutdown})
 			}
 			g.closeBackends()
 		}
@@ -69,29 +77,20 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 	if err := g.startProviders(ctx, super); err != nil {
 		return nil, err
 	}
-	g.engine, err = resolve.New(ctx, resolve.Options{
-		Supergraph:    super,
-		Events:        g.registry,
-		Headers:       headerRules(cfg),
-		Upstream:      upstreamOptions(cfg),
-		QueueSize:     cfg.Subscriptions.QueueSize,
-		SlowPolicy:    slowPolicy(cfg.Subscriptions.SlowConsumer),
-		MaxQueryDepth: cfg.Limits.MaxQueryDepth,
-		Stats:         g.stats,
-		Log:           log,
-	})
+	engine, err := g.newEngine(cfg, super)
 	if err != nil {
 		return nil, err
 	}
+	g.engines = resolve.NewReloader(engine)
 	g.sse = sse.NewHandler(sse.Options{
-		Executor:          g.engine,
+		Executor:          g.engines,
 		HeartbeatInterval: cfg.SSE.HeartbeatInterval,
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyBytes),
 		Log:               log,
 	})
 	if cfg.WebSocket.Enabled {
 		g.ws = ws.NewHandler(ws.Options{
-			Executor:                      g.engine,
+			Executor:                      g.engines,
 			InitTimeout:                   cfg.WebSocket.InitTimeout,
 			PingInterval:                  cfg.WebSocket.PingInterval,
 			MaxSubscriptionsPerConnection: cfg.WebSocket.MaxSubscriptionsPerConnection,
@@ -121,15 +120,26 @@ func (g *Gateway) Addr() string { return g.server.Addr().String() }
 
 // URL is the GraphQL endpoint URL.
 func (g *Gateway) URL() string {
-	scheme := "http"
-	if g.cfg.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + g.Addr() + g.cfg.GraphQLPath
+	return g.scheme + "://" + g.Addr() + g.path
 }
 
-// Engine exposes the engine (for tests and examples).
-func (g *Gateway) Engine() *resolve.Engine { return g.engine }
+// Engine exposes the current engine (for tests and examples).
+func (g *Gateway) Engine() *resolve.Engine { return g.engines.Current() }
+
+// newEngine builds an engine for cfg and super on the gateway's brokers.
+func (g *Gateway) newEngine(cfg *config.Config, super *schema.Supergraph) (*resolve.Engine, error) {
+	return resolve.New(g.ctx, resolve.Options{
+		Supergraph:    super,
+		Events:        g.registry,
+		Headers:       headerRules(cfg),
+		Upstream:      upstreamOptions(cfg),
+		QueueSize:     cfg.Subscriptions.QueueSize,
+		SlowPolicy:    slowPolicy(cfg.Subscriptions.SlowConsumer),
+		MaxQueryDepth: cfg.Limits.MaxQueryDepth,
+		Stats:         g.stats,
+		Log:           g.log,
+	})
+}
 
 // Registry exposes the broker registry (for tests and examples).
 func (g *Gateway) Registry() *eventsource.Registry { return g.registry }
@@ -149,7 +159,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		if g.ws != nil {
 			g.ws.Shutdown(ctx)
 		}
-		g.engine.Shutdown(resolve.End{Code: resolve.EndShutdown, Reason: "the gateway is shutting down"})
+		g.engines.Shutdown(resolve.End{Code: resolve.EndShutdown, Reason: "the gateway is shutting down"})
 		if err := g.server.Shutdown(ctx); err != nil {
 			g.stopErr = fmt.Errorf("http shutdown: %w", err)
 		}
@@ -365,4 +375,8 @@ func slowPolicy(s string) resolve.SlowPolicy {
 }
 
 // shutdownTimeout is the configured grace period.
-func (g *Gateway) ShutdownTimeout() time.Duration { return g.cfg.ShutdownTimeout }
+func (g *Gateway) ShutdownTimeout() time.Duration {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	return g.cfg.ShutdownTimeout
+}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/edgate/edgate/eventsource"
 )
 
@@ -300,14 +302,18 @@ func TestGateway_SubscriptionsSurviveANATSServerRestart(t *testing.T) {
 	}
 	t.Cleanup(restarted.Shutdown)
 
-	// Both the gateway and the test publisher reconnect on their own; publish until the
+	// The gateway reconnects on its own; publish from a fresh connection until the
 	// gateway's resubscription is in place.
-	deadline := time.Now().Add(15 * time.Second)
+	pub, err := nats.Connect(g.natsURL, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if !g.nc.IsConnected() {
-			time.Sleep(50 * time.Millisecond)
-		} else {
-			g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+		if pub.IsConnected() {
+			_ = pub.Publish("employeeUpdated.1", []byte(`{"__typename":"Employee","id":1}`))
+			_ = pub.Flush()
 			select {
 			case ev := <-c.events:
 				if ev.Event != "next" || !strings.Contains(ev.Data, "Alice Johnson") {
@@ -316,6 +322,8 @@ func TestGateway_SubscriptionsSurviveANATSServerRestart(t *testing.T) {
 				return
 			case <-time.After(200 * time.Millisecond):
 			}
+		} else {
+			time.Sleep(50 * time.Millisecond)
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no event after the NATS server restarted")
