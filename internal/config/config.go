@@ -94,7 +94,7 @@ const (
 // SubgraphSubscription says how to forward subscriptions to a subgraph that serves them.
 type SubgraphSubscription struct {
 	// URL of the subgraph's subscription endpoint (ws:// or wss:// for ProtocolWS, http:// or
-	// https:// for the SSE protocols); required.
+	// https:// for the SSE protocols); default "": the routing URL.
 	URL string `yaml:"url"`
 	// Protocol is ProtocolWS, ProtocolSSE or ProtocolSSEPost. Default ProtocolWS.
 	Protocol string `yaml:"protocol"`

@@ -126,15 +126,16 @@ func (v *validator) subgraph(i int, firstLine map[string]int) error {
 		SubprotocolAuto, SubprotocolGraphQLWS, SubprotocolGraphQLTransportWS); err != nil {
 		return err
 	}
-	if sub.URL == "" {
-		return v.errorf(sp+".url", "%ssubscription.url is required", label)
-	}
-	schemes := []string{"ws", "wss"}
+	// An empty url means the routing URL (the subgraph serves subscriptions on its GraphQL
+	// endpoint); WebSocket clients accept http(s) URLs as well.
+	schemes := []string{"ws", "wss", "http", "https"}
 	if sub.Protocol != ProtocolWS {
 		schemes = []string{"http", "https"}
 	}
-	if err := v.url(sp+".url", label+"subscription.url", sub.URL, schemes...); err != nil {
-		return err
+	if sub.URL != "" {
+		if err := v.url(sp+".url", label+"subscription.url", sub.URL, schemes...); err != nil {
+			return err
+		}
 	}
 	r, rp := sub.Retry, sp+".retry"
 	switch {
