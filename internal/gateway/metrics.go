@@ -29,6 +29,8 @@ func metricsHandler(g *Gateway) http.Handler {
 	counter("messages_queued_total", "Messages queued to subscribers.", func() float64 { return float64(s.MessagesQueued.Load()) })
 	counter("subscriber_drops_total", "Messages a slow subscriber lost (dropped or disconnected).", func() float64 { return float64(s.SlowDrops.Load()) })
 	counter("group_drops_total", "Events dropped because a subscription group could not resolve them fast enough.", func() float64 { return float64(s.GroupDrops.Load()) })
+	counter("upstream_errors_total", "Failures of subscriptions served by subgraphs (refused, dropped, timed out).", func() float64 { return float64(s.UpstreamErrors.Load()) })
+	gauge("engines", "Running engines: 1, plus retired ones still serving subscriptions after a reload.", func() float64 { return float64(g.engines.Engines()) })
 	counter("event_resolves_total", "Events resolved (once per group).", func() float64 { return float64(s.ResolveCount.Load()) })
 	counter("event_resolve_seconds_total", "Time spent resolving events; divide by event_resolves_total for the mean latency.", func() float64 { return float64(s.ResolveNanos.Load()) / 1e9 })
 	for id := range g.registry.Stats() {
