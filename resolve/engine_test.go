@@ -178,3 +178,21 @@ func TestEngine_MaxQueryDepth(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestEngine_RequestErrorsHaveValidLocations(t *testing.T) {
+	e, _ := newEngineWith(t, Options{})
+	for _, q := range []string{`{ employee(id: 1) { name }`, `{ employee(id: 1) { nope } }`, `{ employee(id: 1) { name } } }`} {
+		_, err := e.Prepare(context.Background(), &Request{Query: q})
+		re, ok := err.(*RequestError)
+		if !ok {
+			t.Fatalf("%q: err = %v", q, err)
+		}
+		for _, ge := range re.Errors {
+			for _, l := range ge.Locations {
+				if l.Line < 1 || l.Column < 1 {
+					t.Fatalf("%q: location %+v in %q", q, l, ge.Message)
+				}
+			}
+		}
+	}
+}

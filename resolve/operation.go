@@ -275,6 +275,11 @@ func reportError(report *operationreport.Report, status int) *RequestError {
 	for _, e := range report.ExternalErrors {
 		ge := GraphQLError{Message: e.Message}
 		for _, l := range e.Locations {
+			// The parser reports an unexpected end of the document at 0:0; positions
+			// start at 1, so such a location says nothing and is left out.
+			if l.Line == 0 {
+				continue
+			}
 			ge.Locations = append(ge.Locations, Location{Line: int(l.Line), Column: int(l.Column)})
 		}
 		out.Errors = append(out.Errors, ge)
