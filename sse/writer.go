@@ -30,6 +30,15 @@ type pool struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+
+	// Streams are closed on a goroutine of their own: Close runs the hub's unsubscribe,
+	// which for a group's last member stops the broker consumer and may wait for it; a
+	// shard must not wait for that.
+	closeMu     sync.Mutex
+	closeQueue  []*resolve.Stream
+	closeSignal chan struct{}
+	closerStop  chan struct{}
+	closerDone  chan struct{}
 }
 
 func newPool(h *Handler) (*pool, error) {
@@ -37,7 +46,10 @@ func newPool(h *Handler) (*pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pool{h: h, poller: poller, epoch: time.Now(), stop: make(chan struct{})}
+	p := &pool{
+		h: h, poller: poller, epoch: time.Now(), stop: make(chan struct{}),
+		closeSignal: make(chan struct{}, 1), closerStop: make(chan struct{}), closerDone: make(chan struct{}),
+	}
 	// A stream gets its heartbeat, and a stuck one its end, within a quarter interval of
 	// the deadline.
 	p.tick = max(min(h.heartbeat, h.writeTimeout)/4, time.Millisecond)
@@ -49,7 +61,42 @@ func newPool(h *Handler) (*pool, error) {
 	for _, s := range p.shards {
 		go s.run()
 	}
+	go p.runCloser()
 	return p, nil
+}
+
+// closeStream has the closer goroutine close st.
+func (p *pool) closeStream(st *resolve.Stream) {
+	p.closeMu.Lock()
+	p.closeQueue = append(p.closeQueue, st)
+	p.closeMu.Unlock()
+	select {
+	case p.closeSignal <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pool) runCloser() {
+	defer close(p.closerDone)
+	var batch []*resolve.Stream
+	for {
+		stop := false
+		select {
+		case <-p.closerStop:
+			stop = true
+		case <-p.closeSignal:
+		}
+		p.closeMu.Lock()
+		batch, p.closeQueue = p.closeQueue, batch[:0]
+		p.closeMu.Unlock()
+		for i, st := range batch {
+			st.Close()
+			batch[i] = nil
+		}
+		if stop {
+			return
+		}
+	}
 }
 
 func (p *pool) pick() *shard { return p.shards[int(p.next.Add(1))%len(p.shards)] }
@@ -61,6 +108,8 @@ func (p *pool) close() {
 	p.closeOnce.Do(func() {
 		close(p.stop)
 		p.wg.Wait()
+		close(p.closerStop) // after the shards: nothing queues streams any more
+		<-p.closerDone
 		if err := p.poller.Close(); err != nil {
 			p.h.log.Warn().Err(err).Msg("stream poller stopped")
 		}
@@ -267,7 +316,7 @@ func (s *shard) checkPending(sub *subscriber) {
 	h := s.p.h
 	h.slowClients.Add(1)
 	h.log.Debug().Int("pending_bytes", len(sub.pending)).Msg("stream client does not keep up: ending it")
-	sub.stream.Close()
+	s.p.closeStream(sub.stream)
 	sub.ending = true
 	var fb frameBuffer
 	fb.format, fb.opened, fb.buf = sub.format, sub.opened, sub.pending
@@ -350,7 +399,7 @@ func (s *shard) finish(sub *subscriber) {
 	// before the client read them.
 	s.discardInput(sub)
 	_ = sub.conn.Close()
-	sub.stream.Close()
+	s.p.closeStream(sub.stream) // Close is idempotent: a slow stream was queued already
 	sub.pending = nil
 	s.p.h.finishHijacked(sub)
 }
