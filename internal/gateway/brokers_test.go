@@ -150,3 +150,21 @@ func errorFrame(t *testing.T, got, want string) {
 		t.Fatalf("got %s, want a GraphQL error containing %s", got, want)
 	}
 }
+
+// nextFrame returns the next "next" frame with its id.
+func (c *sseClient) nextFrame(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-c.events:
+		if !ok {
+			t.Fatal("stream closed")
+		}
+		if ev.Event != "next" {
+			t.Fatalf("got %q frame %q, want next", ev.Event, ev.Data)
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return sseEvent{}
+}

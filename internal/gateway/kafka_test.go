@@ -110,144 +110,149 @@ func (f *fetchSessions) during(d time.Duration) int {
 	return len(f.ids)
 }
 
-// nextFrame returns the next "next" frame with its id.
-func (c *sseClient) nextFrame(t *testing.T) sseEvent {
-	t.Helper()
-	select {
-	case ev, ok := <-c.events:
-		if !ok {
-			t.Fatal("stream closed")
-		}
-		if ev.Event != "next" {
-			t.Fatalf("got %q frame %q, want next", ev.Event, ev.Data)
-		}
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event within 10s")
-	}
-	return sseEvent{}
-}
-
-func TestGatewayKafka_EventResolvesEntityFieldsAndCarriesItsOffset(t *testing.T) {
-	cluster := startKafkaCluster(t, 0, "employeeUpdated.1", "employeeUpdated.2")
-	brokers := cluster.ListenAddrs()
-	g := startKafkaGateway(t, brokers)
-
-	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
-	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
-	kafkaProduce(t, brokers, "employeeUpdated.2", `{"__typename":"Employee","id":2}`) // another topic
-	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`, `{"__typename":"Employee","id":1}`)
-	for _, wantID := range []string{"0:0", "0:1"} {
-		ev := c.nextFrame(t)
-		if want := `{"data":{"employeeUpdatedKafka":{"id":1,"name":"Alice Johnson"}}}`; ev.Data != want {
-			t.Fatalf("got %s, want %s", ev.Data, want)
-		}
-		if ev.ID != wantID {
-			t.Fatalf("SSE id %q, want the partition:offset %q", ev.ID, wantID)
-		}
-	}
-	c.nothing(t, 300*time.Millisecond)
-}
-
-func TestGatewayKafka_PublishMutationProducesTheArguments(t *testing.T) {
-	cluster := startKafkaCluster(t, 0, "employeeUpdated.3")
-	brokers := cluster.ListenAddrs()
-	g := startKafkaGateway(t, brokers)
-	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":3}`)
-	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
-
-	got := g.post(t, `mutation { updateEmployeeKafka(id: 3, name: "C. Wei") { success } }`, "")
-	if want := `{"data":{"updateEmployeeKafka":{"success":true}}}`; got != want {
-		t.Fatalf("mutation: got %s, want %s", got, want)
-	}
-	if recs := kafkaRecords(t, brokers, "employeeUpdated.3", 1); recs[0] != `{"id":3,"name":"C. Wei"}` {
-		t.Fatalf("the topic holds %q, want the JSON of the arguments", recs[0])
-	}
-	// The arguments carry no __typename, so the subscriber is told why the event cannot be
-	// resolved (SPEC 5); an event with __typename from a service resolves as usual.
-	errorFrame(t, c.next(t), `no \"__typename\"`)
-	kafkaProduce(t, brokers, "employeeUpdated.3", `{"__typename":"Employee","id":3}`)
-	if got, want := c.next(t), `{"data":{"employeeUpdatedKafka":{"id":3,"name":"Chen Wei"}}}`; got != want {
-		t.Fatalf("got %s, want %s", got, want)
-	}
-	if st := g.Registry().Stats()["kafka/my-kafka"]; st.Published != 1 || st.PublishErrors != 0 {
-		t.Fatalf("provider stats %+v, want 1 published", st)
-	}
-}
-
-func TestGatewayKafka_SubscribersOfOneTopicShareOneConsumer(t *testing.T) {
-	cluster := startKafkaCluster(t, 0, "employeeUpdated.4")
+// TestGatewayKafka runs the behaviours that need no broker fault on one cluster and one
+// gateway (a start costs a composition); every subtest has topics of its own and starts
+// when the previous one's consumers are closed.
+func TestGatewayKafka(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.1", "employeeUpdated.2", "employeeUpdated.3",
+		"employeeUpdated.4", "employeeUpdated.5", "employeeUpdated.9")
 	sessions := observeFetchSessions(cluster)
 	brokers := cluster.ListenAddrs()
 	g := startKafkaGateway(t, brokers)
-
-	queries := []string{
-		`subscription { employeeUpdatedKafka(id: 4) { id } }`,
-		`subscription { employeeUpdatedKafka(id: 4) { id name } }`,
-		`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
-		`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
-		`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
-	}
-	var clients []*sseClient
-	for _, q := range queries {
-		clients = append(clients, subscribeSSE(t, g.URL(), q, ""))
-	}
-	// Groups count from their first member; the consumer from when the broker confirmed.
-	eventually(t, "three groups on one consumer", func() bool {
-		return g.Engine().Groups() == 3 && g.Registry().Consumers() == 1
-	})
-	// Seen from the broker: one client fetches the topic.
-	if n := sessions.during(time.Second); n != 1 {
-		t.Fatalf("the cluster saw %d fetch sessions, want 1", n)
+	stats := func() providerStats { return g.Registry().Stats()["kafka/my-kafka"] }
+	run := func(name string, f func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			eventually(t, "no consumer left from before", func() bool { return g.Registry().Consumers() == 0 })
+			f(t)
+		})
 	}
 
-	kafkaProduce(t, brokers, "employeeUpdated.4", `{"__typename":"Employee","id":4}`)
-	for i, c := range clients {
-		if got := c.next(t); !strings.Contains(got, `"employeeUpdatedKafka":{`) {
-			t.Fatalf("client %d got %s", i, got)
-		}
-	}
-	if st := g.Registry().Stats()["kafka/my-kafka"]; st.EventsReceived != 1 {
-		t.Fatalf("provider stats %+v, want the record received once for five subscribers", st)
-	}
-
-	for _, c := range clients {
-		c.close()
-	}
-	// The consumer closes in the background after the last subscriber left; then the
-	// cluster sees no more fetches.
-	eventually(t, "no more fetches", func() bool {
-		return g.Registry().Consumers() == 0 && sessions.during(300*time.Millisecond) == 0
-	})
-}
-
-func TestGatewayKafka_TwoGatewaysBothDeliverEveryEvent(t *testing.T) {
-	cluster := startKafkaCluster(t, 0, "employeeUpdated.5")
-	brokers := cluster.ListenAddrs()
-	g1 := startKafkaGateway(t, brokers)
-	g2 := startKafkaGateway(t, brokers)
-	c1 := subscribeSSE(t, g1.URL(), kafkaSubscription, `{"id":5}`)
-	c2 := subscribeSSE(t, g2.URL(), kafkaSubscription, `{"id":5}`)
-	eventually(t, "both consumers", func() bool { return g1.Registry().Consumers() == 1 && g2.Registry().Consumers() == 1 })
-
-	const n = 5
-	for i := 0; i < n; i++ {
-		kafkaProduce(t, brokers, "employeeUpdated.5", `{"__typename":"Employee","id":5}`)
-	}
-	for _, c := range []*sseClient{c1, c2} {
-		for i := 0; i < n; i++ {
+	run("EventResolvesEntityFieldsAndCarriesItsOffset", func(t *testing.T) {
+		c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
+		eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+		kafkaProduce(t, brokers, "employeeUpdated.9", `{"__typename":"Employee","id":2}`) // another topic
+		kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`, `{"__typename":"Employee","id":1}`)
+		for _, wantID := range []string{"0:0", "0:1"} {
 			ev := c.nextFrame(t)
-			if want := `{"data":{"employeeUpdatedKafka":{"id":5,"name":"Emeka Okafor"}}}`; ev.Data != want {
-				t.Fatalf("event %d: got %s, want %s", i, ev.Data, want)
+			if want := `{"data":{"employeeUpdatedKafka":{"id":1,"name":"Alice Johnson"}}}`; ev.Data != want {
+				t.Fatalf("got %s, want %s", ev.Data, want)
 			}
-			if want := "0:" + strconv.Itoa(i); ev.ID != want {
-				t.Fatalf("event %d: id %q, want %q", i, ev.ID, want)
+			// The id is the stream position: it ends with the record's partition:offset.
+			if !strings.HasSuffix(ev.ID, wantID) {
+				t.Fatalf("SSE id %q, want the position of partition:offset %q", ev.ID, wantID)
 			}
 		}
-	}
+		c.nothing(t, 300*time.Millisecond)
+	})
+
+	run("PublishMutationProducesTheArguments", func(t *testing.T) {
+		c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":3}`)
+		eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+		before := stats()
+		got := g.post(t, `mutation { updateEmployeeKafka(id: 3, name: "C. Wei") { success } }`, "")
+		if want := `{"data":{"updateEmployeeKafka":{"success":true}}}`; got != want {
+			t.Fatalf("mutation: got %s, want %s", got, want)
+		}
+		if recs := kafkaRecords(t, brokers, "employeeUpdated.3", 1); recs[0] != `{"id":3,"name":"C. Wei"}` {
+			t.Fatalf("the topic holds %q, want the JSON of the arguments", recs[0])
+		}
+		// The arguments carry no __typename, so the subscriber is told why the event cannot
+		// be resolved (SPEC 5); an event with __typename from a service resolves as usual.
+		errorFrame(t, c.next(t), `no \"__typename\"`)
+		kafkaProduce(t, brokers, "employeeUpdated.3", `{"__typename":"Employee","id":3}`)
+		if got, want := c.next(t), `{"data":{"employeeUpdatedKafka":{"id":3,"name":"Chen Wei"}}}`; got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+		if after := stats(); after.Published != before.Published+1 || after.PublishErrors != before.PublishErrors {
+			t.Fatalf("provider stats %+v, then %+v: want one more published", before, after)
+		}
+	})
+
+	run("SubscribersOfOneTopicShareOneConsumer", func(t *testing.T) {
+		queries := []string{
+			`subscription { employeeUpdatedKafka(id: 4) { id } }`,
+			`subscription { employeeUpdatedKafka(id: 4) { id name } }`,
+			`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
+			`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
+			`subscription { employeeUpdatedKafka(id: 4) { name role } }`,
+		}
+		var clients []*sseClient
+		for _, q := range queries {
+			clients = append(clients, subscribeSSE(t, g.URL(), q, ""))
+		}
+		// Groups count from their first member; the consumer from when the broker answered.
+		eventually(t, "three groups on one consumer", func() bool {
+			return g.Engine().Groups() == 3 && g.Registry().Consumers() == 1
+		})
+		// Seen from the broker: one client fetches the topic.
+		if n := sessions.during(time.Second); n != 1 {
+			t.Fatalf("the cluster saw %d fetch sessions, want 1", n)
+		}
+
+		before := stats()
+		kafkaProduce(t, brokers, "employeeUpdated.4", `{"__typename":"Employee","id":4}`)
+		for i, c := range clients {
+			if got := c.next(t); !strings.Contains(got, `"employeeUpdatedKafka":{`) {
+				t.Fatalf("client %d got %s", i, got)
+			}
+		}
+		if after := stats(); after.EventsReceived != before.EventsReceived+1 {
+			t.Fatalf("provider stats %+v, then %+v: want the record received once for five subscribers", before, after)
+		}
+
+		for _, c := range clients {
+			c.close()
+		}
+		// The consumer closes in the background after the last subscriber left; then the
+		// cluster sees no more fetches.
+		eventually(t, "no more fetches", func() bool {
+			return g.Registry().Consumers() == 0 && sessions.during(300*time.Millisecond) == 0
+		})
+	})
+
+	run("TwoGatewaysBothDeliverEveryEvent", func(t *testing.T) {
+		g2 := startKafkaGateway(t, brokers)
+		c1 := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":5}`)
+		c2 := subscribeSSE(t, g2.URL(), kafkaSubscription, `{"id":5}`)
+		eventually(t, "both consumers", func() bool { return g.Registry().Consumers() == 1 && g2.Registry().Consumers() == 1 })
+
+		const n = 5
+		for i := 0; i < n; i++ {
+			kafkaProduce(t, brokers, "employeeUpdated.5", `{"__typename":"Employee","id":5}`)
+		}
+		for _, c := range []*sseClient{c1, c2} {
+			for i := 0; i < n; i++ {
+				ev := c.nextFrame(t)
+				if want := `{"data":{"employeeUpdatedKafka":{"id":5,"name":"Emeka Okafor"}}}`; ev.Data != want {
+					t.Fatalf("event %d: got %s, want %s", i, ev.Data, want)
+				}
+				if want := "0:" + strconv.Itoa(i); !strings.HasSuffix(ev.ID, want) {
+					t.Fatalf("event %d: id %q, want the position of partition:offset %q", i, ev.ID, want)
+				}
+			}
+		}
+	})
+
+	run("MalformedEventsGiveErrorsAndKeepTheSubscription", func(t *testing.T) {
+		c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":2}`)
+		eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+		for _, bad := range []struct{ payload, want string }{
+			{`not json`, "not a JSON object"},
+			{`{"id":2}`, `no \"__typename\"`},
+			{`{"__typename":"Employee"}`, `missing its key field \"id\"`},
+		} {
+			kafkaProduce(t, brokers, "employeeUpdated.2", bad.payload)
+			errorFrame(t, c.next(t), bad.want)
+		}
+		kafkaProduce(t, brokers, "employeeUpdated.2", `{"__typename":"Employee","id":2}`)
+		if got, want := c.next(t), `{"data":{"employeeUpdatedKafka":{"id":2,"name":"Bilal Khan"}}}`; got != want {
+			t.Fatalf("after malformed events: got %s, want %s", got, want)
+		}
+	})
 }
 
 func TestGatewayKafka_SubscriptionResumesAfterClusterRecreatedOnSamePort(t *testing.T) {
+	t.Parallel() // waits for the client to find the new cluster
 	cluster := startKafkaCluster(t, 0, "employeeUpdated.1")
 	brokers := cluster.ListenAddrs()
 	_, portText, _ := net.SplitHostPort(brokers[0])
@@ -274,26 +279,6 @@ func TestGatewayKafka_SubscriptionResumesAfterClusterRecreatedOnSamePort(t *test
 		}
 	}
 	c.nothing(t, 300*time.Millisecond)
-}
-
-func TestGatewayKafka_MalformedEventsGiveErrorsAndKeepTheSubscription(t *testing.T) {
-	cluster := startKafkaCluster(t, 0, "employeeUpdated.2")
-	brokers := cluster.ListenAddrs()
-	g := startKafkaGateway(t, brokers)
-	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":2}`)
-	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
-	for _, bad := range []struct{ payload, want string }{
-		{`not json`, "not a JSON object"},
-		{`{"id":2}`, `no \"__typename\"`},
-		{`{"__typename":"Employee"}`, `missing its key field \"id\"`},
-	} {
-		kafkaProduce(t, brokers, "employeeUpdated.2", bad.payload)
-		errorFrame(t, c.next(t), bad.want)
-	}
-	kafkaProduce(t, brokers, "employeeUpdated.2", `{"__typename":"Employee","id":2}`)
-	if got, want := c.next(t), `{"data":{"employeeUpdatedKafka":{"id":2,"name":"Bilal Khan"}}}`; got != want {
-		t.Fatalf("after malformed events: got %s, want %s", got, want)
-	}
 }
 
 func TestGatewayKafka_PublishWithBrokersDownFailsWithALoggedReason(t *testing.T) {

@@ -81,121 +81,146 @@ func (s redisService) numSub(t *testing.T, room string) int64 {
 	return n[ch]
 }
 
-func TestGatewayRedis_EventResolvesEntityFields(t *testing.T) {
+// TestGatewayRedis runs the behaviours that need no server fault on one gateway (a start
+// costs a composition); every subtest has rooms of its own and starts when the previous
+// one's consumers are closed.
+func TestGatewayRedis(t *testing.T) {
 	url := redisTestURL(t)
 	svc := newRedisService(t, url)
 	g := startRedisGateway(t, url)
-	room, other := redisRoom("resolve"), redisRoom("other")
-
-	c := subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, room))
-	eventually(t, "SUBSCRIBE", func() bool { return svc.numSub(t, room) == 1 })
-	svc.publish(t, other, `{"__typename":"Employee","id":2}`)
-	svc.publish(t, room, `{"__typename":"Employee","id":1}`)
-	if got, want := c.next(t), `{"data":{"employeeUpdatedRedis":{"id":1,"name":"Alice Johnson"}}}`; got != want {
-		t.Fatalf("got %s, want %s", got, want)
-	}
-	c.nothing(t, 300*time.Millisecond)
-}
-
-func TestGatewayRedis_PublishMutationPublishesTheArguments(t *testing.T) {
-	url := redisTestURL(t)
-	svc := newRedisService(t, url)
-	g := startRedisGateway(t, url)
-	room := redisRoom("mutation")
-	c := subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, room))
-	raw := svc.Subscribe(context.Background(), redisChannel(room))
-	t.Cleanup(func() { _ = raw.Close() })
-	eventually(t, "both subscriptions", func() bool { return svc.numSub(t, room) == 2 })
-
-	got := g.post(t, `mutation($room: String!) { updateEmployeeRedis(room: $room, id: 3, name: "C. Wei") { success } }`, fmt.Sprintf(`{"room":%q}`, room))
-	if want := `{"data":{"updateEmployeeRedis":{"success":true}}}`; got != want {
-		t.Fatalf("mutation: got %s, want %s", got, want)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	msg, err := raw.ReceiveMessage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := fmt.Sprintf(`{"room":%q,"id":3,"name":"C. Wei"}`, room); msg.Payload != want {
-		t.Fatalf("the channel got %s, want the JSON of the arguments %s", msg.Payload, want)
-	}
-	// The arguments carry no __typename (SPEC 5); a service's event with it resolves.
-	errorFrame(t, c.next(t), `no \"__typename\"`)
-	svc.publish(t, room, `{"__typename":"Employee","id":3}`)
-	if got, want := c.next(t), `{"data":{"employeeUpdatedRedis":{"id":3,"name":"Chen Wei"}}}`; got != want {
-		t.Fatalf("got %s, want %s", got, want)
-	}
-	if st := g.Registry().Stats()["redis/gw-test-redis"]; st.Published != 1 || st.PublishErrors != 0 {
-		t.Fatalf("provider stats %+v, want 1 published", st)
-	}
-}
-
-func TestGatewayRedis_SubscribersOfOneChannelShareOneServerSubscription(t *testing.T) {
-	url := redisTestURL(t)
-	svc := newRedisService(t, url)
-	g := startRedisGateway(t, url)
-	room := redisRoom("share")
-	vars := fmt.Sprintf(`{"room":%q}`, room)
-	queries := []string{
-		`subscription($room: String!) { employeeUpdatedRedis(room: $room) { id } }`,
-		`subscription($room: String!) { employeeUpdatedRedis(room: $room) { id name } }`,
-		`subscription($room: String!) { employeeUpdatedRedis(room: $room) { name role } }`,
-		`subscription($room: String!) { employeeUpdatedRedis(room: $room) { name role } }`,
-		`subscription($room: String!) { employeeUpdatedRedis(room: $room) { name role } }`,
-	}
-	var clients []*sseClient
-	for _, q := range queries {
-		clients = append(clients, subscribeSSE(t, g.URL(), q, vars))
-	}
-	// Groups count from their first member; the consumer from when the broker confirmed.
-	eventually(t, "three groups on one consumer", func() bool {
-		return g.Engine().Groups() == 3 && g.Registry().Consumers() == 1
-	})
-	eventually(t, "SUBSCRIBE", func() bool { return svc.numSub(t, room) >= 1 })
-	// Seen from the server: one connection is subscribed to the channel.
-	if n := svc.numSub(t, room); n != 1 {
-		t.Fatalf("PUBSUB NUMSUB = %d, want 1", n)
+	stats := func() providerStats { return g.Registry().Stats()["redis/gw-test-redis"] }
+	run := func(name string, f func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			eventually(t, "no consumer left from before", func() bool { return g.Registry().Consumers() == 0 })
+			f(t)
+		})
 	}
 
-	svc.publish(t, room, `{"__typename":"Employee","id":4}`)
-	for i, c := range clients {
-		if got := c.next(t); !strings.Contains(got, `"employeeUpdatedRedis":{`) {
-			t.Fatalf("client %d got %s", i, got)
+	run("EventResolvesEntityFields", func(t *testing.T) {
+		room, other := redisRoom("resolve"), redisRoom("other")
+
+		c := subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, room))
+		eventually(t, "SUBSCRIBE", func() bool { return svc.numSub(t, room) == 1 })
+		svc.publish(t, other, `{"__typename":"Employee","id":2}`)
+		svc.publish(t, room, `{"__typename":"Employee","id":1}`)
+		if got, want := c.next(t), `{"data":{"employeeUpdatedRedis":{"id":1,"name":"Alice Johnson"}}}`; got != want {
+			t.Fatalf("got %s, want %s", got, want)
 		}
-	}
-	if st := g.Registry().Stats()["redis/gw-test-redis"]; st.EventsReceived != 1 {
-		t.Fatalf("provider stats %+v, want the message received once for five subscribers", st)
-	}
+		c.nothing(t, 300*time.Millisecond)
+	})
 
-	for _, c := range clients {
-		c.close()
-	}
-	eventually(t, "UNSUBSCRIBE", func() bool { return g.Registry().Consumers() == 0 && svc.numSub(t, room) == 0 })
-}
+	run("PublishMutationPublishesTheArguments", func(t *testing.T) {
+		room := redisRoom("mutation")
+		c := subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, room))
+		raw := svc.Subscribe(context.Background(), redisChannel(room))
+		t.Cleanup(func() { _ = raw.Close() })
+		eventually(t, "both subscriptions", func() bool { return svc.numSub(t, room) == 2 })
 
-func TestGatewayRedis_TwoGatewaysBothDeliverEveryEvent(t *testing.T) {
-	url := redisTestURL(t)
-	svc := newRedisService(t, url)
-	g1 := startRedisGateway(t, url)
-	g2 := startRedisGateway(t, url)
-	room := redisRoom("replicas")
-	vars := fmt.Sprintf(`{"room":%q}`, room)
-	c1 := subscribeSSE(t, g1.URL(), redisSubscription, vars)
-	c2 := subscribeSSE(t, g2.URL(), redisSubscription, vars)
-	eventually(t, "both SUBSCRIBEs", func() bool { return svc.numSub(t, room) == 2 })
+		before := stats()
+		got := g.post(t, `mutation($room: String!) { updateEmployeeRedis(room: $room, id: 3, name: "C. Wei") { success } }`, fmt.Sprintf(`{"room":%q}`, room))
+		if want := `{"data":{"updateEmployeeRedis":{"success":true}}}`; got != want {
+			t.Fatalf("mutation: got %s, want %s", got, want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		msg, err := raw.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`{"room":%q,"id":3,"name":"C. Wei"}`, room); msg.Payload != want {
+			t.Fatalf("the channel got %s, want the JSON of the arguments %s", msg.Payload, want)
+		}
+		// The arguments carry no __typename (SPEC 5); a service's event with it resolves.
+		errorFrame(t, c.next(t), `no \"__typename\"`)
+		svc.publish(t, room, `{"__typename":"Employee","id":3}`)
+		if got, want := c.next(t), `{"data":{"employeeUpdatedRedis":{"id":3,"name":"Chen Wei"}}}`; got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+		if after := stats(); after.Published != before.Published+1 || after.PublishErrors != before.PublishErrors {
+			t.Fatalf("provider stats %+v, then %+v: want one more published", before, after)
+		}
+	})
 
-	ids := []int{1, 2, 3, 4, 5}
-	for _, id := range ids {
-		svc.publish(t, room, fmt.Sprintf(`{"__typename":"Employee","id":%d}`, id))
-	}
-	for _, c := range []*sseClient{c1, c2} {
-		for _, id := range ids {
-			if got, want := c.next(t), fmt.Sprintf(`{"data":{"employeeUpdatedRedis":{"id":%d,`, id); !strings.HasPrefix(got, want) {
-				t.Fatalf("got %s, want %s...", got, want)
+	run("SubscribersOfOneChannelShareOneServerSubscription", func(t *testing.T) {
+		room := redisRoom("share")
+		vars := fmt.Sprintf(`{"room":%q}`, room)
+		queries := []string{
+			`subscription($room: String!) { employeeUpdatedRedis(room: $room) { id } }`,
+			`subscription($room: String!) { employeeUpdatedRedis(room: $room) { id name } }`,
+			`subscription($room: String!) { employeeUpdatedRedis(room: $room) { name role } }`,
+			`subscription($room: String!) { employeeUpdatedRedis(room: $room) { name role } }`,
+			`subscription($room: String!) { employeeUpdatedRedis(room: $room) { name role } }`,
+		}
+		var clients []*sseClient
+		for _, q := range queries {
+			clients = append(clients, subscribeSSE(t, g.URL(), q, vars))
+		}
+		// Groups count from their first member; the consumer from when the broker confirmed.
+		eventually(t, "three groups on one consumer", func() bool {
+			return g.Engine().Groups() == 3 && g.Registry().Consumers() == 1
+		})
+		eventually(t, "SUBSCRIBE", func() bool { return svc.numSub(t, room) >= 1 })
+		// Seen from the server: one connection is subscribed to the channel.
+		if n := svc.numSub(t, room); n != 1 {
+			t.Fatalf("PUBSUB NUMSUB = %d, want 1", n)
+		}
+
+		before := stats()
+		svc.publish(t, room, `{"__typename":"Employee","id":4}`)
+		for i, c := range clients {
+			if got := c.next(t); !strings.Contains(got, `"employeeUpdatedRedis":{`) {
+				t.Fatalf("client %d got %s", i, got)
 			}
 		}
-	}
+		if after := stats(); after.EventsReceived != before.EventsReceived+1 {
+			t.Fatalf("provider stats %+v, then %+v: want the message received once for five subscribers", before, after)
+		}
+
+		for _, c := range clients {
+			c.close()
+		}
+		eventually(t, "UNSUBSCRIBE", func() bool { return g.Registry().Consumers() == 0 && svc.numSub(t, room) == 0 })
+	})
+
+	run("TwoGatewaysBothDeliverEveryEvent", func(t *testing.T) {
+		g1, g2 := g, startRedisGateway(t, url)
+		room := redisRoom("replicas")
+		vars := fmt.Sprintf(`{"room":%q}`, room)
+		c1 := subscribeSSE(t, g1.URL(), redisSubscription, vars)
+		c2 := subscribeSSE(t, g2.URL(), redisSubscription, vars)
+		eventually(t, "both SUBSCRIBEs", func() bool { return svc.numSub(t, room) == 2 })
+
+		ids := []int{1, 2, 3, 4, 5}
+		for _, id := range ids {
+			svc.publish(t, room, fmt.Sprintf(`{"__typename":"Employee","id":%d}`, id))
+		}
+		for _, c := range []*sseClient{c1, c2} {
+			for _, id := range ids {
+				if got, want := c.next(t), fmt.Sprintf(`{"data":{"employeeUpdatedRedis":{"id":%d,`, id); !strings.HasPrefix(got, want) {
+					t.Fatalf("got %s, want %s...", got, want)
+				}
+			}
+		}
+	})
+
+	run("MalformedEventsGiveErrorsAndKeepTheSubscription", func(t *testing.T) {
+		room := redisRoom("malformed")
+		c := subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, room))
+		eventually(t, "SUBSCRIBE", func() bool { return svc.numSub(t, room) == 1 })
+		for _, bad := range []struct{ payload, want string }{
+			{`not json`, "not a JSON object"},
+			{`{"id":2}`, `no \"__typename\"`},
+			{`{"__typename":"Employee"}`, `missing its key field \"id\"`},
+			{`{"__typename":"Nope","id":2}`, `not an entity of the event subgraph`},
+		} {
+			svc.publish(t, room, bad.payload)
+			errorFrame(t, c.next(t), bad.want)
+		}
+		svc.publish(t, room, `{"__typename":"Employee","id":2}`)
+		if got, want := c.next(t), `{"data":{"employeeUpdatedRedis":{"id":2,"name":"Bilal Khan"}}}`; got != want {
+			t.Fatalf("after malformed events: got %s, want %s", got, want)
+		}
+	})
 }
 
 func TestGatewayRedis_SubscriptionResumesAfterServerRestart(t *testing.T) {
@@ -233,28 +258,6 @@ func TestGatewayRedis_SubscriptionResumesAfterServerRestart(t *testing.T) {
 	}
 	if st := g.Registry().Stats()["redis/gw-test-redis"]; st.ConsumeErrors == 0 {
 		t.Fatalf("provider stats %+v, want the lost connection counted", st)
-	}
-}
-
-func TestGatewayRedis_MalformedEventsGiveErrorsAndKeepTheSubscription(t *testing.T) {
-	url := redisTestURL(t)
-	svc := newRedisService(t, url)
-	g := startRedisGateway(t, url)
-	room := redisRoom("malformed")
-	c := subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, room))
-	eventually(t, "SUBSCRIBE", func() bool { return svc.numSub(t, room) == 1 })
-	for _, bad := range []struct{ payload, want string }{
-		{`not json`, "not a JSON object"},
-		{`{"id":2}`, `no \"__typename\"`},
-		{`{"__typename":"Employee"}`, `missing its key field \"id\"`},
-		{`{"__typename":"Nope","id":2}`, `not an entity of the event subgraph`},
-	} {
-		svc.publish(t, room, bad.payload)
-		errorFrame(t, c.next(t), bad.want)
-	}
-	svc.publish(t, room, `{"__typename":"Employee","id":2}`)
-	if got, want := c.next(t), `{"data":{"employeeUpdatedRedis":{"id":2,"name":"Bilal Khan"}}}`; got != want {
-		t.Fatalf("after malformed events: got %s, want %s", got, want)
 	}
 }
 
