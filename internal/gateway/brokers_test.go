@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -47,6 +49,34 @@ type eventGatewayConfig struct {
 // test restarts or stops before the gateway, so that the gateway is shut down first.
 func startEventGateway(t *testing.T, c eventGatewayConfig) *eventGateway {
 	t.Helper()
+	cfg, employees := loadEventConfig(t, c)
+	logs := &logBuffer{}
+	gw, err := New(context.Background(), cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs.String())
+		}
+	})
+	return &eventGateway{Gateway: gw, employees: employees, logs: logs}
+}
+
+// loadEventConfig writes the config and schemas of c to a temporary directory, serves the
+// demo employees subgraph and loads the config.
+func loadEventConfig(t *testing.T, c eventGatewayConfig) (*config.Config, *minigraph.Subgraph) {
+	t.Helper()
 	if c.listen == "" {
 		c.listen = "127.0.0.1:0"
 	}
@@ -82,33 +112,28 @@ sse: { heartbeat_interval: 1s }
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &logBuffer{}
-	gw, err := New(context.Background(), cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
-	if err != nil {
-		t.Fatalf("gateway: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("gateway log:\n%s", logs.String())
-		}
-	})
-	return &eventGateway{Gateway: gw, employees: employees, logs: logs}
+	return cfg, employees
 }
 
 // post runs a query or mutation and returns the response body.
 func (g *eventGateway) post(t *testing.T, query, variables string) string {
 	t.Helper()
 	return (&testGateway{Gateway: g.Gateway}).post(t, query, variables)
+}
+
+// metrics returns the gateway's /metrics page.
+func (g *eventGateway) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + g.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // logBuffer collects the gateway's log lines; the gateway writes from many goroutines.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -196,8 +197,14 @@ func TestGatewayKafka(t *testing.T) {
 				t.Fatalf("client %d got %s", i, got)
 			}
 		}
-		if after := stats(); after.EventsReceived != before.EventsReceived+1 {
+		after := stats()
+		if after.EventsReceived != before.EventsReceived+1 {
 			t.Fatalf("provider stats %+v, then %+v: want the record received once for five subscribers", before, after)
+		}
+		// The counters are what /metrics serves.
+		want := fmt.Sprintf(`edgate_broker_events_received_total{provider="kafka/my-kafka"} %d`, after.EventsReceived)
+		if m := g.metrics(t); !strings.Contains(m, want+"\n") {
+			t.Fatalf("/metrics lacks %s:\n%s", want, m)
 		}
 
 		for _, c := range clients {
@@ -300,5 +307,47 @@ func TestGatewayKafka_PublishWithBrokersDownFailsWithALoggedReason(t *testing.T)
 	}
 	if st := g.Registry().Stats()["kafka/my-kafka"]; st.Published != 1 || st.PublishErrors != 1 {
 		t.Fatalf("provider stats %+v, want 1 published and 1 publish error", st)
+	}
+}
+
+func TestGatewayKafka_StartsWithBrokersDownAndSubscriptionsRecover(t *testing.T) {
+	t.Parallel() // waits for the provider's start-up timeout
+	brokers := []string{freeAddr(t)}
+	providers := fmt.Sprintf("    kafka:\n      - id: my-kafka\n        brokers: [%s]\n", brokers[0])
+
+	// strict_startup: no gateway without brokers, and the message says why.
+	cfg, _ := loadEventConfig(t, eventGatewayConfig{events: "kafka_events.graphql", providers: providers + "        strict_startup: true\n"})
+	if gw, err := New(context.Background(), cfg, zerolog.Nop()); err == nil {
+		_ = gw.Shutdown(context.Background())
+		t.Fatal("strict start-up without brokers succeeded")
+	} else if !strings.Contains(err.Error(), `kafka provider "my-kafka"`) || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("strict start-up error %q, want it to name the provider and say the brokers are unreachable", err)
+	}
+
+	// By default the gateway starts, and the subscription made meanwhile starts receiving
+	// once the brokers are up.
+	g := startKafkaGateway(t, brokers)
+	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
+	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+	_, portText, _ := net.SplitHostPort(brokers[0])
+	port, _ := strconv.Atoi(portText)
+	startKafkaCluster(t, port, "employeeUpdated.1")
+
+	// The consumer had no position and starts at the end once it reaches the broker, so
+	// produce until one arrives; it must come on the stream the client opened before.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+		select {
+		case ev, ok := <-c.events:
+			if !ok || ev.Event != "next" || ev.Data != `{"data":{"employeeUpdatedKafka":{"id":1,"name":"Alice Johnson"}}}` {
+				t.Fatalf("got %+v (open %v)", ev, ok)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the subscription never received after the brokers came up")
+		}
 	}
 }
