@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgate/edgate/internal/netpoll"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -37,13 +38,13 @@ const (
 // Lock order: Handler.mu before conn.mu. Streams are pulled without conn.mu and closed
 // without conn.mu (a stream's close calls back into the hub, whose fan-out calls wake).
 type conn struct {
-	h      *Handler
-	nc     net.Conn
-	rc     syscall.RawConn // nil when the connection has no file descriptor (TLS)
-	polled bool            // read by the epoll loop rather than a goroutine
-	pollID uint32          // the connection's id in the epoll set (guarded by the poller)
-	proto  *protocol
-	shard  *writerShard
+	h       *Handler
+	nc      net.Conn
+	rc      syscall.RawConn // nil when the connection has no file descriptor (TLS)
+	polled  bool            // read by the epoll loop rather than a goroutine
+	pollKey netpoll.Key     // the connection's poller registration, 0 before (guarded by mu)
+	proto   *protocol
+	shard   *writerShard
 
 	// Read side, used only by the connection's single reader.
 	partial    []byte // an incomplete frame; nil between frames

@@ -5,11 +5,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgate/edgate/internal/netpoll"
 	"github.com/edgate/edgate/resolve"
 )
 
 // errWouldBlock reports a non-blocking write that could not send everything.
-var errWouldBlock = errors.New("write would block")
+var errWouldBlock = netpoll.ErrWouldBlock
 
 // maxKeptBuffer bounds the write buffer a shard keeps between flushes; a burst may grow it
 // further, after which it is released.
@@ -29,11 +30,11 @@ type writerShard struct {
 	work    []*subscription
 	streams []*resolve.Stream
 	msgs    []resolve.Message
-	raw     *rawWriter
+	raw     *netpoll.Writer
 }
 
 func newWriterShard(h *Handler) *writerShard {
-	return &writerShard{h: h, signal: make(chan struct{}, 1), raw: newRawWriter()}
+	return &writerShard{h: h, signal: make(chan struct{}, 1), raw: netpoll.NewWriter()}
 }
 
 func (w *writerShard) schedule(c *conn) {
@@ -164,8 +165,8 @@ func (c *conn) endLocked(s *subscription) bool {
 func (c *conn) write(w *writerShard, b []byte) {
 	n := 0
 	err := errWouldBlock
-	if c.rc != nil {
-		n, err = w.raw.write(c.rc, b)
+	if c.rc != nil && netpoll.Supported {
+		n, err = w.raw.Write(c.rc, b)
 	}
 	if err == nil {
 		return
