@@ -5,6 +5,7 @@ package eventsource
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -24,7 +25,16 @@ type Event struct {
 type ConsumeOptions struct {
 	// Stream selects JetStream delivery for NATS providers.
 	Stream *StreamOptions
+	// StartAfter resumes after an Event.Position this provider delivered earlier: the
+	// consumer first delivers what was published since, then live events. It is supported
+	// by JetStream (a stream sequence) and Kafka (a vector of partition offsets); for
+	// sources without positions (NATS core, Redis) Consume fails with ErrNoResume.
+	StartAfter string
 }
+
+// ErrNoResume is returned by Consume when ConsumeOptions.StartAfter is set for a source
+// that has no stream positions.
+var ErrNoResume = errors.New("this event source has no stream positions to resume from")
 
 // StreamOptions describe a durable JetStream consumer.
 type StreamOptions struct {

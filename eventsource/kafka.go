@@ -175,7 +175,11 @@ func (k *Kafka) Stats() ProviderStats { return k.stats.snapshot() }
 // pins every partition it can see to the partition's current end offset, so any record
 // produced after Consume returns is delivered. Partitions it cannot see yet (brokers down,
 // topic not created) start at their end once they appear. ctx bounds only that start-up
-// lookup; the consumer runs until Close. Events carry Position "partition:offset".
+// lookup; the consumer runs until Close.
+//
+// Events carry as Position the offsets vector of the consumer after that record,
+// "topic:partition:offset" entries joined by ",", so that ConsumeOptions.StartAfter can
+// resume every partition exactly where a client left off.
 func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
 	if opts.Stream != nil {
 		return nil, fmt.Errorf("kafka provider %q: stream options are only supported by NATS", k.opts.ID)
@@ -195,9 +199,41 @@ func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOption
 		}
 	}
 
+	var resume offsetVector
+	if opts.StartAfter != "" {
+		v, err := parseOffsetVector(opts.StartAfter)
+		if err != nil {
+			return nil, fmt.Errorf("kafka provider %q: consume %v: %w", k.opts.ID, uniq, err)
+		}
+		resume = v
+	}
 	pinned, unresolved := k.endOffsets(ctx, uniq)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("kafka provider %q: consume %v: %w", k.opts.ID, uniq, err)
+	}
+	// The position vector starts at the pinned ends (the last record before them), then a
+	// resumed consumer starts after the client's last record instead.
+	position := offsetVector{}
+	for t, parts := range pinned {
+		for p, o := range parts {
+			position.set(t, p, o.EpochOffset().Offset-1)
+		}
+	}
+	for t, parts := range resume {
+		if !seen[t] {
+			continue
+		}
+		if pinned == nil {
+			pinned = map[string]map[int32]kgo.Offset{}
+		}
+		if pinned[t] == nil {
+			pinned[t] = map[int32]kgo.Offset{}
+			unresolved = slices.DeleteFunc(unresolved, func(u string) bool { return u == t })
+		}
+		for p, last := range parts {
+			pinned[t][p] = kgo.NewOffset().At(last + 1)
+			position.set(t, p, last)
+		}
 	}
 
 	clientOpts := append([]kgo.Opt{}, k.baseOpts...)
@@ -221,7 +257,7 @@ func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOption
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
-	c := &kafkaConsumer{provider: k, client: client, cancel: cancel, done: make(chan struct{})}
+	c := &kafkaConsumer{provider: k, client: client, cancel: cancel, done: make(chan struct{}), position: position}
 
 	k.mu.Lock()
 	if k.closed {
@@ -337,6 +373,8 @@ func (k *Kafka) Close() error {
 }
 
 type kafkaConsumer struct {
+	// position is only touched by the run goroutine.
+	position offsetVector
 	provider *Kafka
 	client   *kgo.Client
 	cancel   context.CancelFunc
@@ -369,10 +407,11 @@ func (c *kafkaConsumer) run(ctx context.Context, fn func(Event)) {
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
 			c.provider.stats.received.Add(1)
+			c.position.set(r.Topic, r.Partition, r.Offset)
 			fn(Event{
 				Subject:  r.Topic,
 				Data:     r.Value,
-				Position: strconv.FormatInt(int64(r.Partition), 10) + ":" + strconv.FormatInt(r.Offset, 10),
+				Position: c.position.String(),
 			})
 		})
 		for _, topic := range recreated {
@@ -491,4 +530,60 @@ func (l kafkaLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		ev = ev.Interface(key, keyvals[i+1])
 	}
 	ev.Msg("kafka: " + msg)
+}
+
+// offsetVector is the last consumed offset per topic and partition.
+type offsetVector map[string]map[int32]int64
+
+func (v offsetVector) set(topic string, partition int32, offset int64) {
+	if v[topic] == nil {
+		v[topic] = map[int32]int64{}
+	}
+	v[topic][partition] = offset
+}
+
+// String encodes the vector as sorted "topic:partition:offset" entries joined by ",".
+// Kafka topic names cannot contain ':' or ','.
+func (v offsetVector) String() string {
+	topics := make([]string, 0, len(v))
+	for t := range v {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	var b []byte
+	for _, t := range topics {
+		parts := make([]int32, 0, len(v[t]))
+		for p := range v[t] {
+			parts = append(parts, p)
+		}
+		slices.Sort(parts)
+		for _, p := range parts {
+			if len(b) > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, t...)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, int64(p), 10)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, v[t][p], 10)
+		}
+	}
+	return string(b)
+}
+
+func parseOffsetVector(s string) (offsetVector, error) {
+	v := offsetVector{}
+	for _, entry := range strings.Split(s, ",") {
+		fields := strings.Split(entry, ":")
+		if len(fields) != 3 || validKafkaTopic(fields[0]) != nil {
+			return nil, fmt.Errorf("resume position %q is not a kafka offsets vector (topic:partition:offset,...)", s)
+		}
+		p, err1 := strconv.ParseInt(fields[1], 10, 32)
+		o, err2 := strconv.ParseInt(fields[2], 10, 64)
+		if err1 != nil || err2 != nil || p < 0 || o < -1 {
+			return nil, fmt.Errorf("resume position %q is not a kafka offsets vector (topic:partition:offset,...)", s)
+		}
+		v.set(fields[0], int32(p), o)
+	}
+	return v, nil
 }

@@ -123,15 +123,16 @@ func TestKafka_ConsumeReceivesEventPublishedRightAfterSubscribing(t *testing.T) 
 
 	mustPublish(t, k, "orders", `{"id":1}`)
 	ev := sink.next(t)
-	if ev.Subject != "orders" || string(ev.Data) != `{"id":1}` || ev.Position != "0:1" {
-		t.Fatalf("got %+v, want orders {\"id\":1} at 0:1", ev)
+	// The position is the consumer's offsets vector: "other" has no record yet.
+	if ev.Subject != "orders" || string(ev.Data) != `{"id":1}` || ev.Position != "orders:0:1,other:0:-1" {
+		t.Fatalf("got %+v, want orders {\"id\":1} at orders:0:1,other:0:-1", ev)
 	}
 
 	// Malformed payloads pass through untouched: judging them is the resolver's job.
 	mustPublish(t, k, "other", `not json {`)
 	ev = sink.next(t)
-	if ev.Subject != "other" || string(ev.Data) != `not json {` || ev.Position != "0:0" {
-		t.Fatalf("got %+v, want other 'not json {' at 0:0", ev)
+	if ev.Subject != "other" || string(ev.Data) != `not json {` || ev.Position != "orders:0:1,other:0:0" {
+		t.Fatalf("got %+v, want other 'not json {' at orders:0:1,other:0:0", ev)
 	}
 
 	st := k.Stats()
@@ -191,7 +192,7 @@ func TestKafka_BurstArrivesCompleteAndInOrder(t *testing.T) {
 	}
 	for i := range n {
 		ev := sink.next(t)
-		if string(ev.Data) != fmt.Sprint(i) || ev.Position != fmt.Sprintf("0:%d", i) {
+		if string(ev.Data) != fmt.Sprint(i) || ev.Position != fmt.Sprintf("burst:0:%d", i) {
 			t.Fatalf("event %d: got %q at %s", i, ev.Data, ev.Position)
 		}
 	}
@@ -352,5 +353,37 @@ func TestKafka_SASLAuthenticates(t *testing.T) {
 	})
 	if err == nil {
 		t.Fatal("an unsupported SASL mechanism was accepted")
+	}
+}
+
+func TestKafka_ResumeAfterAPositionDeliversWhatWasMissed(t *testing.T) {
+	verifyNoLeaks(t)
+	cluster := startKfake(t, 0, "resume")
+	defer cluster.Close()
+	k := newKafkaProvider(t, cluster.ListenAddrs())
+	defer k.Close()
+	c, sink := mustConsume(t, k, "resume")
+	mustPublish(t, k, "resume", "a")
+	first := sink.next(t)
+	c.Close()
+	mustPublish(t, k, "resume", "b")
+	mustPublish(t, k, "resume", "c")
+
+	resumed, err := k.Consume(context.Background(), []string{"resume"}, eventsource.ConsumeOptions{StartAfter: first.Position}, sink.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resumed.Close()
+	for _, want := range []string{"b", "c"} {
+		if ev := sink.next(t); string(ev.Data) != want {
+			t.Fatalf("got %q, want %q", ev.Data, want)
+		}
+	}
+	mustPublish(t, k, "resume", "d")
+	if ev := sink.next(t); string(ev.Data) != "d" || ev.Position != "resume:0:3" {
+		t.Fatalf("live after resume: %+v", ev)
+	}
+	if _, err := k.Consume(context.Background(), []string{"resume"}, eventsource.ConsumeOptions{StartAfter: "nonsense"}, sink.fn); err == nil {
+		t.Fatal("a bad position was accepted")
 	}
 }

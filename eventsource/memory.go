@@ -46,7 +46,10 @@ type memoryConsumer struct {
 
 // Consume subscribes to subjects (wildcards allowed). Stream options are ignored: memory
 // keeps no history, so Event.Position stays empty.
-func (m *Memory) Consume(ctx context.Context, subjects []string, _ ConsumeOptions, fn func(Event)) (Consumer, error) {
+func (m *Memory) Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
+	if opts.StartAfter != "" {
+		return nil, fmt.Errorf("memory provider %q: consume %v: %w", m.id, subjects, ErrNoResume)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory consume %v: %w", subjects, err)
 	}

@@ -65,6 +65,8 @@ const (
 // consumers and request/reply. The connection reconnects forever and keeps its
 // subscriptions across outages.
 type NATS struct {
+	// resumeSeq numbers the ephemeral consumers of resumed streams.
+	resumeSeq      atomic.Uint64
 	id             string
 	log            zerolog.Logger
 	nc             *nats.Conn
@@ -190,7 +192,9 @@ func (n *NATS) Consume(ctx context.Context, subjects []string, opts ConsumeOptio
 		err error
 	)
 	if opts.Stream != nil {
-		c, err = n.consumeStream(ctx, subjects, *opts.Stream, fn)
+		c, err = n.consumeStream(ctx, subjects, *opts.Stream, opts.StartAfter, fn)
+	} else if opts.StartAfter != "" {
+		err = fmt.Errorf("nats consume %v: %w (core NATS; use a JetStream streamConfiguration)", subjects, ErrNoResume)
 	} else {
 		c, err = n.consumeCore(ctx, subjects, fn)
 	}

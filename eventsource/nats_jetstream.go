@@ -43,6 +43,8 @@ type jetStreamConsumer struct {
 	cancel  context.CancelFunc // cancels a background attempt on Close
 	ctx     context.Context
 	lastSeq atomic.Uint64 // stream sequence of the last delivered event
+	// ephemeral consumers resume one client's stream (see consumeStream).
+	ephemeral bool
 	kick    chan struct{} // capacity 1: asks the supervisor to re-create
 	stop    chan struct{}
 	done    chan struct{}
@@ -77,11 +79,24 @@ func (n *NATS) durableName(consumerName string, subjects []string) string {
 // resumes after the last event it acknowledged, so events published while nobody was
 // subscribed arrive first. When the server is unreachable, the consumer is created in the
 // background once it is back.
-func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOptions, fn func(Event)) (*jetStreamConsumer, error) {
+//
+// With startAfter (a stream sequence from Event.Position) the consumer is a private,
+// ephemeral one that starts right after it: a client resuming a stream gets what it
+// missed without moving the shared durable's cursor.
+func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOptions, startAfter string, fn func(Event)) (*jetStreamConsumer, error) {
 	if so.StreamName == "" || so.ConsumerName == "" {
 		return nil, fmt.Errorf("jetstream consume %v: stream name and consumer name are required", subjects)
 	}
 	name := n.durableName(so.ConsumerName, subjects)
+	var after uint64
+	if startAfter != "" {
+		seq, err := strconv.ParseUint(startAfter, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("jetstream consume %v: resume position %q is not a stream sequence", subjects, startAfter)
+		}
+		after = seq
+		name += "-resume-" + strconv.FormatUint(n.resumeSeq.Add(1), 36)
+	}
 	if strings.ContainsAny(name, ".*> \t\r\n/\\") {
 		return nil, fmt.Errorf("jetstream consumer name %q for %v: must not contain '.', '*', '>', '/', '\\' or whitespace", name, subjects)
 	}
@@ -98,6 +113,10 @@ func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOp
 	}
 	if c.inactive <= 0 {
 		c.inactive = n.inactive
+	}
+	if startAfter != "" {
+		c.ephemeral = true
+		c.lastSeq.Store(after)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	err := errNotConnected
@@ -129,6 +148,9 @@ func (c *jetStreamConsumer) start(ctx context.Context) error {
 		Durable:           c.name,
 		AckPolicy:         jetstream.AckExplicitPolicy,
 		InactiveThreshold: c.inactive,
+	}
+	if c.ephemeral {
+		cfg.Durable, cfg.Name = "", c.name
 	}
 	if len(c.subjects) == 1 {
 		cfg.FilterSubject = c.subjects[0]

@@ -189,6 +189,9 @@ func isRedisGlob(channel string) bool { return strings.ContainsAny(channel, "*?[
 // receive goroutine, in the order Redis delivered the messages. As in Redis itself, a
 // message matching several of a consumer's channels and patterns arrives once per match.
 func (r *Redis) Consume(ctx context.Context, channels []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
+	if opts.StartAfter != "" {
+		return nil, fmt.Errorf("redis provider %q: consume %v: %w", r.opts.ID, channels, ErrNoResume)
+	}
 	if opts.Stream != nil {
 		return nil, fmt.Errorf("redis provider %q: stream options are only supported by NATS", r.opts.ID)
 	}

@@ -389,6 +389,11 @@ func consumerKey(providerID string, subjects []string, opts ConsumeOptions) stri
 		b.WriteByte(0)
 		b.WriteString(strconv.FormatInt(int64(so.InactiveThreshold), 10))
 	}
+	if opts.StartAfter != "" {
+		// A resumed consumer is private to the position it resumes from.
+		b.WriteString("\x00\x02after\x00")
+		b.WriteString(opts.StartAfter)
+	}
 	return b.String()
 }
 

@@ -203,7 +203,12 @@ func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptio
 		initial = op.Request.InitPayload
 		_, _ = d.Write(initial)
 	}
-	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial, req: op.Request}
+	var resume string
+	if t, isEvent := sp.Response.Trigger.Source.(*eventTrigger); isEvent && opts.LastEventID != "" && resumable(t.binding) {
+		resume = opts.LastEventID
+		_, _ = d.WriteString("\x00resume\x00" + resume)
+	}
+	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial, req: op.Request, resume: resume}
 
 	s := NewStream(e.opts.QueueSize, e.opts.SlowPolicy, opts.Wake)
 	if err := e.hub.join(spec, s); err != nil {
@@ -211,6 +216,12 @@ func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptio
 	}
 	e.opts.Stats.Subscribers.Add(1)
 	return s, nil
+}
+
+// resumable reports whether a binding's events carry stream positions a client can resume
+// from: JetStream (streamConfiguration) and Kafka.
+func resumable(b *directives.Binding) bool {
+	return b.Broker == directives.Kafka || (b.Broker == directives.NATS && b.Stream != nil)
 }
 
 // Shutdown ends every subscription with end (e.g. EndShutdown) and stops the engine.

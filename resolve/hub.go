@@ -78,6 +78,9 @@ type groupSpec struct {
 	initial   []byte // connection_init payload (upstream subscriptions only)
 	// req is the client request, kept to re-validate the group on a schema reload.
 	req *Request
+	// resume is the stream position a resuming client saw last (Last-Event-ID); such a
+	// group has a private consumer that starts after it.
+	resume string
 }
 
 type group struct {
@@ -264,7 +267,15 @@ func (g *group) start() {
 		if sc := t.binding.Stream; sc != nil {
 			opts.Stream = &eventsource.StreamOptions{StreamName: sc.StreamName, ConsumerName: sc.ConsumerName, InactiveThreshold: time.Duration(sc.ConsumerInactiveThreshold) * time.Second}
 		}
+		opts.StartAfter = g.spec.resume
 		stop, err := g.h.events.Subscribe(g.ctx, ProviderKey(t.binding), subjects, opts, g.enqueue)
+		if err != nil && opts.StartAfter != "" {
+			// A position the source cannot resume from (expired, from another stream, or
+			// not a position at all) falls back to a live subscription.
+			g.h.opts.log.Warn().Err(err).Str("last_event_id", opts.StartAfter).Msg("cannot resume the stream; subscribing live")
+			opts.StartAfter = ""
+			stop, err = g.h.events.Subscribe(g.ctx, ProviderKey(t.binding), subjects, opts, g.enqueue)
+		}
 		if err != nil {
 			g.err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("subscribe to %s provider %q: %v", t.binding.Broker, t.binding.ProviderID, err), Path: []any{t.field}}}, Status: http.StatusInternalServerError}
 			return

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"fmt"
+	"testing"
+)
+
+// SPEC section 6: with JetStream and Kafka the SSE id is the stream position, and a client
+// reconnecting with Last-Event-ID gets the events it missed, then live ones.
+
+func TestSSE_ReconnectWithLastEventIDReplaysMissedJetStreamEvents(t *testing.T) {
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "jetstream_events.graphql",
+		providers: "    nats:\n      - id: default\n",
+		extra:     `embedded_nats: { listen: "127.0.0.1:0", jetstream: true }`,
+	})
+	js, _ := jetStreamOf(t, g.Embedded().ClientURL())
+	want := `{"data":{"employeeUpdatedStream":{"id":4,"name":"Dana Schmidt"}}}`
+
+	// Another subscriber keeps the shared durable consumer busy, so the resuming client
+	// must not depend on it.
+	other := subscribeSSE(t, g.URL(), streamSubscription, `{"id":4}`)
+	c := subscribeSSE(t, g.URL(), streamSubscription, `{"id":4}`)
+	eventually(t, "the consumer", func() bool { return g.stats.Subscribers.Load() == 2 })
+	first := jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`)
+	ev := c.nextFrame(t)
+	if ev.ID != fmt.Sprint(first) || ev.Data != want {
+		t.Fatalf("live: %+v", ev)
+	}
+	other.nextFrame(t)
+	c.close()
+	eventually(t, "one subscriber", func() bool { return g.stats.Subscribers.Load() == 1 })
+
+	missed := []uint64{
+		jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`),
+		jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`),
+	}
+	for range missed {
+		other.nextFrame(t) // the other client stays live throughout
+	}
+	r := subscribeSSE(t, g.URL(), streamSubscription, `{"id":4}`, "Last-Event-ID", ev.ID)
+	for _, seq := range missed {
+		got := r.nextFrame(t)
+		if got.ID != fmt.Sprint(seq) || got.Data != want {
+			t.Fatalf("replayed: got %+v, want id %d", got, seq)
+		}
+	}
+	live := jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`)
+	if got := r.nextFrame(t); got.ID != fmt.Sprint(live) {
+		t.Fatalf("live after replay: %+v, want id %d", got, live)
+	}
+	if got := other.nextFrame(t); got.ID != fmt.Sprint(live) {
+		t.Fatalf("other client: %+v, want id %d", got, live)
+	}
+	r.nothing(t, 200e6)
+}
+
+func TestSSE_ReconnectWithLastEventIDReplaysMissedKafkaRecords(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.1")
+	brokers := cluster.ListenAddrs()
+	g := startKafkaGateway(t, brokers)
+	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
+	eventually(t, "the consumer", func() bool { return g.Registry().Consumers() == 1 })
+	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	ev := c.nextFrame(t)
+	c.close()
+	eventually(t, "no consumer", func() bool { return g.Registry().Consumers() == 0 })
+
+	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":2}`, `{"__typename":"Employee","id":3}`)
+	r := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`, "Last-Event-ID", ev.ID)
+	for _, want := range []string{
+		`{"data":{"employeeUpdatedKafka":{"id":2,"name":"Bilal Khan"}}}`,
+		`{"data":{"employeeUpdatedKafka":{"id":3,"name":"Chen Wei"}}}`,
+	} {
+		if got := r.nextFrame(t); got.Data != want {
+			t.Fatalf("replayed: got %+v, want %s", got, want)
+		}
+	}
+	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":5}`)
+	if got := r.nextFrame(t); got.Data != `{"data":{"employeeUpdatedKafka":{"id":5,"name":"Emeka Okafor"}}}` {
+		t.Fatalf("live after replay: %+v", got)
+	}
+}
+
+func TestSSE_LastEventIDThatCannotResumeFallsBackToLive(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id } }`, "", "Last-Event-ID", "12")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+	if got := c.next(t); got != `{"data":{"employeeUpdated":{"id":1}}}` {
+		t.Fatalf("got %s", got)
+	}
+}
