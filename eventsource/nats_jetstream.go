@@ -45,10 +45,10 @@ type jetStreamConsumer struct {
 	lastSeq atomic.Uint64 // stream sequence of the last delivered event
 	// ephemeral consumers resume one client's stream (see consumeStream).
 	ephemeral bool
-	kick    chan struct{} // capacity 1: asks the supervisor to re-create
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	kick      chan struct{} // capacity 1: asks the supervisor to re-create
+	stop      chan struct{}
+	done      chan struct{}
+	once      sync.Once
 
 	mu sync.Mutex
 	cc jetstream.ConsumeContext // current delivery; nil while there is none
