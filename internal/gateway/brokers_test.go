@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -119,6 +121,23 @@ sse: { heartbeat_interval: 1s }
 func (g *eventGateway) post(t *testing.T, query, variables string) string {
 	t.Helper()
 	return (&testGateway{Gateway: g.Gateway}).post(t, query, variables)
+}
+
+// replicaAddr returns a free 127.0.0.1 address below Linux's ephemeral port range
+// (32768-60999), so that no listener on port 0 (a test subgraph, the embedded NATS server)
+// takes it between this call and the gateway's start, nor between a replica's shutdown and
+// its restart, as can happen with freeAddr.
+func replicaAddr(t *testing.T) string {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			_ = l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // metrics returns the gateway's /metrics page.

@@ -161,13 +161,53 @@ func TestGatewayJetStream(t *testing.T) {
 		c2.nothing(t, 0)
 	})
 
+	run("RestartedGatewayGetsWhatItMissed", func(t *testing.T) {
+		// A replica keeps its listen address across a restart, so it finds its durable
+		// consumer again and gets what was published while it was down.
+		listen := replicaAddr(t)
+		replica := func() *eventGateway {
+			return startEventGateway(t, eventGatewayConfig{
+				events:    "jetstream_events.graphql",
+				providers: fmt.Sprintf("    nats:\n      - id: default\n        url: %q\n", g.Embedded().ClientURL()),
+				listen:    listen,
+			})
+		}
+		const query = `subscription { employeeUpdatedStream(id: 7) { id } }`
+		const event = `{"__typename":"Employee","id":7}`
+		g1 := replica()
+		c := subscribeSSE(t, g1.URL(), query, "")
+		eventually(t, "the JetStream consumer", func() bool { return g1.Registry().Consumers() == 1 })
+		seq := jsPublish(t, js, "employees.7", event)
+		if ev := c.nextFrame(t); ev.ID != fmt.Sprint(seq) {
+			t.Fatalf("live event id %q, want %d", ev.ID, seq)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g1.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		missed := []uint64{jsPublish(t, js, "employees.7", event), jsPublish(t, js, "employees.7", event)}
+		g2 := replica()
+		c = subscribeSSE(t, g2.URL(), query, "")
+		for _, s := range missed {
+			if ev := c.nextFrame(t); ev.ID != fmt.Sprint(s) || ev.Data != `{"data":{"employeeUpdatedStream":{"id":7}}}` {
+				t.Fatalf("got id %q %s, want the missed event %d", ev.ID, ev.Data, s)
+			}
+		}
+		c.nothing(t, 300*time.Millisecond)
+		if names := durablesFor(t, stream, "employees.7"); len(names) != 1 {
+			t.Fatalf("durable consumers %q, want the one of the replica, kept across its restart", names)
+		}
+	})
+
 	run("TwoGatewaysEachGetEveryEvent", func(t *testing.T) {
 		// A replica on the same server. Durable consumers are named after the listen
 		// address: one cursor per replica.
 		g2 := startEventGateway(t, eventGatewayConfig{
 			events:    "jetstream_events.graphql",
 			providers: fmt.Sprintf("    nats:\n      - id: default\n        url: %q\n", g.Embedded().ClientURL()),
-			listen:    freeAddr(t),
+			listen:    replicaAddr(t),
 		})
 		// Two subscribers on each gateway: one durable consumer per gateway.
 		var clients []*sseClient

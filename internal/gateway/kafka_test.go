@@ -41,6 +41,19 @@ func startKafkaGateway(t *testing.T, brokers []string) *eventGateway {
 	})
 }
 
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
 // kafkaProduce publishes like a service of the user's would: with its own client.
 func kafkaProduce(t *testing.T, brokers []string, topic string, values ...string) {
 	t.Helper()
@@ -260,10 +273,9 @@ func TestGatewayKafka(t *testing.T) {
 
 func TestGatewayKafka_SubscriptionResumesAfterClusterRecreatedOnSamePort(t *testing.T) {
 	t.Parallel() // waits for the client to find the new cluster
-	cluster := startKafkaCluster(t, 0, "employeeUpdated.1")
+	port := portOf(t, replicaAddr(t))
+	cluster := startKafkaCluster(t, port, "employeeUpdated.1")
 	brokers := cluster.ListenAddrs()
-	_, portText, _ := net.SplitHostPort(brokers[0])
-	port, _ := strconv.Atoi(portText)
 	g := startKafkaGateway(t, brokers)
 	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
 	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
@@ -312,7 +324,7 @@ func TestGatewayKafka_PublishWithBrokersDownFailsWithALoggedReason(t *testing.T)
 
 func TestGatewayKafka_StartsWithBrokersDownAndSubscriptionsRecover(t *testing.T) {
 	t.Parallel() // waits for the provider's start-up timeout
-	brokers := []string{freeAddr(t)}
+	brokers := []string{replicaAddr(t)}
 	providers := fmt.Sprintf("    kafka:\n      - id: my-kafka\n        brokers: [%s]\n", brokers[0])
 
 	// strict_startup: no gateway without brokers, and the message says why.
@@ -329,9 +341,7 @@ func TestGatewayKafka_StartsWithBrokersDownAndSubscriptionsRecover(t *testing.T)
 	g := startKafkaGateway(t, brokers)
 	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
 	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
-	_, portText, _ := net.SplitHostPort(brokers[0])
-	port, _ := strconv.Atoi(portText)
-	startKafkaCluster(t, port, "employeeUpdated.1")
+	startKafkaCluster(t, portOf(t, brokers[0]), "employeeUpdated.1")
 
 	// The consumer had no position and starts at the end once it reaches the broker, so
 	// produce until one arrives; it must come on the stream the client opened before.

@@ -225,7 +225,7 @@ func TestGatewayRedis(t *testing.T) {
 
 func TestGatewayRedis_SubscriptionResumesAfterServerRestart(t *testing.T) {
 	m := miniredis.NewMiniRedis()
-	if err := m.Start(); err != nil {
+	if err := m.StartAddr(replicaAddr(t)); err != nil { // see replicaAddr
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
@@ -263,7 +263,7 @@ func TestGatewayRedis_SubscriptionResumesAfterServerRestart(t *testing.T) {
 
 func TestGatewayRedis_PublishWithServerDownFailsWithALoggedReason(t *testing.T) {
 	m := miniredis.NewMiniRedis()
-	if err := m.Start(); err != nil {
+	if err := m.StartAddr(replicaAddr(t)); err != nil { // see replicaAddr
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
