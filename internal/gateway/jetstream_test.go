@@ -92,6 +92,14 @@ func TestGatewayJetStream(t *testing.T) {
 		if len(names) != 1 || !strings.HasPrefix(names[0], "edgate-test-") {
 			t.Fatalf("durable consumers %q, want one edgate-test-<instance>-<subjects> kept while nobody listens", names)
 		}
+		// consumerInactiveThreshold: 300 in the directive.
+		cons, err := stream.Consumer(context.Background(), names[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cons.CachedInfo().Config.InactiveThreshold; got != 300*time.Second {
+			t.Fatalf("inactive threshold %s, want the directive's 300s", got)
+		}
 
 		// Published while nobody is subscribed; employees.2 is not the subscriber's subject.
 		var missed []uint64
