@@ -19,6 +19,14 @@
 //   - Multipart follows the Apollo Router's byte layout (see frame.go).
 //   - A stream that ends with a resolve.End code first gets an error result with
 //     extensions.code set to the upper-cased code, then the normal end.
+//   - A subscription over HTTP/1.1 in cleartext (on Linux) is answered without
+//     Transfer-Encoding and with "Connection: close" (the set-up the SSE specification
+//     recommends): its connection is hijacked after the headers and served by writer shards
+//     without a goroutine, and the body ends when the server closes the connection after
+//     the final frame. Queries over SSE, errors, HTTP/2 and TLS keep net/http's framing.
+//   - A client that lets more than MaxPendingBytes wait on a hijacked stream gets the
+//     SLOW_CONSUMER error and complete behind what is pending; one that reads nothing for
+//     WriteTimeout is closed.
 package sse
 
 import (
