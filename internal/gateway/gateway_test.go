@@ -171,7 +171,7 @@ func TestGateway_BurstOfThousandEventsArrivesInOrder(t *testing.T) {
 	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
 	const n = 1000
 	for i := 1; i <= n; i++ {
-		if err := g.nc.Publish("employeeUpdated.x", []byte(fmt.Sprintf(`{"__typename":"Employee","id":%d}`, i))); err != nil {
+		if err := g.nc.Publish(g.subject("employeeUpdated.x"), []byte(fmt.Sprintf(`{"__typename":"Employee","id":%d}`, i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -241,7 +241,7 @@ func TestGateway_PublishMutationReachesSubscribers(t *testing.T) {
 
 func TestGateway_RequestQueryResolvesTheReply(t *testing.T) {
 	g := startGateway(t)
-	sub, err := g.nc.Subscribe("getEmployee.*", func(m *natsMsg) {
+	sub, err := g.nc.Subscribe(g.subject("getEmployee.*"), func(m *natsMsg) {
 		_ = m.Respond([]byte(`{"__typename":"Employee","id":5}`))
 	})
 	if err != nil {
@@ -312,7 +312,7 @@ func TestGateway_SubscriptionsSurviveANATSServerRestart(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if pub.IsConnected() {
-			_ = pub.Publish("employeeUpdated.1", []byte(`{"__typename":"Employee","id":1}`))
+			_ = pub.Publish(g.subject("employeeUpdated.1"), []byte(`{"__typename":"Employee","id":1}`))
 			_ = pub.Flush()
 			select {
 			case ev := <-c.events:

@@ -66,6 +66,20 @@ type testGateway struct {
 	products  *minigraph.Subgraph
 	natsURL   string
 	nc        *nats.Conn
+	// prefix starts every subject of this gateway's event subgraph, so that tests on a
+	// shared NATS server (NATS_URL) never see each other's events.
+	prefix string
+}
+
+// subject returns the broker subject for a subject of testEventsSDL.
+func (g *testGateway) subject(s string) string { return g.prefix + "." + s }
+
+// prefixSubjects rewrites the subjects of testEventsSDL to start with prefix.
+func prefixSubjects(sdl, prefix string) string {
+	for _, s := range []string{"employeeUpdated.", "getEmployee.", "catalogChanged"} {
+		sdl = strings.ReplaceAll(sdl, `"`+s, `"`+prefix+"."+s)
+	}
+	return sdl
 }
 
 type gwOption func(*gwSettings)
@@ -105,7 +119,8 @@ func startGateway(t *testing.T, opts ...gwOption) *testGateway {
 	}
 	write("employees.graphql", employees.SDL)
 	write("products.graphql", products.SDL)
-	write("events.graphql", testEventsSDL)
+	prefix := fmt.Sprintf("t%d", time.Now().UnixNano()%1_000_000_007)
+	write("events.graphql", prefixSubjects(testEventsSDL, prefix))
 	natsURL := s.natsURL
 	if natsURL == "-" {
 		natsURL = ""
@@ -160,12 +175,12 @@ sse: { heartbeat_interval: 1s }
 		t.Fatalf("nats connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	return &testGateway{Gateway: gw, employees: employees, products: products, natsURL: natsURL, nc: nc}
+	return &testGateway{Gateway: gw, employees: employees, products: products, natsURL: natsURL, nc: nc, prefix: prefix}
 }
 
 func (g *testGateway) publish(t *testing.T, subject, data string) {
 	t.Helper()
-	if err := g.nc.Publish(subject, []byte(data)); err != nil {
+	if err := g.nc.Publish(g.subject(subject), []byte(data)); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 	if err := g.nc.Flush(); err != nil {
