@@ -121,7 +121,11 @@ func NewNATS(ctx context.Context, opts NATSOptions) (*NATS, error) {
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			n.log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
 		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				// Our own Close: nothing to reconnect.
+				return
+			}
 			n.log.Warn().Err(err).Msg("nats disconnected; reconnecting, subscriptions are kept")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

@@ -240,7 +240,7 @@ func appendResult(dst, prefix, payload []byte) []byte {
 func endErrors(end *resolve.End) []byte {
 	b, _ := json.Marshal([]resolve.GraphQLError{{
 		Message:    end.Reason,
-		Extensions: map[string]any{"code": end.Code},
+		Extensions: map[string]any{"code": strings.ToUpper(end.Code)},
 	}})
 	return b
 }

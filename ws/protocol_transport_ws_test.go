@@ -380,7 +380,7 @@ func TestTransportWS_StreamEndWithCodeSendsError(t *testing.T) {
 	if m.ID != "a" {
 		t.Fatalf("error for %q, want a", m.ID)
 	}
-	assertJSON(t, m.Payload, `[{"message":"subscriber did not keep up","extensions":{"code":"slow_consumer"}}]`)
+	assertJSON(t, m.Payload, `[{"message":"subscriber did not keep up","extensions":{"code":"SLOW_CONSUMER"}}]`)
 	fa.waitClosed(t)
 
 	// The connection and the other subscription live on.
