@@ -203,6 +203,9 @@ type NATSProvider struct {
 	User      string `yaml:"user"`
 	Password  string `yaml:"password"`
 	CredsFile string `yaml:"creds_file"`
+	// Authorization, when set, restricts the subjects clients may use; nil: every client
+	// may use every subject the schema binds.
+	Authorization *Authorization `yaml:"authorization"`
 	// Line is the config line of this entry.
 	Line int `yaml:"-"`
 }
@@ -223,6 +226,8 @@ type KafkaProvider struct {
 	// StrictStartup makes start-up fail when no broker answers; default false (connect in
 	// the background and keep retrying).
 	StrictStartup bool `yaml:"strict_startup"`
+	// Authorization, when set, restricts the topics clients may use; nil: no restriction.
+	Authorization *Authorization `yaml:"authorization"`
 	// Line is the config line of this entry.
 	Line int `yaml:"-"`
 }
@@ -262,8 +267,44 @@ type RedisProvider struct {
 	URLs []string `yaml:"urls"`
 	// Cluster connects to a Redis Cluster through the URLs as seeds. Default false.
 	Cluster bool `yaml:"cluster"`
+	// Authorization, when set, restricts the channels clients may use; nil: no restriction.
+	Authorization *Authorization `yaml:"authorization"`
 	// Line is the config line of this entry.
 	Line int `yaml:"-"`
+}
+
+// Authorization is subject-level authorization for one provider: a client presents a JWT
+// (Authorization: Bearer, or the WebSocket connection_init payload) whose Claim lists the
+// subject patterns it may subscribe to, publish to and send requests on.
+type Authorization struct {
+	// JWT says how tokens are verified; required.
+	JWT JWT `yaml:"jwt"`
+	// Claim names the claim holding the allowed patterns (a list of strings, or one
+	// space-separated string). Default "subjects".
+	Claim string `yaml:"claim"`
+	// AllowAnonymous lets clients without a bearer token through, limited to
+	// AnonymousSubjects; a token that is sent is still verified. Default false.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// AnonymousSubjects are the patterns allowed without a token; default none listed,
+	// which with AllowAnonymous allows every subject. Needs AllowAnonymous.
+	AnonymousSubjects []string `yaml:"anonymous_subjects"`
+}
+
+// JWT verifies tokens. Exactly one of Secret and PublicKeyFile is set.
+type JWT struct {
+	// Secret is the HMAC key (HS256/384/512), at least 32 bytes; write it as ${ENV}.
+	Secret string `yaml:"secret"`
+	// PublicKeyFile is a PEM RSA, ECDSA or Ed25519 public key or certificate, an absolute
+	// path after loading.
+	PublicKeyFile string `yaml:"public_key_file"`
+	// Algorithms are the accepted "alg" values. Default: every algorithm of the key's type.
+	Algorithms []string `yaml:"algorithms"`
+	// Issuer, when set, must equal the token's "iss". Default "": not checked.
+	Issuer string `yaml:"issuer"`
+	// Audience, when set, must be one of the token's "aud". Default "": not checked.
+	Audience string `yaml:"audience"`
+	// Leeway tolerates clock skew on "exp", "nbf" and "iat". Default 0s.
+	Leeway time.Duration `yaml:"leeway"`
 }
 
 // EmbeddedNATS configures the in-process NATS server.
@@ -295,9 +336,6 @@ type WebSocket struct {
 	// PingInterval is the gap between server pings on graphql-transport-ws connections.
 	// Default 10s; 0 sends none.
 	PingInterval time.Duration `yaml:"ping_interval"`
-	// KeepAliveInterval is the gap between "ka" messages on legacy graphql-ws connections.
-	// Default 15s; 0 sends none.
-	KeepAliveInterval time.Duration `yaml:"keepalive_interval"`
 	// MaxSubscriptionsPerConnection bounds the active subscriptions of one connection.
 	// Default 100; 0 means unlimited.
 	MaxSubscriptionsPerConnection int `yaml:"max_subscriptions_per_connection"`
@@ -374,7 +412,6 @@ func defaults() *Config {
 			Enabled:                       true,
 			InitTimeout:                   10 * time.Second,
 			PingInterval:                  10 * time.Second,
-			KeepAliveInterval:             15 * time.Second,
 			MaxSubscriptionsPerConnection: 100,
 			ForwardInitPayload:            true,
 			MaxMessageBytes:               64 << 10,
@@ -397,3 +434,5 @@ func (s *SubgraphSubscription) setDefaults() {
 }
 
 func (s *SASL) setDefaults() { s.Mechanism = SASLPlain }
+
+func (a *Authorization) setDefaults() { a.Claim = "subjects" }

@@ -172,7 +172,7 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 		t.Errorf("sse: %+v", c.SSE)
 	}
 	wantWS := WebSocket{Enabled: true, InitTimeout: 10 * time.Second, PingInterval: 10 * time.Second,
-		KeepAliveInterval: 15 * time.Second, MaxSubscriptionsPerConnection: 100, ForwardInitPayload: true, MaxMessageBytes: 64 * 1024}
+		MaxSubscriptionsPerConnection: 100, ForwardInitPayload: true, MaxMessageBytes: 64 * 1024}
 	if c.WebSocket != wantWS {
 		t.Errorf("websocket: %+v", c.WebSocket)
 	}
@@ -321,7 +321,6 @@ websocket:
   enabled: true
   init_timeout: 3s
   ping_interval: 20s
-  keepalive_interval: 30s
   max_subscriptions_per_connection: 0
   forward_init_payload: true
   max_message_bytes: 128KiB
@@ -374,7 +373,7 @@ shutdown_timeout: 30s
 	if c.SSE.HeartbeatInterval != 15*time.Second {
 		t.Errorf("sse: %+v", c.SSE)
 	}
-	wantWS := WebSocket{Enabled: true, InitTimeout: 3 * time.Second, PingInterval: 20 * time.Second, KeepAliveInterval: 30 * time.Second,
+	wantWS := WebSocket{Enabled: true, InitTimeout: 3 * time.Second, PingInterval: 20 * time.Second,
 		ForwardInitPayload: true, MaxMessageBytes: 128 << 10}
 	if c.WebSocket != wantWS {
 		t.Errorf("websocket: %+v", c.WebSocket)

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/edgate/edgate/internal/subjectauth"
 )
 
 // validator checks a decoded Config, resolves its file paths and compiles its regular
@@ -302,7 +304,10 @@ func (v *validator) natsProvider(i int, ids map[string]int) error {
 	case n.URL == "" && methods > 0:
 		return v.errorf(p, "%s: credentials need a url; without one the embedded server (which has no auth) is used", p)
 	}
-	return v.file(p+".creds_file", p+".creds_file", &n.CredsFile)
+	if err := v.file(p+".creds_file", p+".creds_file", &n.CredsFile); err != nil {
+		return err
+	}
+	return v.authorization(p+".authorization", n.Authorization, subjectauth.NATSSubjects)
 }
 
 // natsURLs checks a NATS url: "" (embedded) or a comma-separated list of servers, each a
@@ -362,7 +367,7 @@ func (v *validator) kafkaProvider(i int, ids map[string]int) error {
 			return v.errorf(p+".sasl.username", "%s.sasl: username is required", p)
 		}
 	}
-	return nil
+	return v.authorization(p+".authorization", k.Authorization, subjectauth.Names)
 }
 
 func (v *validator) redisProvider(i int, ids map[string]int) error {
@@ -383,7 +388,7 @@ func (v *validator) redisProvider(i int, ids map[string]int) error {
 			return err
 		}
 	}
-	return nil
+	return v.authorization(p+".authorization", r.Authorization, subjectauth.Names)
 }
 
 func (v *validator) limits() error {

@@ -21,6 +21,7 @@ import (
 	"github.com/edgate/edgate/eventsource"
 	"github.com/edgate/edgate/internal/config"
 	"github.com/edgate/edgate/internal/httpserver"
+	"github.com/edgate/edgate/internal/subjectauth"
 	"github.com/edgate/edgate/resolve"
 	"github.com/edgate/edgate/schema"
 	"github.com/edgate/edgate/sse"
@@ -38,6 +39,9 @@ type Gateway struct {
 	ws       *ws.Handler
 	server   *httpserver.Server
 	stats    *resolve.Stats
+	// authz holds the subject authorization of each provider that has one, by provider
+	// key; providers cannot change on reload, so neither can it.
+	authz map[string]*subjectauth.Policy
 
 	ctx      context.Context
 	reloadMu sync.Mutex // serializes reloads; guards cfg for them
@@ -92,7 +96,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 		g.ws = ws.NewHandler(ws.Options{
 			Executor:                      g.engines,
 			InitTimeout:                   cfg.WebSocket.InitTimeout,
-			PingInterval:                  cfg.WebSocket.PingInterval,
+			PingInterval:                  wsPingInterval(cfg.WebSocket.PingInterval),
 			MaxSubscriptionsPerConnection: cfg.WebSocket.MaxSubscriptionsPerConnection,
 			MaxMessageBytes:               int64(cfg.WebSocket.MaxMessageBytes),
 			Log:                           log,
@@ -133,6 +137,7 @@ func (g *Gateway) newEngine(cfg *config.Config, super *schema.Supergraph) (*reso
 		Events:        g.registry,
 		Headers:       headerRules(cfg),
 		Upstream:      upstreamOptions(cfg),
+		Authorization: g.authz,
 		QueueSize:     cfg.Subscriptions.QueueSize,
 		SlowPolicy:    slowPolicy(cfg.Subscriptions.SlowConsumer),
 		MaxQueryDepth: cfg.Limits.MaxQueryDepth,
@@ -245,6 +250,7 @@ func schemaFileOf(cfg *config.Config) func(string) string {
 func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) error {
 	cfg := g.cfg
 	g.registry = eventsource.NewRegistry(g.log.With().Str("component", "events").Logger())
+	g.authz = map[string]*subjectauth.Policy{}
 	var embeddedURL string
 	for _, p := range cfg.Events.Providers.NATS {
 		url := p.URL
@@ -277,6 +283,9 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 			_ = n.Close()
 			return err
 		}
+		if err := g.addAuthorization("nats/"+p.ID, p.Authorization, subjectauth.NATSSubjects); err != nil {
+			return fmt.Errorf("%s:%d: nats provider %q: %w", cfg.Path, p.Line, p.ID, err)
+		}
 	}
 	for _, p := range cfg.Events.Providers.Kafka {
 		opts := eventsource.KafkaOptions{
@@ -301,6 +310,9 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 			_ = k.Close()
 			return err
 		}
+		if err := g.addAuthorization("kafka/"+p.ID, p.Authorization, subjectauth.Names); err != nil {
+			return fmt.Errorf("%s:%d: kafka provider %q: %w", cfg.Path, p.Line, p.ID, err)
+		}
 	}
 	for _, p := range cfg.Events.Providers.Redis {
 		r, err := eventsource.NewRedis(ctx, eventsource.RedisOptions{
@@ -314,7 +326,37 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 			_ = r.Close()
 			return err
 		}
+		if err := g.addAuthorization("redis/"+p.ID, p.Authorization, subjectauth.Names); err != nil {
+			return fmt.Errorf("%s:%d: redis provider %q: %w", cfg.Path, p.Line, p.ID, err)
+		}
 	}
+	return nil
+}
+
+// addAuthorization builds the subject authorization of provider key from its config
+// section (config.Load has checked it); a provider without one stays open.
+func (g *Gateway) addAuthorization(key string, a *config.Authorization, syntax subjectauth.Syntax) error {
+	if a == nil {
+		return nil
+	}
+	c := subjectauth.Config{
+		Algorithms: a.JWT.Algorithms, Issuer: a.JWT.Issuer, Audience: a.JWT.Audience, Leeway: a.JWT.Leeway,
+		Claim: a.Claim, Syntax: syntax, AllowAnonymous: a.AllowAnonymous, AnonymousSubjects: a.AnonymousSubjects,
+	}
+	if a.JWT.Secret != "" {
+		c.Secret = []byte(a.JWT.Secret)
+	} else {
+		pub, err := subjectauth.LoadPublicKey(a.JWT.PublicKeyFile)
+		if err != nil {
+			return fmt.Errorf("authorization: %w", err)
+		}
+		c.PublicKey = pub
+	}
+	p, err := subjectauth.New(c)
+	if err != nil {
+		return fmt.Errorf("authorization: %w", err)
+	}
+	g.authz[key] = p
 	return nil
 }
 
@@ -379,4 +421,13 @@ func (g *Gateway) ShutdownTimeout() time.Duration {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	return g.cfg.ShutdownTimeout
+}
+
+// wsPingInterval maps the config's "0s: no keep-alive" onto the ws package's negative value
+// (its zero value means the default).
+func wsPingInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
