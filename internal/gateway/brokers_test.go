@@ -53,7 +53,7 @@ func startEventGateway(t *testing.T, c eventGatewayConfig) *eventGateway {
 	t.Helper()
 	cfg, employees := loadEventConfig(t, c)
 	logs := &logBuffer{}
-	gw, err := New(context.Background(), cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
+	gw, err := New(context.Background(), cfg, zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger())
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

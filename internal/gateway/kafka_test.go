@@ -289,6 +289,7 @@ func TestGatewayKafka_SubscriptionResumesAfterClusterRecreatedOnSamePort(t *test
 	// While the cluster is away the stream stays open: only heartbeats, no frame.
 	c.nothing(t, 500*time.Millisecond)
 	startKafkaCluster(t, port, "employeeUpdated.1")
+	restarted := time.Now()
 
 	// The same SSE stream, never re-subscribed, gets what is produced to the new cluster.
 	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`, `{"__typename":"Employee","id":1}`)
@@ -297,6 +298,7 @@ func TestGatewayKafka_SubscriptionResumesAfterClusterRecreatedOnSamePort(t *test
 			t.Fatalf("after the restart, event %d: got %s, want %s", i, got, want)
 		}
 	}
+	t.Logf("resumed %s after the cluster came back", time.Since(restarted).Round(time.Millisecond))
 	c.nothing(t, 300*time.Millisecond)
 }
 
