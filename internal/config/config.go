@@ -48,6 +48,10 @@ type Config struct {
 	TLS *TLS `yaml:"tls"`
 	Log Log  `yaml:"log"`
 
+	// CORS lets browser pages on other origins use the GraphQL endpoint (HTTP and SSE).
+	// Default: no CORS headers, so only same-origin pages can read responses.
+	CORS CORS `yaml:"cors"`
+
 	// ShutdownTimeout bounds graceful shutdown: clients get `complete` / close 1001, then
 	// whatever is still open after this long is dropped. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -392,6 +396,18 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
+// CORS configures cross-origin requests to the GraphQL endpoint.
+type CORS struct {
+	// AllowedOrigins lists the origins ("https://app.example.com") whose pages may call the
+	// endpoint; "*" allows every origin. Default: none.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowCredentials lets those pages send cookies and HTTP authentication. Default false;
+	// it cannot be combined with "*".
+	AllowCredentials bool `yaml:"allow_credentials"`
+	// MaxAge is how long a browser may cache a preflight answer. Default 5m.
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
 // ByteSize is a size in bytes. The YAML value is an integer or an integer with a unit:
 // KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000), e.g. 64KiB.
 type ByteSize int64
@@ -420,6 +436,7 @@ func defaults() *Config {
 		Limits:          Limits{MaxRequestBodyBytes: 1 << 20},
 		Log:             Log{Level: "info", Format: LogJSON},
 		ShutdownTimeout: 10 * time.Second,
+		CORS:            CORS{MaxAge: 5 * time.Minute},
 	}
 }
 

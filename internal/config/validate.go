@@ -53,6 +53,7 @@ func (v *validator) validate() error {
 		},
 		v.limits,
 		v.tls,
+		v.cors,
 		func() error {
 			return v.enum("log.level", "log.level", c.Log.Level, "trace", "debug", "info", "warn", "error", "disabled")
 		},
@@ -483,5 +484,27 @@ func (v *validator) file(path, label string, p *string) error {
 		return v.errorf(path, "%s %q is a directory", label, *p)
 	}
 	*p = abs
+	return nil
+}
+
+// cors checks the allowed origins: "*" or scheme://host[:port] without a path.
+func (v *validator) cors() error {
+	c := v.c.CORS
+	for i, o := range c.AllowedOrigins {
+		path := fmt.Sprintf("cors.allowed_origins[%d]", i)
+		if o == "*" {
+			if c.AllowCredentials {
+				return v.errorf(path, "cors.allowed_origins \"*\" cannot be combined with allow_credentials: true (browsers refuse it); list the origins")
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return v.errorf(path, "cors.allowed_origins entry %q must be \"*\" or an origin like https://app.example.com", o)
+		}
+	}
+	if c.MaxAge < 0 {
+		return v.errorf("cors.max_age", "cors.max_age must not be negative")
+	}
 	return nil
 }

@@ -193,7 +193,7 @@ func (g *Gateway) routes() http.Handler {
 		}
 		g.sse.ServeHTTP(w, r)
 	})
-	mux.Handle(g.cfg.GraphQLPath, graphql)
+	mux.Handle(g.cfg.GraphQLPath, withCORS(g.cfg.CORS, graphql))
 	mux.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

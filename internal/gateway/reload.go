@@ -73,6 +73,7 @@ type invariant struct {
 	MaxConnections int                  `key:"limits.max_connections"`
 	MaxBody        config.ByteSize      `key:"limits.max_request_body_bytes"`
 	Log            config.Log           `key:"log"`
+	CORS           config.CORS          `key:"cors"`
 }
 
 func reloadInvariant(c *config.Config) invariant {
@@ -92,7 +93,7 @@ func reloadInvariant(c *config.Config) invariant {
 	return invariant{
 		ListenAddr: c.ListenAddr, GraphQLPath: c.GraphQLPath, TLS: c.TLS, Providers: p,
 		EmbeddedNATS: c.EmbeddedNATS, SSE: c.SSE, WebSocket: c.WebSocket, Subscriptions: c.Subscriptions,
-		MaxConnections: c.Limits.MaxConnections, MaxBody: c.Limits.MaxRequestBodyBytes, Log: c.Log,
+		MaxConnections: c.Limits.MaxConnections, MaxBody: c.Limits.MaxRequestBodyBytes, Log: c.Log, CORS: c.CORS,
 	}
 }
 
