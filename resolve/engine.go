@@ -24,6 +24,7 @@ import (
 
 	"github.com/edgate/edgate/directives"
 	"github.com/edgate/edgate/eventsource"
+	"github.com/edgate/edgate/internal/subjectauth"
 	"github.com/edgate/edgate/schema"
 )
 
@@ -55,7 +56,10 @@ type Options struct {
 	Stats *Stats
 	// Upstream configures subscriptions served by subgraphs (see upstream.go).
 	Upstream UpstreamOptions
-	Log      zerolog.Logger
+	// Authorization restricts the subjects clients may use, by provider (ProviderKey);
+	// providers without a policy are open (see authz.go). Default: none.
+	Authorization map[string]*subjectauth.Policy
+	Log           zerolog.Logger
 }
 
 // Engine executes GraphQL requests against one composed schema.
@@ -105,7 +109,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 
 	streaming := &http.Client{Transport: opts.HTTPClient.Transport}
 	subClient := graphql_datasource.NewGraphQLSubscriptionClient(opts.HTTPClient, streaming, ctx)
-	events := &eventFactory{ctx: ctx, broker: opts.Events, log: opts.Log}
+	events := &eventFactory{ctx: ctx, broker: opts.Events, log: opts.Log, authz: opts.Authorization}
 	built, err := opts.Supergraph.Build(schema.BuildOptions{
 		GraphQLFactory: func(string) (plan.PlannerFactory[graphql_datasource.Configuration], error) {
 			return graphql_datasource.NewFactory(ctx, opts.HTTPClient, subClient)
@@ -164,6 +168,9 @@ func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) error 
 	if !ok {
 		return NewRequestError("subscriptions must be requested over SSE, multipart or WebSocket")
 	}
+	if len(e.opts.Authorization) > 0 {
+		ctx = withClientHeader(ctx, op.Request.Header)
+	}
 	rctx := engine.NewContext(ctx)
 	rctx.Variables = mustParseVariables(op.prepared.variables)
 	rctx.Request.Header = op.Request.Header
@@ -188,6 +195,13 @@ func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptio
 		return nil, NewRequestError(fmt.Sprintf("operation %q is a %s, not a subscription", op.Name, op.Kind))
 	}
 	variables := canonicalJSON(op.prepared.variables)
+	var grant *subjectauth.Grant
+	if t, isEvent := sp.Response.Trigger.Source.(*eventTrigger); isEvent {
+		var err error
+		if grant, err = e.authorizeSubscription(t, sp.Response, variables, op.Request.Header); err != nil {
+			return nil, err
+		}
+	}
 	fh := e.headers.forward(op.Request.Header, e.subgraphs)
 
 	d := xxhash.New()
@@ -214,6 +228,7 @@ func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptio
 	if err := e.hub.join(spec, s); err != nil {
 		return nil, err
 	}
+	expireWith(s, grant)
 	e.opts.Stats.Subscribers.Add(1)
 	return s, nil
 }

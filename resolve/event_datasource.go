@@ -16,6 +16,7 @@ import (
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 
 	"github.com/edgate/edgate/directives"
+	"github.com/edgate/edgate/internal/subjectauth"
 )
 
 // The event data source plans the root fields of event subgraphs. It does not talk to a
@@ -44,6 +45,7 @@ type eventFactory struct {
 	ctx    context.Context
 	broker eventBroker
 	log    zerolog.Logger
+	authz  map[string]*subjectauth.Policy // by ProviderKey; see authz.go
 }
 
 func (f *eventFactory) Planner(abstractlogger.Logger) plan.DataSourcePlanner[eventConfig] {
@@ -209,9 +211,9 @@ func (p *eventPlanner) ConfigureFetch() engine.FetchConfiguration {
 	var src engine.DataSource
 	switch p.binding.Action {
 	case directives.Publish:
-		src = &publishSource{binding: p.binding, broker: p.factory.broker, log: p.factory.log}
+		src = &publishSource{binding: p.binding, broker: p.factory.broker, log: p.factory.log, policy: p.factory.authz[ProviderKey(p.binding)]}
 	case directives.Request:
-		src = &requestSource{binding: p.binding, broker: p.factory.broker}
+		src = &requestSource{binding: p.binding, broker: p.factory.broker, policy: p.factory.authz[ProviderKey(p.binding)]}
 	default:
 		// The planner asks every planner for a fetch, also the one of a subscription root
 		// field; its real work happens in ConfigureSubscription.
@@ -294,6 +296,7 @@ type publishSource struct {
 	binding *directives.Binding
 	broker  eventBroker
 	log     zerolog.Logger
+	policy  *subjectauth.Policy // nil: open
 }
 
 func (s *publishSource) Load(ctx context.Context, _ http.Header, input []byte) ([]byte, error) {
@@ -301,6 +304,9 @@ func (s *publishSource) Load(ctx context.Context, _ http.Header, input []byte) (
 	subjects, err := s.binding.RenderSubjects(args)
 	if err != nil {
 		return graphQLErrorResponse(err.Error()), nil
+	}
+	if refused := authorizeFetch(ctx, s.policy, s.binding.FieldName, subjects[0]); refused != nil {
+		return refused, nil
 	}
 	if err := s.broker.Publish(ctx, ProviderKey(s.binding), subjects[0], args); err != nil {
 		s.log.Warn().Err(err).Str("provider", s.binding.ProviderID).Str("subject", subjects[0]).
@@ -318,6 +324,7 @@ func (s *publishSource) LoadWithFiles(ctx context.Context, h http.Header, input 
 type requestSource struct {
 	binding *directives.Binding
 	broker  eventBroker
+	policy  *subjectauth.Policy // nil: open
 }
 
 func (s *requestSource) Load(ctx context.Context, _ http.Header, input []byte) ([]byte, error) {
@@ -325,6 +332,9 @@ func (s *requestSource) Load(ctx context.Context, _ http.Header, input []byte) (
 	subjects, err := s.binding.RenderSubjects(args)
 	if err != nil {
 		return graphQLErrorResponse(err.Error()), nil
+	}
+	if refused := authorizeFetch(ctx, s.policy, s.binding.FieldName, subjects[0]); refused != nil {
+		return refused, nil
 	}
 	reply, err := s.broker.Request(ctx, ProviderKey(s.binding), subjects[0], args)
 	if err != nil {

@@ -1,0 +1,379 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/eventsource"
+	"github.com/edgate/edgate/internal/config"
+	"github.com/edgate/edgate/internal/demo"
+)
+
+// Subject-level authorization (SPEC section 6) end to end: a gateway whose NATS provider
+// admits clients by the "subjects" claim of an HS256 JWT.
+
+const authzSecret = "authz-test-secret-of-32-bytes-at-least"
+
+// authzGateway is a gateway started by startAuthzGateway, with its own NATS connection.
+type authzGateway struct {
+	*Gateway
+	nc *nats.Conn
+	// prefix starts every subject of the event subgraph, so that tests on a shared NATS
+	// server (NATS_URL) do not see each other's events.
+	prefix string
+}
+
+// subj returns the broker subject of a subject of testEventsSDL.
+func (g *authzGateway) subj(s string) string { return g.prefix + "." + s }
+
+// startAuthzGateway starts a gateway with the demo subgraphs and testEventsSDL (subjects
+// prefixed), with authorization (YAML of the provider's authorization mapping after its
+// jwt key, indented for it) on the NATS provider: NATS_URL when set, else embedded.
+func startAuthzGateway(t *testing.T, authorization string) *authzGateway {
+	t.Helper()
+	employees, products := demo.Employees(), demo.Products()
+	es := httptest.NewServer(employees.Handler())
+	t.Cleanup(es.Close)
+	ps := httptest.NewServer(products.Handler())
+	t.Cleanup(ps.Close)
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("employees.graphql", employees.SDL)
+	write("products.graphql", products.SDL)
+	prefix := fmt.Sprintf("authz%d", time.Now().UnixNano())
+	sdl := testEventsSDL
+	for _, subject := range []string{"employeeUpdated.", "getEmployee.", "catalogChanged"} {
+		sdl = strings.ReplaceAll(sdl, `"`+subject, `"`+prefix+"."+subject)
+	}
+	write("events.graphql", sdl)
+	natsURL := os.Getenv("NATS_URL")
+	url := ""
+	if natsURL != "" {
+		url = fmt.Sprintf("url: %q", natsURL)
+	}
+	t.Setenv("EDGATE_TEST_JWT_SECRET", authzSecret)
+	write("edgate.yaml", fmt.Sprintf(`listen_addr: 127.0.0.1:0
+subgraphs:
+  - name: employees
+    routing_url: %s
+    schema: { file: employees.graphql }
+  - name: products
+    routing_url: %s
+    schema: { file: products.graphql }
+  - name: events
+    schema: { file: events.graphql }
+events:
+  providers:
+    nats:
+      - id: default
+        %s
+        authorization:
+          jwt: { secret: "${EDGATE_TEST_JWT_SECRET}", algorithms: [HS256] }
+%s
+embedded_nats: { listen: "127.0.0.1:0", jetstream: false }
+sse: { heartbeat_interval: 1s }
+`, es.URL, ps.URL, url, authorization))
+	cfg, err := config.Load(filepath.Join(dir, "edgate.yaml"))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	gw, err := New(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	if natsURL == "" {
+		natsURL = gw.Embedded().ClientURL()
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return &authzGateway{Gateway: gw, nc: nc, prefix: prefix}
+}
+
+// publish sends an event on the prefixed subject.
+func (g *authzGateway) publish(t *testing.T, subject, data string) {
+	t.Helper()
+	if err := g.nc.Publish(g.subj(subject), []byte(data)); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if err := g.nc.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
+// natsSubscriptions counts the gateway's subscriptions on its NATS connection.
+func (g *authzGateway) natsSubscriptions(t *testing.T) int {
+	t.Helper()
+	p, ok := g.Registry().Provider("nats/default")
+	if !ok {
+		t.Fatal("no nats provider")
+	}
+	return p.(*eventsource.NATS).Conn().NumSubscriptions()
+}
+
+// signToken signs an HS256 token allowing subjects (prefixed), valid for ttl.
+func (g *authzGateway) signToken(t *testing.T, secret string, ttl time.Duration, subjects ...string) string {
+	t.Helper()
+	for i, s := range subjects {
+		if s != ">" {
+			subjects[i] = g.subj(s)
+		}
+	}
+	claims := jwt.MapClaims{"sub": "test-client", "exp": time.Now().Add(ttl).Unix(), "subjects": subjects}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + s
+}
+
+// wantRefused asserts that an SSE subscription was answered with one error carrying code,
+// then complete.
+func wantRefused(t *testing.T, c *sseClient, code string) {
+	t.Helper()
+	got := c.next(t)
+	if !strings.Contains(got, `"errors"`) || !strings.Contains(got, `"code":"`+code+`"`) {
+		t.Fatalf("got %s, want an error with code %s", got, code)
+	}
+	select {
+	case ev := <-c.events:
+		if ev.Event != "complete" {
+			t.Fatalf("got %+v after the error, want complete", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no complete after the error")
+	}
+}
+
+// postAuth runs a query or mutation with an Authorization header ("" for none).
+func (g *authzGateway) postAuth(t *testing.T, authorization, query string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, g.URL(), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// watch subscribes to subject on the test's own NATS connection.
+func (g *authzGateway) watch(t *testing.T, subject string) chan *nats.Msg {
+	t.Helper()
+	ch := make(chan *nats.Msg, 16)
+	sub, err := g.nc.ChanSubscribe(g.subj(subject), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := g.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+const subscribeOne = `subscription($id: Int!) { employeeUpdated(id: $id) { id name } }`
+
+func TestAuthorization_SubjectsFromTheTokenClaims(t *testing.T) {
+	g := startAuthzGateway(t, "")
+	one := g.signToken(t, authzSecret, time.Hour, "employeeUpdated.1")
+
+	t.Run("allowed subject receives events", func(t *testing.T) {
+		c := subscribeSSE(t, g.URL(), subscribeOne, `{"id":1}`, "Authorization", one)
+		defer c.close()
+		eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 })
+		g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+		if got := c.next(t); got != `{"data":{"employeeUpdated":{"id":1,"name":"Alice Johnson"}}}` {
+			t.Fatalf("got %s", got)
+		}
+		c.close()
+		eventually(t, "unsubscribed", func() bool { return g.natsSubscriptions(t) == 0 })
+	})
+
+	t.Run("subject outside the claims is forbidden and subscribes nothing", func(t *testing.T) {
+		c := subscribeSSE(t, g.URL(), subscribeOne, `{"id":2}`, "Authorization", one)
+		wantRefused(t, c, "FORBIDDEN")
+		if n := g.natsSubscriptions(t); n != 0 {
+			t.Fatalf("%d NATS subscriptions after a refused subscription", n)
+		}
+		if g.Engine().Groups() != 0 || g.stats.Subscribers.Load() != 0 {
+			t.Fatalf("groups %d, subscribers %d", g.Engine().Groups(), g.stats.Subscribers.Load())
+		}
+	})
+
+	t.Run("no token is unauthenticated", func(t *testing.T) {
+		wantRefused(t, subscribeSSE(t, g.URL(), subscribeOne, `{"id":1}`), "UNAUTHENTICATED")
+	})
+
+	t.Run("bad signature is unauthenticated", func(t *testing.T) {
+		forged := g.signToken(t, "another-secret-of-32-bytes-at-least!!", time.Hour, ">")
+		wantRefused(t, subscribeSSE(t, g.URL(), subscribeOne, `{"id":1}`, "Authorization", forged), "UNAUTHENTICATED")
+	})
+
+	t.Run("expired token is unauthenticated", func(t *testing.T) {
+		expired := g.signToken(t, authzSecret, -time.Minute, ">")
+		wantRefused(t, subscribeSSE(t, g.URL(), subscribeOne, `{"id":1}`, "Authorization", expired), "UNAUTHENTICATED")
+		if n := g.natsSubscriptions(t); n != 0 {
+			t.Fatalf("%d NATS subscriptions", n)
+		}
+	})
+
+	t.Run("wildcard subject needs a covering pattern", func(t *testing.T) {
+		const all = `subscription { employeeUpdates { id } }`
+		wantRefused(t, subscribeSSE(t, g.URL(), all, "", "Authorization", g.signToken(t, authzSecret, time.Hour, "employeeUpdated.1", "employeeUpdated.2")), "FORBIDDEN")
+		c := subscribeSSE(t, g.URL(), all, "", "Authorization", g.signToken(t, authzSecret, time.Hour, "employeeUpdated.>"))
+		defer c.close()
+		eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 })
+		g.publish(t, "employeeUpdated.7", `{"__typename":"Employee","id":7}`)
+		if got := c.next(t); got != `{"data":{"employeeUpdates":{"id":7}}}` {
+			t.Fatalf("got %s", got)
+		}
+		c.close()
+		eventually(t, "unsubscribed", func() bool { return g.stats.Subscribers.Load() == 0 })
+	})
+
+	t.Run("unauthorized client does not join an authorized group", func(t *testing.T) {
+		a := subscribeSSE(t, g.URL(), subscribeOne, `{"id":1}`, "Authorization", one)
+		defer a.close()
+		eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 })
+		other := g.signToken(t, authzSecret, time.Hour, "employeeUpdated.2")
+		wantRefused(t, subscribeSSE(t, g.URL(), subscribeOne, `{"id":1}`, "Authorization", other), "FORBIDDEN")
+		if n := g.stats.Subscribers.Load(); n != 1 {
+			t.Fatalf("%d subscribers, want the authorized one only", n)
+		}
+		a.close()
+		eventually(t, "unsubscribed", func() bool { return g.stats.Subscribers.Load() == 0 })
+	})
+
+	t.Run("publish outside the claims is forbidden and publishes nothing", func(t *testing.T) {
+		msgs := g.watch(t, "employeeUpdated.>")
+		got := g.postAuth(t, one, `mutation { updateEmployee(id: 2, name: "x") { success } }`)
+		if !strings.Contains(got, `"code":"FORBIDDEN"`) || strings.Contains(got, `"success":true`) {
+			t.Fatalf("got %s", got)
+		}
+		got = g.postAuth(t, "", `mutation { updateEmployee(id: 1, name: "x") { success } }`)
+		if !strings.Contains(got, `"code":"UNAUTHENTICATED"`) {
+			t.Fatalf("got %s", got)
+		}
+		// the allowed one goes through, and is the only message on the broker
+		if got := g.postAuth(t, one, `mutation { updateEmployee(id: 1, name: "x") { success } }`); got != `{"data":{"updateEmployee":{"success":true}}}` {
+			t.Fatalf("got %s", got)
+		}
+		select {
+		case m := <-msgs:
+			if m.Subject != g.subj("employeeUpdated.1") {
+				t.Fatalf("published on %s", m.Subject)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the allowed publish did not arrive")
+		}
+		select {
+		case m := <-msgs:
+			t.Fatalf("unexpected message on %s", m.Subject)
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+
+	t.Run("request outside the claims is forbidden", func(t *testing.T) {
+		msgs := g.watch(t, "getEmployee.>")
+		got := g.postAuth(t, one, `{ employeeFromEvent(id: 3) { id } }`)
+		if !strings.Contains(got, `"code":"FORBIDDEN"`) {
+			t.Fatalf("got %s", got)
+		}
+		select {
+		case m := <-msgs:
+			t.Fatalf("request sent on %s", m.Subject)
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+
+	t.Run("WebSocket token from the init payload", func(t *testing.T) {
+		c := dialWS(t, &testGateway{Gateway: g.Gateway}, "graphql-transport-ws")
+		init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": one}})
+		wsSend(t, c, string(init))
+		if m := wsRead(t, c); m["type"] != "connection_ack" {
+			t.Fatalf("got %v", m)
+		}
+		wsSend(t, c, `{"id":"no","type":"subscribe","payload":{"query":"subscription { employeeUpdated(id: 2) { id } }"}}`)
+		if m := wsRead(t, c); m["type"] != "error" || m["id"] != "no" || !strings.Contains(mustJSON(m["payload"]), `"code":"FORBIDDEN"`) {
+			t.Fatalf("got %v", m)
+		}
+		wsSend(t, c, `{"id":"yes","type":"subscribe","payload":{"query":"subscription { employeeUpdated(id: 1) { id name } }"}}`)
+		eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 })
+		g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
+		if m := wsRead(t, c); m["type"] != "next" || m["id"] != "yes" || mustJSON(m["payload"]) != `{"data":{"employeeUpdated":{"id":1,"name":"Alice Johnson"}}}` {
+			t.Fatalf("got %v", m)
+		}
+		wsSend(t, c, `{"id":"yes","type":"complete"}`)
+		eventually(t, "unsubscribed", func() bool { return g.stats.Subscribers.Load() == 0 })
+	})
+
+	t.Run("subscription ends when the token expires", func(t *testing.T) {
+		// exp has one-second granularity: this token lives one to two seconds
+		short := g.signToken(t, authzSecret, 1500*time.Millisecond, "employeeUpdated.1")
+		c := subscribeSSE(t, g.URL(), subscribeOne, `{"id":1}`, "Authorization", short)
+		defer c.close()
+		eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 })
+		wantRefused(t, c, "UNAUTHENTICATED")
+		eventually(t, "unsubscribed", func() bool { return g.natsSubscriptions(t) == 0 })
+	})
+}
+
+func TestAuthorization_AllowAnonymousStillChecksPresentTokens(t *testing.T) {
+	g := startAuthzGateway(t, `          allow_anonymous: true
+          anonymous_subjects: ["*.employeeUpdated.>"]`) // "*": the test prefix
+
+	anon := subscribeSSE(t, g.URL(), subscribeOne, `{"id":5}`)
+	defer anon.close()
+	eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 })
+	g.publish(t, "employeeUpdated.5", `{"__typename":"Employee","id":5}`)
+	if got := anon.next(t); got != `{"data":{"employeeUpdated":{"id":5,"name":"Emeka Okafor"}}}` {
+		t.Fatalf("got %s", got)
+	}
+	// outside anonymous_subjects
+	wantRefused(t, subscribeSSE(t, g.URL(), `subscription { catalogChanged { __typename } }`, ""), "FORBIDDEN")
+	// a token that is sent is verified and its claims apply
+	wantRefused(t, subscribeSSE(t, g.URL(), subscribeOne, `{"id":5}`, "Authorization", "Bearer not-a-jwt"), "UNAUTHENTICATED")
+	wantRefused(t, subscribeSSE(t, g.URL(), subscribeOne, `{"id":5}`, "Authorization", g.signToken(t, authzSecret, time.Hour, "employeeUpdated.1")), "FORBIDDEN")
+	if got := g.postAuth(t, "", `mutation { updateEmployee(id: 5, name: "x") { success } }`); got != `{"data":{"updateEmployee":{"success":true}}}` {
+		t.Fatalf("anonymous publish: %s", got)
+	}
+}
