@@ -125,6 +125,8 @@ type eventPlanner struct {
 	vars    engine.Variables
 	input   string
 	err     error
+	// concrete is the root field's object return type; "" for a union or interface.
+	concrete string
 	// fields records the event's own fields below the root field, for projection.
 	root  *projField
 	stack []*projField
@@ -170,6 +172,11 @@ func (p *eventPlanner) EnterField(ref int) {
 		return
 	}
 	p.binding = b
+	if def, ok := p.v.Walker.FieldDefinition(ref); ok {
+		if node := p.v.Definition.FieldDefinitionTypeNode(def); node.Kind == ast.NodeKindObjectTypeDefinition {
+			p.concrete = p.v.Definition.FieldDefinitionTypeNameString(def)
+		}
+	}
 	var buf bytes.Buffer
 	buf.WriteString(`{"args":{`)
 	for i, arg := range p.v.Operation.FieldArguments(ref) {
@@ -244,10 +251,11 @@ func (p *eventPlanner) ConfigureSubscription() plan.SubscriptionConfiguration {
 		Input:     p.input,
 		Variables: p.vars,
 		DataSource: &eventTrigger{
-			binding: p.binding,
-			field:   p.field,
-			keys:    p.cfg.keys,
-			fields:  p.projection(),
+			binding:  p.binding,
+			field:    p.field,
+			keys:     p.cfg.keys,
+			fields:   p.projection(),
+			concrete: p.concrete,
 		},
 		PostProcessing: engine.PostProcessingConfiguration{MergePath: []string{p.field}},
 		QueryPlan:      &engine.QueryPlan{},
@@ -262,6 +270,10 @@ type eventTrigger struct {
 	keys    map[string][][]string
 	// fields is the projection of the event onto the operation's aliases (nil: none needed).
 	fields []*projField
+	// concrete is the field's object return type. An event for it may leave out
+	// __typename (a publish mutation sends only its arguments); for a union or interface
+	// the event must name its type.
+	concrete string
 }
 
 func (p *eventPlanner) projection() []*projField {

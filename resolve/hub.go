@@ -405,6 +405,7 @@ func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload 
 	var merge []string
 	switch t := g.spec.sub.Trigger.Source.(type) {
 	case *eventTrigger:
+		data = withTypename(data, t.concrete)
 		if msg := checkEvent(data, t); msg != "" {
 			g.h.opts.log.Warn().Str("subject", ev.Subject).Str("reason", msg).Msg("malformed event")
 			return graphQLErrorResponse(msg), true
@@ -445,6 +446,28 @@ func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload 
 	return bytes.Clone(buf.Bytes()), true
 }
 
+// withTypename adds "__typename": concrete to an event object that has none.
+func withTypename(data []byte, concrete string) []byte {
+	if concrete == "" {
+		return data
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) < 2 || trimmed[0] != '{' {
+		return data
+	}
+	if _, _, _, err := jsonparser.Get(trimmed, "__typename"); err == nil {
+		return data
+	}
+	out := make([]byte, 0, len(trimmed)+len(concrete)+16)
+	out = append(out, `{"__typename":`...)
+	out = appendJSONString(out, concrete)
+	rest := bytes.TrimSpace(trimmed[1:])
+	if len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, rest...)
+}
+
 // checkEvent explains why an event cannot be resolved, or returns "".
 func checkEvent(data []byte, t *eventTrigger) string {
 	data = bytes.TrimSpace(data)
@@ -457,6 +480,9 @@ func checkEvent(data []byte, t *eventTrigger) string {
 			return fmt.Sprintf("invalid event on %s: the payload has no \"__typename\"", t.field)
 		}
 		return fmt.Sprintf("invalid event on %s: the payload is not valid JSON: %v", t.field, err)
+	}
+	if t.concrete != "" && typeName != t.concrete {
+		return fmt.Sprintf("invalid event on %s: __typename %q is not the field's type %s", t.field, typeName, t.concrete)
 	}
 	keySets, ok := t.keys[typeName]
 	if !ok {

@@ -224,8 +224,8 @@ type KafkaProvider struct {
 	TLS *ClientTLS `yaml:"tls"`
 	// SASL, when set, authenticates; nil does not.
 	SASL *SASL `yaml:"sasl"`
-	// FetchMaxWait bounds how long a fetch waits for new records; 0 keeps the client
-	// library's default (5s in franz-go).
+	// FetchMaxWait bounds how long a fetch waits for new records, and so the delivery
+	// latency of a quiet topic; 0 means the provider default, 100ms.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 	// StrictStartup makes start-up fail when no broker answers; default false (connect in
 	// the background and keep retrying).

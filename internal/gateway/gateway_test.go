@@ -192,7 +192,8 @@ func TestGateway_MalformedEventsGiveErrorsAndKeepTheSubscription(t *testing.T) {
 	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
 	for _, bad := range []struct{ payload, want string }{
 		{`not json`, "not a JSON object"},
-		{`{"id":1}`, `no \"__typename\"`},
+		{`[1,2]`, "not a JSON object"},
+		{`{"__typename":"Product","upc":"p-100"}`, `is not the field's type Employee`},
 		{`{"__typename":"Employee"}`, `missing its key field \"id\"`},
 	} {
 		g.publish(t, "employeeUpdated.1", bad.payload)
@@ -228,14 +229,24 @@ func TestGateway_PublishMutationReachesSubscribers(t *testing.T) {
 	g := startGateway(t)
 	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 4) { id name } }`, "")
 	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
-	// A publish carries the JSON of the arguments, so the event has no __typename: the
-	// subscriber sees the error for it; publishing services add __typename themselves.
+	// A publish carries the JSON of the arguments; the field's return type is the concrete
+	// Employee, so the event needs no __typename and resolves like any other.
 	got := g.post(t, `mutation { updateEmployee(id: 4, name: "D. Schmidt") { success } }`, "")
 	if want := `{"data":{"updateEmployee":{"success":true}}}`; got != want {
 		t.Fatalf("mutation: got %s, want %s", got, want)
 	}
-	if ev := c.next(t); !strings.Contains(ev, `__typename`) {
-		t.Fatalf("subscriber got %s", ev)
+	if ev, want := c.next(t), `{"data":{"employeeUpdated":{"id":4,"name":"Dana Schmidt"}}}`; ev != want {
+		t.Fatalf("subscriber got %s, want %s", ev, want)
+	}
+}
+
+func TestGateway_EventsForAUnionMustNameTheirType(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { catalogChanged { __typename } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	g.publish(t, "catalogChanged", `{"upc":"p-300"}`)
+	if got := c.next(t); !strings.Contains(got, `no \"__typename\"`) {
+		t.Fatalf("got %s", got)
 	}
 }
 
@@ -286,7 +297,7 @@ func TestGateway_ManyClientsConcurrently(t *testing.T) {
 }
 
 func TestGateway_SubscriptionsSurviveANATSServerRestart(t *testing.T) {
-	addr := freeAddr(t)
+	addr := replicaAddr(t)
 	g := startGateway(t, withEmbeddedNATS(addr))
 	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id name } }`, "")
 	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })

@@ -345,8 +345,8 @@ func TestGatewayUpstream_DroppedSocketWithoutRetryErrorsAndKeepsTheClientConnect
 	if got := ws.next(t, "s1"); !strings.Contains(got, `subscription from subgraph \"feed\" failed`) {
 		t.Fatalf("ws got %s, want the upstream failure", got)
 	}
-	if f := ws.read(t); f.Type != "error" || f.ID != "s1" || !strings.Contains(string(f.Payload), "upstream_error") {
-		t.Fatalf("ws got %s %s %s, want error for s1 with code upstream_error", f.Type, f.ID, f.Payload)
+	if f := ws.read(t); f.Type != "error" || f.ID != "s1" || !strings.Contains(string(f.Payload), "UPSTREAM_ERROR") {
+		t.Fatalf("ws got %s %s %s, want error for s1 with code UPSTREAM_ERROR", f.Type, f.ID, f.Payload)
 	}
 	if got := sse.next(t); !strings.Contains(got, `subscription from subgraph \"feed\" failed`) {
 		t.Fatalf("sse got %s, want the upstream failure", got)
