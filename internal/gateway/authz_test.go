@@ -3,7 +3,12 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -375,5 +380,53 @@ func TestAuthorization_AllowAnonymousStillChecksPresentTokens(t *testing.T) {
 	wantRefused(t, subscribeSSE(t, g.URL(), subscribeOne, `{"id":5}`, "Authorization", g.signToken(t, authzSecret, time.Hour, "employeeUpdated.1")), "FORBIDDEN")
 	if got := g.postAuth(t, "", `mutation { updateEmployee(id: 5, name: "x") { success } }`); got != `{"data":{"updateEmployee":{"success":true}}}` {
 		t.Fatalf("anonymous publish: %s", got)
+	}
+}
+
+// Kafka topics and Redis channels use name patterns ("*" = any run); here on Redis, with
+// an ES256 public key.
+func TestAuthorization_RedisChannelsWithAPublicKey(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "issuer.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := redisTestURL(t)
+	svc := newRedisService(t, url)
+	g := startEventGateway(t, eventGatewayConfig{
+		events: "redis_events.graphql",
+		providers: fmt.Sprintf("    redis:\n      - id: gw-test-redis\n        urls: [%q]\n"+
+			"        authorization: { jwt: { public_key_file: %q }, claim: channels }\n", url, keyFile),
+	})
+	room, other := redisRoom("authz"), redisRoom("authz-other")
+	claims := jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "channels": []string{redisChannel(room) + "*"}}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := "Bearer " + signed
+
+	wantRefused(t, subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, other), "Authorization", bearer), "FORBIDDEN")
+	if n := svc.numSub(t, other); n != 0 {
+		t.Fatalf("%d subscribers on the refused channel", n)
+	}
+	// an HS256 token is not accepted for a public key
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	forged, _ := hs.SignedString(der)
+	wantRefused(t, subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, room), "Authorization", "Bearer "+forged), "UNAUTHENTICATED")
+
+	c := subscribeSSE(t, g.URL(), redisSubscription, fmt.Sprintf(`{"room":%q}`, room), "Authorization", bearer)
+	defer c.close()
+	eventually(t, "SUBSCRIBE", func() bool { return svc.numSub(t, room) == 1 })
+	svc.publish(t, room, `{"__typename":"Employee","id":1}`)
+	if got, want := c.next(t), `{"data":{"employeeUpdatedRedis":{"id":1,"name":"Alice Johnson"}}}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
 	}
 }
