@@ -85,17 +85,7 @@ func expireWith(s *Stream, grant *subjectauth.Grant) {
 	timer := time.AfterFunc(time.Until(grant.Expires), func() {
 		s.Finish(End{Code: EndUnauthenticated, Reason: "the token expired: subscribe again with a fresh token"})
 	})
-	// Chain onto the hub's close callback. The transport gets s only after Subscribe
-	// returns, so nothing can close it meanwhile.
-	s.mu.Lock()
-	leave := s.onClose
-	s.onClose = func() {
-		timer.Stop()
-		if leave != nil {
-			leave()
-		}
-	}
-	s.mu.Unlock()
+	s.OnClose(func() { timer.Stop() })
 }
 
 // clientHeaderKey carries the client's request headers from Execute to event fetches,

@@ -57,6 +57,8 @@ type Stream struct {
 	end     *End
 	closed  bool
 	onClose func()
+	// hooks run after onClose when the stream is closed (e.g. a token-expiry timer).
+	hooks   []func()
 	dropped uint64
 }
 
@@ -158,6 +160,18 @@ func (s *Stream) SetOnClose(f func()) {
 	s.mu.Unlock()
 }
 
+// OnClose adds f to run once when the stream is closed; after Close it runs at once.
+func (s *Stream) OnClose(f func()) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		f()
+		return
+	}
+	s.hooks = append(s.hooks, f)
+	s.mu.Unlock()
+}
+
 // Close is called by the transport when the client goes away or stops the subscription.
 // It is safe to call more than once and after the stream ended.
 func (s *Stream) Close() {
@@ -167,11 +181,15 @@ func (s *Stream) Close() {
 		return
 	}
 	s.closed = true
-	f := s.onClose
+	f, hooks := s.onClose, s.hooks
+	s.hooks = nil
 	s.clear()
 	s.mu.Unlock()
 	if f != nil {
 		f()
+	}
+	for _, h := range hooks {
+		h()
 	}
 }
 
