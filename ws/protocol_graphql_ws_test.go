@@ -94,7 +94,7 @@ func TestGraphQLWS_RequestErrorAndStreamErrorSendError(t *testing.T) {
 	fs := s.exec.nextSub(t)
 	fs.stream.Finish(resolve.End{Code: resolve.EndShutdown, Reason: "server shutting down"})
 	m = cl.expect("error")
-	assertJSON(t, m.Payload, `[{"message":"server shutting down","extensions":{"code":"shutdown"}}]`)
+	assertJSON(t, m.Payload, `[{"message":"server shutting down","extensions":{"code":"SHUTDOWN"}}]`)
 }
 
 func TestGraphQLWS_DuplicateStartReplacesOperation(t *testing.T) {

@@ -58,7 +58,7 @@ func TestGateway_CosmoExecutionConfig(t *testing.T) {
 	defer nc.Close()
 
 	c := subscribeSSE(t, gw.URL(), `subscription { employeeUpdated(id: 3) { id name role } }`, "")
-	eventually(t, "subscription", func() bool { return gw.Registry().Consumers() == 1 })
+	eventually(t, "subscription", func() bool { return gw.Registry().Consumers() == 1 && gw.stats.Subscribers.Load() >= 1 })
 	if err := nc.Publish("employeeUpdated.3", []byte(`{"__typename":"Employee","id":3}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func TestSSE_ReconnectWithLastEventIDReplaysMissedKafkaRecords(t *testing.T) {
 	brokers := cluster.ListenAddrs()
 	g := startKafkaGateway(t, brokers)
 	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":1}`)
-	eventually(t, "the consumer", func() bool { return g.Registry().Consumers() == 1 })
+	eventually(t, "the consumer", func() bool { return g.Registry().Consumers() == 1 && g.stats.Subscribers.Load() >= 1 })
 	kafkaProduce(t, brokers, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
 	ev := c.nextFrame(t)
 	c.close()
@@ -85,7 +85,7 @@ func TestSSE_ReconnectWithLastEventIDReplaysMissedKafkaRecords(t *testing.T) {
 func TestSSE_LastEventIDThatCannotResumeFallsBackToLive(t *testing.T) {
 	g := startGateway(t)
 	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id } }`, "", "Last-Event-ID", "12")
-	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 })
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 && g.stats.Subscribers.Load() >= 1 })
 	g.publish(t, "employeeUpdated.1", `{"__typename":"Employee","id":1}`)
 	if got := c.next(t); got != `{"data":{"employeeUpdated":{"id":1}}}` {
 		t.Fatalf("got %s", got)
