@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -51,6 +53,14 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info().Str("url", gw.URL()).Dur("startup", time.Since(started)).Msg("edgate is ready")
+	// Composition runs a JavaScript VM that is garbage once start-up is over; hand its
+	// memory back now rather than whenever the heap next grows (two cycles: the composer
+	// keeps its VM in a sync.Pool, which survives one).
+	go func() {
+		runtime.GC()
+		runtime.GC()
+		debug.FreeOSMemory()
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- gw.Serve() }()
