@@ -91,9 +91,13 @@ type group struct {
 	cancel  context.CancelFunc
 	ready   chan struct{}
 	err     error
-	members atomic.Pointer[[]*Stream]
-
-	mu      sync.Mutex // guards members writes, inbox, closing
+	mu sync.Mutex // guards members, snap, dirty, inbox, closing
+	// members is the set of subscribers; joins and leaves are O(1). snap is the slice the
+	// worker broadcasts to, rebuilt from members only after a change (so thousands of
+	// joins cost no copying, and an event after them one O(N) rebuild).
+	members map[*Stream]struct{}
+	snap    []*Stream
+	dirty   bool
 	inbox   []eventsource.Event
 	wake    chan struct{}
 	closing bool
@@ -209,8 +213,7 @@ func (h *hub) groupCount() int {
 func (h *hub) newGroup(spec groupSpec) *group {
 	ctx, cancel := context.WithCancel(h.ctx)
 	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel, ready: make(chan struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
-	empty := []*Stream{}
-	g.members.Store(&empty)
+	g.members = make(map[*Stream]struct{})
 	rctx := engine.NewContext(ctx)
 	rctx.Variables = mustParseVariables(spec.variables)
 	rctx.Request.Header = spec.headers.client
@@ -222,11 +225,8 @@ func (h *hub) newGroup(spec groupSpec) *group {
 
 func (g *group) addMember(s *Stream) {
 	g.mu.Lock()
-	old := *g.members.Load()
-	next := make([]*Stream, len(old), len(old)+1)
-	copy(next, old)
-	next = append(next, s)
-	g.members.Store(&next)
+	g.members[s] = struct{}{}
+	g.dirty = true
 	g.mu.Unlock()
 	s.SetOnClose(func() { g.h.leave(g, s) })
 }
@@ -234,18 +234,27 @@ func (g *group) addMember(s *Stream) {
 func (g *group) removeMember(s *Stream) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	old := *g.members.Load()
-	next := make([]*Stream, 0, len(old))
-	for _, m := range old {
-		if m != s {
-			next = append(next, m)
-		}
+	if _, ok := g.members[s]; ok {
+		delete(g.members, s)
+		g.dirty = true
 	}
-	g.members.Store(&next)
-	return len(next)
+	return len(g.members)
 }
 
-func (g *group) snapshot() []*Stream { return *g.members.Load() }
+// snapshot returns the current members. The slice is shared and must not be modified;
+// a later change builds a new one.
+func (g *group) snapshot() []*Stream {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.dirty {
+		snap := make([]*Stream, 0, len(g.members))
+		for m := range g.members {
+			snap = append(snap, m)
+		}
+		g.snap, g.dirty = snap, false
+	}
+	return g.snap
+}
 
 // start opens the group's trigger and its worker. g.err is set on failure.
 func (g *group) start() {
