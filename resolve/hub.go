@@ -84,14 +84,14 @@ type groupSpec struct {
 }
 
 type group struct {
-	h       *hub
-	spec    groupSpec
-	rctx    *engine.Context
-	ctx     context.Context
-	cancel  context.CancelFunc
-	ready   chan struct{}
-	err     error
-	mu sync.Mutex // guards members, snap, dirty, inbox, closing
+	h      *hub
+	spec   groupSpec
+	rctx   *engine.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+	ready  chan struct{}
+	err    error
+	mu     sync.Mutex // guards members, snap, dirty, inbox, closing
 	// members is the set of subscribers; joins and leaves are O(1). snap is the slice the
 	// worker broadcasts to, rebuilt from members only after a change (so thousands of
 	// joins cost no copying, and an event after them one O(N) rebuild).
