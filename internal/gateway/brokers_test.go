@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -53,25 +52,12 @@ func startEventGateway(t *testing.T, c eventGatewayConfig) *eventGateway {
 	t.Helper()
 	cfg, employees := loadEventConfig(t, c)
 	logs := &logBuffer{}
-	gw, err := New(context.Background(), cfg, zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger())
-	if err != nil {
-		t.Fatalf("gateway: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve() }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
 		if t.Failed() {
 			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})
+	gw := serveGateway(t, cfg, zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger())
 	return &eventGateway{Gateway: gw, employees: employees, logs: logs}
 }
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -41,16 +39,7 @@ func TestGateway_CosmoExecutionConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := New(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("gateway: %v", err)
-	}
-	go func() { _ = gw.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(ctx)
-	})
+	gw := serveGateway(t, cfg, zerolog.Nop())
 	nc, err := nats.Connect(gw.Embedded().ClientURL())
 	if err != nil {
 		t.Fatal(err)

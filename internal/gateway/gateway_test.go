@@ -53,7 +53,10 @@ func TestGateway_SubscribersOfOneSubjectShareOneNATSSubscription(t *testing.T) {
 	for _, q := range queries {
 		clients = append(clients, subscribeSSE(t, g.URL(), q, ""))
 	}
-	eventually(t, "three groups", func() bool { return g.Engine().Groups() == 3 })
+	eventually(t, "three subscribers", func() bool { return g.stats.Subscribers.Load() == 3 })
+	if n := g.Engine().Groups(); n != 3 {
+		t.Fatalf("%d groups, want 3", n)
+	}
 	if n := g.natsSubscriptions(t); n != 1 {
 		t.Fatalf("%d NATS subscriptions, want 1", n)
 	}

@@ -151,22 +151,7 @@ sse: { heartbeat_interval: 1s }
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	gw, err := New(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("gateway: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	gw := serveGateway(t, cfg, zerolog.Nop())
 	if natsURL == "" {
 		natsURL = gw.Embedded().ClientURL()
 	}
@@ -320,3 +305,26 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 type natsMsg = nats.Msg
+
+// serveGateway starts a gateway from cfg and, when the test ends, shuts it down and checks
+// that Serve returned cleanly.
+func serveGateway(t *testing.T, cfg *config.Config, log zerolog.Logger) *Gateway {
+	t.Helper()
+	gw, err := New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return gw
+}

@@ -139,22 +139,7 @@ sse: { heartbeat_interval: 1s }
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, cfgText)
 	}
-	gw, err := New(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("gateway: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	gw := serveGateway(t, cfg, zerolog.Nop())
 	return &upstreamGateway{Gateway: gw, feed: feed, employees: employees}
 }
 
