@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,11 +19,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"
-	"github.com/rs/zerolog"
-
-	"github.com/edgate/edgate/eventsource"
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/demo"
 )
 
 // Subject-level authorization (SPEC section 6) end to end: a gateway whose NATS provider
@@ -32,104 +26,20 @@ import (
 
 const authzSecret = "authz-test-secret-of-32-bytes-at-least"
 
-// authzGateway is a gateway started by startAuthzGateway, with its own NATS connection.
-type authzGateway struct {
-	*Gateway
-	nc *nats.Conn
-	// prefix starts every subject of the event subgraph, so that tests on a shared NATS
-	// server (NATS_URL) do not see each other's events.
-	prefix string
-}
+// authzGateway is a test gateway whose NATS provider has authorization.
+type authzGateway struct{ *testGateway }
 
 // subj returns the broker subject of a subject of testEventsSDL.
-func (g *authzGateway) subj(s string) string { return g.prefix + "." + s }
+func (g *authzGateway) subj(s string) string { return g.subject(s) }
 
-// startAuthzGateway starts a gateway with the demo subgraphs and testEventsSDL (subjects
-// prefixed), with authorization (YAML of the provider's authorization mapping after its
-// jwt key, indented for it) on the NATS provider: NATS_URL when set, else embedded.
+// startAuthzGateway starts a test gateway (see startGateway) with authorization on its NATS
+// provider: the jwt key, then authorization (YAML of the provider's authorization mapping
+// after its jwt key, indented for it).
 func startAuthzGateway(t *testing.T, authorization string) *authzGateway {
 	t.Helper()
-	employees, products := demo.Employees(), demo.Products()
-	es := httptest.NewServer(employees.Handler())
-	t.Cleanup(es.Close)
-	ps := httptest.NewServer(products.Handler())
-	t.Cleanup(ps.Close)
-	dir := t.TempDir()
-	write := func(name, content string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("employees.graphql", employees.SDL)
-	write("products.graphql", products.SDL)
-	prefix := fmt.Sprintf("authz%d", time.Now().UnixNano())
-	sdl := testEventsSDL
-	for _, subject := range []string{"employeeUpdated.", "getEmployee.", "catalogChanged"} {
-		sdl = strings.ReplaceAll(sdl, `"`+subject, `"`+prefix+"."+subject)
-	}
-	write("events.graphql", sdl)
-	natsURL := os.Getenv("NATS_URL")
-	url := ""
-	if natsURL != "" {
-		url = fmt.Sprintf("url: %q", natsURL)
-	}
 	t.Setenv("EDGATE_TEST_JWT_SECRET", authzSecret)
-	write("edgate.yaml", fmt.Sprintf(`listen_addr: 127.0.0.1:0
-subgraphs:
-  - name: employees
-    routing_url: %s
-    schema: { file: employees.graphql }
-  - name: products
-    routing_url: %s
-    schema: { file: products.graphql }
-  - name: events
-    schema: { file: events.graphql }
-events:
-  providers:
-    nats:
-      - id: default
-        %s
-        authorization:
-          jwt: { secret: "${EDGATE_TEST_JWT_SECRET}", algorithms: [HS256] }
-%s
-embedded_nats: { listen: "127.0.0.1:0", jetstream: false }
-sse: { heartbeat_interval: 1s }
-`, es.URL, ps.URL, url, authorization))
-	cfg, err := config.Load(filepath.Join(dir, "edgate.yaml"))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	gw := serveGateway(t, cfg, zerolog.Nop())
-	if natsURL == "" {
-		natsURL = gw.Embedded().ClientURL()
-	}
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatalf("nats connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return &authzGateway{Gateway: gw, nc: nc, prefix: prefix}
-}
-
-// publish sends an event on the prefixed subject.
-func (g *authzGateway) publish(t *testing.T, subject, data string) {
-	t.Helper()
-	if err := g.nc.Publish(g.subj(subject), []byte(data)); err != nil {
-		t.Fatalf("publish: %v", err)
-	}
-	if err := g.nc.Flush(); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-}
-
-// natsSubscriptions counts the gateway's subscriptions on its NATS connection.
-func (g *authzGateway) natsSubscriptions(t *testing.T) int {
-	t.Helper()
-	p, ok := g.Registry().Provider("nats/default")
-	if !ok {
-		t.Fatal("no nats provider")
-	}
-	return p.(*eventsource.NATS).Conn().NumSubscriptions()
+	provider := "        authorization:\n          jwt: { secret: \"${EDGATE_TEST_JWT_SECRET}\", algorithms: [HS256] }\n" + authorization
+	return &authzGateway{startGateway(t, withProviderYAML(provider))}
 }
 
 // signToken signs an HS256 token allowing subjects (prefixed), valid for ttl.

@@ -86,11 +86,18 @@ type gwOption func(*gwSettings)
 
 type gwSettings struct {
 	extraYAML string
-	natsURL   string // "" = embedded (or NATS_URL when set)
-	embedded  string // embedded listen address
+	// providerYAML is added to the NATS provider's entry, indented for it.
+	providerYAML string
+	natsURL      string // "" = embedded (or NATS_URL when set)
+	embedded     string // embedded listen address
 }
 
 func withYAML(s string) gwOption { return func(g *gwSettings) { g.extraYAML += s + "\n" } }
+
+// withProviderYAML adds keys (indented by eight spaces) to the NATS provider "default".
+func withProviderYAML(s string) gwOption {
+	return func(g *gwSettings) { g.providerYAML += strings.TrimRight(s, "\n") + "\n" }
+}
 
 // withEmbeddedNATS forces the embedded NATS server on listen, even when NATS_URL is set.
 func withEmbeddedNATS(listen string) gwOption {
@@ -140,9 +147,9 @@ events:
     nats:
       - id: default
         url: "%s"
-embedded_nats: { listen: "%s", jetstream: false }
+%sembedded_nats: { listen: "%s", jetstream: false }
 sse: { heartbeat_interval: 1s }
-%s`, es.URL, ps.URL, natsURL, s.embedded, s.extraYAML)
+%s`, es.URL, ps.URL, natsURL, s.providerYAML, s.embedded, s.extraYAML)
 	if natsURL == "" {
 		cfgText = strings.Replace(cfgText, `        url: ""`+"\n", "", 1)
 	}
