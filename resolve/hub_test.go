@@ -14,8 +14,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgate/edgate/eventsource"
-	"github.com/edgate/edgate/internal/demo"
 	"github.com/edgate/edgate/schema"
+	"github.com/edgate/edgate/testkit/demo"
 )
 
 type syncBuffer struct {

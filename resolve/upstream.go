@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgate/edgate/eventsource"
-	"github.com/edgate/edgate/internal/upstream"
+	"github.com/edgate/edgate/resolve/internal/upstream"
 )
 
 // Subscriptions that subgraphs serve themselves. The plan's trigger carries graphql-go-tools'

@@ -16,9 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgate/edgate/eventsource"
-	"github.com/edgate/edgate/internal/demo"
-	"github.com/edgate/edgate/internal/minigraph"
 	"github.com/edgate/edgate/schema"
+	"github.com/edgate/edgate/testkit/demo"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 // feedSDL is a subgraph that serves subscriptions itself; Employee's other fields come from

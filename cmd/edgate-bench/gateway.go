@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edgate/edgate/internal/loadgen"
+	"github.com/edgate/edgate/testkit/loadgen"
 )
 
 // gateway is the process under test: started by the benchmark, or one already running

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edgate/edgate/internal/loadgen"
+	"github.com/edgate/edgate/testkit/loadgen"
 	"github.com/rs/zerolog"
 )
 

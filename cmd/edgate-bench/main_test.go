@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/loadgen"
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/schema"
+	"github.com/edgate/edgate/testkit/loadgen"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgate/edgate/internal/loadgen"
+	"github.com/edgate/edgate/testkit/loadgen"
 )
 
 // report is the outcome of one run, printed as text and written as JSON with -json.

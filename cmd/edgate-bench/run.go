@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgate/edgate/internal/loadgen"
+	"github.com/edgate/edgate/testkit/loadgen"
 	"github.com/rs/zerolog"
 )
 

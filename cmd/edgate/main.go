@@ -16,8 +16,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/gateway"
+	"github.com/edgate/edgate/config"
+	"github.com/edgate/edgate/gateway"
 )
 
 func main() {

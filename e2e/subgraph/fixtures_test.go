@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/edgate/edgate/internal/demo"
+	"github.com/edgate/edgate/testkit/demo"
 )
 
 // The e2e suite composes the gateway from SDL files; they must stay the demo's schemas,

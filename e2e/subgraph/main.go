@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edgate/edgate/internal/demo"
+	"github.com/edgate/edgate/testkit/demo"
 )
 
 func main() {

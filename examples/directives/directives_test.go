@@ -18,8 +18,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/examples/internal/stack"
-	"github.com/edgate/edgate/internal/config"
 )
 
 type env struct {

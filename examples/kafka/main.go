@@ -22,8 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/examples/internal/stack"
-	"github.com/edgate/edgate/internal/config"
 )
 
 func main() {

@@ -20,8 +20,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/examples/internal/stack"
-	"github.com/edgate/edgate/internal/config"
 )
 
 func main() {

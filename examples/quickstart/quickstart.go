@@ -14,9 +14,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/demo"
-	"github.com/edgate/edgate/internal/gateway"
+	"github.com/edgate/edgate/config"
+	"github.com/edgate/edgate/gateway"
+	"github.com/edgate/edgate/testkit/demo"
 )
 
 // Defaults of options. Each address falls back to a free port when it is taken.

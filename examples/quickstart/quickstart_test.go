@@ -17,7 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/edgate/edgate/internal/demo"
+	"github.com/edgate/edgate/testkit/demo"
 )
 
 const subscription = "subscription { employeeUpdates { id name role } }"

@@ -21,8 +21,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/examples/internal/stack"
-	"github.com/edgate/edgate/internal/config"
 )
 
 func main() {

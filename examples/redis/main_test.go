@@ -10,7 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgate/edgate/examples/internal/stack"
-	"github.com/edgate/edgate/internal/demo"
+	"github.com/edgate/edgate/testkit/demo"
 )
 
 func TestExample_MessagePublishedFromGoReachesAnSSESubscriberWithTheName(t *testing.T) {

@@ -19,9 +19,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/demo"
-	"github.com/edgate/edgate/internal/gateway"
+	"github.com/edgate/edgate/config"
+	"github.com/edgate/edgate/gateway"
+	"github.com/edgate/edgate/testkit/demo"
 )
 
 // Stack is a running employees subgraph and gateway.

@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/demo"
+	"github.com/edgate/edgate/config"
+	"github.com/edgate/edgate/testkit/demo"
 )
 
 // TestGateway_CosmoExecutionConfig runs the gateway from the output of Cosmo's

@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"github.com/edgate/edgate/internal/config"
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/resolve"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/edgate/edgate/internal/demo"
-	"github.com/edgate/edgate/internal/minigraph"
 	"github.com/edgate/edgate/schema"
+	"github.com/edgate/edgate/testkit/demo"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 func TestMain(m *testing.M) {

@@ -19,10 +19,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/eventsource"
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/demo"
-	"github.com/edgate/edgate/internal/minigraph"
+	"github.com/edgate/edgate/testkit/demo"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 // testEventsSDL is the event subgraph of the gateway tests.

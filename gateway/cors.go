@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/edgate/edgate/internal/config"
+	"github.com/edgate/edgate/config"
 )
 
 // withCORS answers preflight requests and marks responses readable by the configured

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/edgate/edgate/internal/minigraph"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 // EmployeesSDL is the employees subgraph schema: it owns Employee.

@@ -18,8 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/eventsource"
-	"github.com/edgate/edgate/internal/config"
 	"github.com/edgate/edgate/internal/httpserver"
 	"github.com/edgate/edgate/internal/subjectauth"
 	"github.com/edgate/edgate/resolve"

@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/edgate/edgate/internal/minigraph"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 const testSDL = `

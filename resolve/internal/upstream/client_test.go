@@ -16,8 +16,8 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
-	"github.com/edgate/edgate/internal/minigraph"
-	"github.com/edgate/edgate/internal/upstream"
+	"github.com/edgate/edgate/resolve/internal/upstream"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 func TestMain(m *testing.M) {

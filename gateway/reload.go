@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/edgate/edgate/internal/config"
+	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/resolve"
 )
 

@@ -17,9 +17,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/demo"
-	"github.com/edgate/edgate/internal/minigraph"
+	"github.com/edgate/edgate/config"
+	"github.com/edgate/edgate/testkit/demo"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 // Helpers of the broker tests (kafka_test.go, redis_test.go, jetstream_test.go): a gateway

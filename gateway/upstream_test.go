@@ -17,9 +17,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
-	"github.com/edgate/edgate/internal/config"
-	"github.com/edgate/edgate/internal/demo"
-	"github.com/edgate/edgate/internal/minigraph"
+	"github.com/edgate/edgate/config"
+	"github.com/edgate/edgate/testkit/demo"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 // feedSDL is a subgraph that serves subscriptions itself; Employee's other fields come from

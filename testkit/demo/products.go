@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/edgate/edgate/internal/minigraph"
+	"github.com/edgate/edgate/testkit/minigraph"
 )
 
 // ProductsSDL is the products subgraph schema. It owns Product and extends Employee:
