@@ -210,6 +210,9 @@ type NATSProvider struct {
 	// Authorization, when set, restricts the subjects clients may use; nil: every client
 	// may use every subject the schema binds.
 	Authorization *Authorization `yaml:"authorization"`
+	// RequestTimeout bounds how long a request field (@edfs__natsRequest) waits for its
+	// reply before the field fails with an error. Default 5s; it must be positive.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// Line is the config line of this entry.
 	Line int `yaml:"-"`
 }
@@ -451,5 +454,7 @@ func (s *SubgraphSubscription) setDefaults() {
 }
 
 func (s *SASL) setDefaults() { s.Mechanism = SASLPlain }
+
+func (n *NATSProvider) setDefaults() { n.RequestTimeout = 5 * time.Second }
 
 func (a *Authorization) setDefaults() { a.Claim = "subjects" }

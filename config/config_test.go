@@ -138,7 +138,7 @@ func TestLoad_SpecExampleWithSubgraphs(t *testing.T) {
 	}
 
 	p := c.Events.Providers
-	if !reflect.DeepEqual(p.NATS, []NATSProvider{{ID: "default", URL: "nats://127.0.0.1:4222", Line: 19}}) {
+	if !reflect.DeepEqual(p.NATS, []NATSProvider{{ID: "default", URL: "nats://127.0.0.1:4222", RequestTimeout: 5 * time.Second, Line: 19}}) {
 		t.Errorf("nats: %+v", p.NATS)
 	}
 	if !reflect.DeepEqual(p.Kafka, []KafkaProvider{{ID: "my-kafka", Brokers: []string{"127.0.0.1:9092"}, Line: 20}}) {
@@ -305,7 +305,7 @@ events:
   providers:
     nats:
       - { id: secure, url: "tls://a:4222, tls://b:4222", creds_file: certs/user.creds }
-      - { id: tokened, url: "127.0.0.1:4222", token: s3cret }
+      - { id: tokened, url: "127.0.0.1:4222", token: s3cret, request_timeout: 750ms }
     kafka:
       - id: k
         brokers: ["k1:9092", "k2:9092"]
@@ -354,7 +354,8 @@ shutdown_timeout: 30s
 	}
 
 	nats := c.Events.Providers.NATS
-	if nats[0].CredsFile != abs("certs/user.creds") || nats[0].URL != "tls://a:4222, tls://b:4222" || nats[1].Token != "s3cret" {
+	if nats[0].CredsFile != abs("certs/user.creds") || nats[0].URL != "tls://a:4222, tls://b:4222" || nats[1].Token != "s3cret" ||
+		nats[0].RequestTimeout != 5*time.Second || nats[1].RequestTimeout != 750*time.Millisecond {
 		t.Errorf("nats: %+v", nats)
 	}
 	wantKafka := KafkaProvider{ID: "k", Brokers: []string{"k1:9092", "k2:9092"},

@@ -296,6 +296,11 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 			want:   `edgate.yaml:5: events.providers.nats[0]: credentials need a url; without one the embedded server (which has no auth) is used`,
 		},
 		{
+			name:   "nats request timeout of zero",
+			config: sub + "events:\n  providers:\n    nats:\n      - id: n\n        request_timeout: 0s\n",
+			want:   `edgate.yaml:6: events.providers.nats[0].request_timeout must be positive (it bounds the wait for a reply; default 5s)`,
+		},
+		{
 			name:   "kafka client cert without key",
 			config: sub + "events:\n  providers:\n    kafka:\n      - id: k\n        brokers: [\"h:9092\"]\n        tls:\n          cert_file: a.graphql\n",
 			want:   `edgate.yaml:7: events.providers.kafka[0].tls: cert_file and key_file go together`,

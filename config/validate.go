@@ -308,6 +308,9 @@ func (v *validator) natsProvider(i int, ids map[string]int) error {
 	if err := v.file(p+".creds_file", p+".creds_file", &n.CredsFile); err != nil {
 		return err
 	}
+	if n.RequestTimeout <= 0 {
+		return v.errorf(p+".request_timeout", "%s.request_timeout must be positive (it bounds the wait for a reply; default 5s)", p)
+	}
 	return v.authorization(p+".authorization", n.Authorization, subjectauth.NATSSubjects)
 }
 

@@ -6,6 +6,7 @@ package eventsource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -71,8 +72,19 @@ type Consumer interface {
 
 // Requester is implemented by providers that support request/reply (NATS).
 type Requester interface {
+	// Request sends data to subject and returns the first reply. It fails with
+	// ErrNoResponders when nothing listens on the subject, and with a *NoReplyError when
+	// no reply arrives within the provider's request timeout.
 	Request(ctx context.Context, subject string, data []byte) ([]byte, error)
 }
+
+// ErrNoResponders is the error of a request on a subject nothing listens on.
+var ErrNoResponders = errors.New("no responders")
+
+// NoReplyError is the error of a request that got no reply within Timeout.
+type NoReplyError struct{ Timeout time.Duration }
+
+func (e *NoReplyError) Error() string { return fmt.Sprintf("no reply within %s", e.Timeout) }
 
 // StatsReporter is implemented by providers that count their own traffic. The Registry
 // reports these counters when a provider has them, and its own counts of the traffic that

@@ -8,9 +8,6 @@ import (
 	"sync"
 )
 
-// ErrNoResponders is returned by Memory.Request when no responder matches the subject.
-var ErrNoResponders = errors.New("no responders")
-
 // Memory is an in-process provider for tests and examples. Subjects follow NATS rules:
 // tokens separated by '.', '*' matches one token and '>' the rest (at least one token).
 // Each consumer has an unbounded queue, so Publish never blocks on a slow consumer.

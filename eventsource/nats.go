@@ -388,13 +388,18 @@ func (n *NATS) publish(ctx context.Context, subject string, data []byte) error {
 // Request sends data to subject and waits for one reply, at most RequestTimeout unless ctx
 // ends sooner.
 func (n *NATS) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.requestTimeout)
+	rctx, cancel := context.WithTimeoutCause(ctx, n.requestTimeout, &NoReplyError{Timeout: n.requestTimeout})
 	defer cancel()
-	msg, err := n.nc.RequestWithContext(ctx, subject, data)
-	if err != nil {
-		return nil, fmt.Errorf("nats request %q: %w", subject, err)
+	msg, err := n.nc.RequestWithContext(rctx, subject, data)
+	switch {
+	case err == nil:
+		return msg.Data, nil
+	case errors.Is(err, nats.ErrNoResponders):
+		err = ErrNoResponders
+	case ctx.Err() == nil && rctx.Err() != nil:
+		err = context.Cause(rctx) // our own timeout, not the caller's
 	}
-	return msg.Data, nil
+	return nil, fmt.Errorf("nats request %q: %w", subject, err)
 }
 
 // Close closes every consumer and the connection.

@@ -347,14 +347,21 @@ func TestNATS_RequestReply(t *testing.T) {
 			}
 			start := time.Now()
 			_, err = req.Request(ctx, p+".silent", nil)
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-				t.Fatalf("request without reply: err = %v, want a timeout", err)
+			var noReply *NoReplyError
+			if !errors.As(err, &noReply) || noReply.Timeout != 200*time.Millisecond {
+				t.Fatalf("request without reply: err = %v, want a *NoReplyError after 200ms", err)
 			}
-			if d := time.Since(start); d > 3*time.Second {
+			if d := time.Since(start); d < 200*time.Millisecond || d > 3*time.Second {
 				t.Fatalf("timeout took %s, RequestTimeout is 200ms", d)
 			}
-			if _, err := req.Request(ctx, p+".nobody", nil); err == nil {
-				t.Fatal("request without responders: want error")
+			if _, err := req.Request(ctx, p+".nobody", nil); !errors.Is(err, ErrNoResponders) {
+				t.Fatalf("request without responders: err = %v, want ErrNoResponders", err)
+			}
+			// The caller's own end is not reported as the provider's timeout.
+			cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			if _, err := req.Request(cctx, p+".silent", nil); !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &noReply) {
+				t.Fatalf("request whose caller gave up: err = %v, want the caller's deadline", err)
 			}
 		})
 	}

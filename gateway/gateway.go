@@ -273,8 +273,8 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 		}
 		n, err := eventsource.NewNATS(ctx, eventsource.NATSOptions{
 			ID: "nats/" + p.ID, URL: url, Token: p.Token, User: p.User, Password: p.Password, CredsFile: p.CredsFile,
-			InstanceID: instanceID(cfg),
-			Log:        g.log.With().Str("provider", "nats/"+p.ID).Logger(),
+			InstanceID: instanceID(cfg), RequestTimeout: p.RequestTimeout,
+			Log: g.log.With().Str("provider", "nats/"+p.ID).Logger(),
 		})
 		if err != nil {
 			return fmt.Errorf("%s:%d: nats provider %q: %w", cfg.Path, p.Line, p.ID, err)

@@ -17,8 +17,9 @@ import (
 //   - A subscription is checked when the client subscribes, before it joins a group, so a
 //     client never rides on a group that another, authorized client started: every
 //     rendered subject must be covered by one of the token's patterns.
-//   - A publish or request field is checked in its fetch: Execute hands the client's
-//     headers to the fetch through the context.
+//   - A publish or request field is checked before any field of its operation executes
+//     (checkSideEffects) and again in its fetch: Execute hands the client's headers to
+//     the fetch through the context.
 //   - A subscription ends with UNAUTHENTICATED when the token's "exp" passes.
 //
 // Upstream subscriptions (served by subgraphs) are not broker subjects and are not checked.
@@ -102,25 +103,17 @@ func clientHeader(ctx context.Context) http.Header {
 }
 
 // authorizeFetch checks a publish or request on subject; it returns nil when allowed, or
-// the GraphQL error response of the field.
-func authorizeFetch(ctx context.Context, policy *subjectauth.Policy, field, subject string) []byte {
+// the field's error.
+func authorizeFetch(ctx context.Context, policy *subjectauth.Policy, field, subject string) *GraphQLError {
 	if policy == nil {
 		return nil
 	}
 	grant, err := policy.Authenticate(clientHeader(ctx).Get("Authorization"))
 	if err != nil {
-		return authErrorResponse(CodeUnauthenticated, fmt.Sprintf("not authenticated for %s: %v", field, err))
+		return &GraphQLError{Message: fmt.Sprintf("not authenticated for %s: %v", field, err), Extensions: map[string]any{"code": CodeUnauthenticated}}
 	}
 	if !grant.Allows(subject) {
-		return authErrorResponse(CodeForbidden, fmt.Sprintf("not authorized to call %s with these arguments", field))
+		return &GraphQLError{Message: fmt.Sprintf("not authorized to call %s with these arguments", field), Extensions: map[string]any{"code": CodeForbidden}}
 	}
 	return nil
-}
-
-func authErrorResponse(code, msg string) []byte {
-	b := []byte(`{"errors":[{"message":`)
-	b = appendJSONString(b, msg)
-	b = append(b, `,"extensions":{"code":`...)
-	b = appendJSONString(b, code)
-	return append(b, `}}]}`...)
 }

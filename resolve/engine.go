@@ -179,6 +179,12 @@ func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) error 
 	fh := e.headers.forward(op.Request.Header, e.subgraphs)
 	rctx.SubgraphHeadersBuilder = fh
 	rctx.InitialPayload = op.Request.InitPayload
+	if refused, err := checkSideEffects(ctx, rctx, sp.Response); err != nil {
+		return fmt.Errorf("execute %s %q: %w", op.Kind, op.Name, err)
+	} else if refused != nil {
+		_, err := w.Write(refused)
+		return err
+	}
 	var buf bytes.Buffer
 	if _, err := e.resolver.ResolveGraphQLResponse(rctx, sp.Response, nil, &buf); err != nil {
 		return fmt.Errorf("execute %s %q: %w", op.Kind, op.Name, err)

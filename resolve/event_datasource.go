@@ -3,11 +3,14 @@ package resolve
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/buger/jsonparser"
+	"github.com/wundergraph/astjson"
 	"github.com/jensneuse/abstractlogger"
 	"github.com/rs/zerolog"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
@@ -16,6 +19,7 @@ import (
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 
 	"github.com/edgate/edgate/directives"
+	"github.com/edgate/edgate/eventsource"
 	"github.com/edgate/edgate/internal/subjectauth"
 )
 
@@ -119,6 +123,11 @@ type eventPlanner struct {
 	id      int
 	v       *plan.Visitor
 	cfg     eventConfig
+	// nested is set for a planner the engine starts below a field of another planner,
+	// for example for the @external key fields of an entity an event subgraph returns.
+	// The walker shows it the enclosing root field too, but it fetches nothing: the root
+	// field's own fetch (or event) already carries what it may select.
+	nested  bool
 	rootRef int
 	field   string // response merge key: the root field name
 	binding *directives.Binding
@@ -127,6 +136,9 @@ type eventPlanner struct {
 	err     error
 	// concrete is the root field's object return type; "" for a union or interface.
 	concrete string
+	// returnType is the named return type of the root field (edfs__PublishResult for a
+	// publish field).
+	returnType string
 	// fields records the event's own fields below the root field, for projection.
 	root  *projField
 	stack []*projField
@@ -137,21 +149,25 @@ func (p *eventPlanner) ID() int      { return p.id }
 
 func (p *eventPlanner) DownstreamResponseFieldAlias(int) (string, bool) { return "", false }
 
-func (p *eventPlanner) Register(v *plan.Visitor, ds plan.DataSourceConfiguration[eventConfig], _ plan.DataSourcePlannerConfiguration) error {
+func (p *eventPlanner) Register(v *plan.Visitor, ds plan.DataSourceConfiguration[eventConfig], pc plan.DataSourcePlannerConfiguration) error {
 	p.v = v
 	p.cfg = ds.CustomConfiguration()
+	p.nested = pc.IsNested
 	v.Walker.RegisterEnterFieldVisitor(p)
 	v.Walker.RegisterLeaveFieldVisitor(p)
 	return nil
 }
 
 func (p *eventPlanner) LeaveField(int) {
-	if len(p.stack) > 0 {
+	if !p.nested && len(p.stack) > 0 {
 		p.stack = p.stack[:len(p.stack)-1]
 	}
 }
 
 func (p *eventPlanner) EnterField(ref int) {
+	if p.nested {
+		return
+	}
 	f := &projField{key: p.v.Operation.FieldAliasOrNameString(ref), name: p.v.Operation.FieldNameString(ref)}
 	if len(p.stack) > 0 {
 		parent := p.stack[len(p.stack)-1]
@@ -173,8 +189,9 @@ func (p *eventPlanner) EnterField(ref int) {
 	}
 	p.binding = b
 	if def, ok := p.v.Walker.FieldDefinition(ref); ok {
+		p.returnType = p.v.Definition.FieldDefinitionTypeNameString(def)
 		if node := p.v.Definition.FieldDefinitionTypeNode(def); node.Kind == ast.NodeKindObjectTypeDefinition {
-			p.concrete = p.v.Definition.FieldDefinitionTypeNameString(def)
+			p.concrete = p.returnType
 		}
 	}
 	var buf bytes.Buffer
@@ -210,17 +227,27 @@ func (p *eventPlanner) ConfigureFetch() engine.FetchConfiguration {
 		p.v.Walker.StopWithInternalErr(p.err)
 		return engine.FetchConfiguration{}
 	}
-	if p.binding == nil {
-		// A nested planner of the event subgraph (e.g. below a union of entities) has
-		// nothing to fetch: the event already holds what it may select.
+	if p.nested || p.binding == nil {
+		// A nested planner of the event subgraph (below an entity or a union of entities
+		// the root field returns) has nothing to fetch: the root field's fetch or event
+		// already holds what it may select.
 		return engine.FetchConfiguration{}
 	}
+	action := brokerAction{binding: p.binding, field: p.field, policy: p.factory.authz[ProviderKey(p.binding)]}
 	var src engine.DataSource
 	switch p.binding.Action {
 	case directives.Publish:
-		src = &publishSource{binding: p.binding, broker: p.factory.broker, log: p.factory.log, policy: p.factory.authz[ProviderKey(p.binding)]}
+		var children []*projField
+		if p.root != nil {
+			children = p.root.children
+		}
+		src = &publishSource{
+			brokerAction: action, broker: p.factory.broker, log: p.factory.log,
+			succeeded: publishResult(children, p.returnType, true),
+			failed:    publishResult(children, p.returnType, false),
+		}
 	case directives.Request:
-		src = &requestSource{binding: p.binding, broker: p.factory.broker, policy: p.factory.authz[ProviderKey(p.binding)]}
+		src = &requestSource{brokerAction: action, broker: p.factory.broker, log: p.factory.log, concrete: p.concrete, fields: p.projection()}
 	default:
 		// The planner asks every planner for a fetch, also the one of a subscription root
 		// field; its real work happens in ConfigureSubscription.
@@ -303,68 +330,195 @@ func argsOf(input []byte) []byte {
 	return args
 }
 
+// brokerAction is what a publish or request fetch does before it reaches the broker:
+// render the subject from the field's arguments and authorize the client for it. Engine
+// runs it for every such fetch of an operation before executing any of them (see
+// checkSideEffects), so that no side effect happens for an operation that then fails
+// on one of these checks.
+type brokerAction struct {
+	binding *directives.Binding
+	// field is the root field's response key (alias or name), the path of its errors.
+	field  string
+	policy *subjectauth.Policy // nil: open
+}
+
+// prepare returns the arguments (the message) and the rendered subject, or the error a
+// client gets for them.
+func (a *brokerAction) prepare(ctx context.Context, input []byte) (args []byte, subject string, gqlErr *GraphQLError) {
+	args = argsOf(input)
+	subjects, err := a.binding.RenderSubjects(args)
+	if err != nil {
+		return nil, "", &GraphQLError{Message: err.Error()}
+	}
+	if refused := authorizeFetch(ctx, a.policy, a.binding.FieldName, subjects[0]); refused != nil {
+		return nil, "", refused
+	}
+	return args, subjects[0], nil
+}
+
+// check runs the checks of prepare without acting; nil means the fetch may run.
+func (a *brokerAction) check(ctx context.Context, input []byte) *GraphQLError {
+	_, _, gqlErr := a.prepare(ctx, input)
+	return gqlErr
+}
+
+func (a *brokerAction) responseKey() string { return a.field }
+
 // publishSource publishes the JSON of the field's arguments.
 type publishSource struct {
-	binding *directives.Binding
-	broker  eventBroker
-	log     zerolog.Logger
-	policy  *subjectauth.Policy // nil: open
+	brokerAction
+	broker eventBroker
+	log    zerolog.Logger
+	// succeeded and failed are the field's whole result, with every selected field of
+	// edfs__PublishResult (success, __typename) under its response key.
+	succeeded, failed []byte
 }
 
 func (s *publishSource) Load(ctx context.Context, _ http.Header, input []byte) ([]byte, error) {
-	args := argsOf(input)
-	subjects, err := s.binding.RenderSubjects(args)
-	if err != nil {
-		return graphQLErrorResponse(err.Error()), nil
+	args, subject, gqlErr := s.prepare(ctx, input)
+	if gqlErr != nil {
+		return errorResponse(gqlErr), nil
 	}
-	if refused := authorizeFetch(ctx, s.policy, s.binding.FieldName, subjects[0]); refused != nil {
-		return refused, nil
-	}
-	if err := s.broker.Publish(ctx, ProviderKey(s.binding), subjects[0], args); err != nil {
-		s.log.Warn().Err(err).Str("provider", s.binding.ProviderID).Str("subject", subjects[0]).
+	if err := s.broker.Publish(ctx, ProviderKey(s.binding), subject, args); err != nil {
+		s.log.Warn().Err(err).Str("provider", s.binding.ProviderID).Str("subject", subject).
 			Str("field", s.binding.TypeName+"."+s.binding.FieldName).Msg("publish failed; returning success: false")
-		return []byte(`{"data":{"success":false}}`), nil
+		return s.failed, nil
 	}
-	return []byte(`{"data":{"success":true}}`), nil
+	return s.succeeded, nil
 }
 
 func (s *publishSource) LoadWithFiles(ctx context.Context, h http.Header, input []byte, _ []*httpclient.FileUpload) ([]byte, error) {
 	return s.Load(ctx, h, input)
 }
 
+// publishResult renders the response of a publish field: {"data":{...}} with the selected
+// fields of the result type under their response keys, because the engine reads each
+// field from data[alias or name] (clients such as Apollo Client and urql add __typename
+// to every selection set).
+func publishResult(fields []*projField, typeName string, success bool) []byte {
+	b := []byte(`{"data":{`)
+	seen := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		if seen[f.key] {
+			continue
+		}
+		if len(seen) > 0 {
+			b = append(b, ',')
+		}
+		seen[f.key] = true
+		b = appendJSONString(b, f.key)
+		b = append(b, ':')
+		switch f.name {
+		case "success":
+			b = strconv.AppendBool(b, success)
+		case "__typename":
+			b = appendJSONString(b, typeName)
+		default:
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, "}}"...)
+}
+
 // requestSource sends the arguments as a request and resolves the reply as the entity.
 type requestSource struct {
-	binding *directives.Binding
-	broker  eventBroker
-	policy  *subjectauth.Policy // nil: open
+	brokerAction
+	broker eventBroker
+	log    zerolog.Logger
+	// concrete is the field's object return type: a reply without __typename is of it.
+	concrete string
+	// fields is the projection of the reply onto the operation's aliases (nil: none).
+	fields []*projField
 }
 
 func (s *requestSource) Load(ctx context.Context, _ http.Header, input []byte) ([]byte, error) {
-	args := argsOf(input)
-	subjects, err := s.binding.RenderSubjects(args)
+	args, subject, gqlErr := s.prepare(ctx, input)
+	if gqlErr != nil {
+		return errorResponse(gqlErr), nil
+	}
+	reply, err := s.broker.Request(ctx, ProviderKey(s.binding), subject, args)
 	if err != nil {
-		return graphQLErrorResponse(err.Error()), nil
+		if ctx.Err() == nil {
+			s.log.Warn().Err(err).Str("provider", s.binding.ProviderID).Str("subject", subject).
+				Str("field", s.binding.TypeName+"."+s.binding.FieldName).Msg("request failed")
+		}
+		return graphQLErrorResponse(fmt.Sprintf("request on %q failed: %s", subject, requestFailure(err))), nil
 	}
-	if refused := authorizeFetch(ctx, s.policy, s.binding.FieldName, subjects[0]); refused != nil {
-		return refused, nil
-	}
-	reply, err := s.broker.Request(ctx, ProviderKey(s.binding), subjects[0], args)
+	data, err := replyData(reply, s.concrete, s.fields)
 	if err != nil {
-		return graphQLErrorResponse(fmt.Sprintf("request on %q failed: %v", subjects[0], err)), nil
+		return graphQLErrorResponse(fmt.Sprintf("reply on %q: %v", subject, err)), nil
 	}
-	reply = bytes.TrimSpace(reply)
-	if len(reply) == 0 || (reply[0] != '{' && reply[0] != '[') {
-		return graphQLErrorResponse(fmt.Sprintf("reply on %q is not a JSON object", subjects[0])), nil
-	}
-	out := make([]byte, 0, len(reply)+10)
+	out := make([]byte, 0, len(data)+10)
 	out = append(out, `{"data":`...)
-	out = append(out, reply...)
+	out = append(out, data...)
 	out = append(out, '}')
 	return out, nil
 }
 
 func (s *requestSource) LoadWithFiles(ctx context.Context, h http.Header, input []byte, _ []*httpclient.FileUpload) ([]byte, error) {
 	return s.Load(ctx, h, input)
+}
+
+// requestFailure says why a request failed, in the words a client can act on; the log
+// has the whole error.
+func requestFailure(err error) string {
+	var noReply *eventsource.NoReplyError
+	switch {
+	case errors.As(err, &noReply):
+		return noReply.Error()
+	case errors.Is(err, eventsource.ErrNoResponders):
+		return "no responders (nothing listens on the subject)"
+	case errors.Is(err, context.Canceled):
+		return "the client left"
+	}
+	return err.Error()
+}
+
+// replyData checks a request's reply and prepares it for resolution like an event: a
+// missing __typename is supplied for an object return type, and values are copied to the
+// operation's aliases.
+func replyData(reply []byte, concrete string, fields []*projField) ([]byte, error) {
+	reply = bytes.TrimSpace(reply)
+	if len(reply) == 0 || (reply[0] != '{' && reply[0] != '[') {
+		return nil, errors.New("not a JSON object")
+	}
+	if concrete == "" && fields == nil {
+		return reply, nil
+	}
+	v, err := astjson.ParseBytes(reply)
+	if err != nil {
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	if concrete != "" {
+		setTypename(v, concrete)
+	}
+	if fields != nil {
+		projectValue(v, fields)
+	}
+	return v.MarshalTo(nil), nil
+}
+
+// setTypename sets "__typename" on an object, or on each object of a list, that has none.
+func setTypename(v *astjson.Value, typeName string) {
+	switch v.Type() {
+	case astjson.TypeArray:
+		items, _ := v.Array()
+		for _, item := range items {
+			setTypename(item, typeName)
+		}
+	case astjson.TypeObject:
+		if v.Get("__typename") == nil {
+			v.Set(nil, "__typename", astjson.StringValue(nil, typeName))
+		}
+	}
+}
+
+// errorResponse is the response of a fetch that failed with e.
+func errorResponse(e *GraphQLError) []byte {
+	b, _ := json.Marshal(struct {
+		Errors []GraphQLError `json:"errors"`
+	}{[]GraphQLError{*e}})
+	return b
 }
 
 func graphQLErrorResponse(msg string) []byte {
