@@ -34,6 +34,7 @@ type Query {
 
 type Mutation {
   updateEmployee(id: Int!, name: String): edfs__PublishResult! @edfs__natsPublish(subject: "employeeUpdated.{{ args.id }}")
+  updateEmployeeByKey(key: String!): edfs__PublishResult! @edfs__natsPublish(subject: "employeeUpdated.{{ args.key }}")
 }
 
 type Subscription {

@@ -119,6 +119,9 @@ func (p *pipeline) prepare(req *Request) (*Operation, error) {
 	if err := p.validate(&doc); err != nil {
 		return nil, err
 	}
+	if err := checkSubscriptionRoot(&doc); err != nil {
+		return nil, err
+	}
 	if p.maxDepth > 0 {
 		if depth := operationDepth(&doc); depth > p.maxDepth {
 			return nil, NewRequestError(fmt.Sprintf("the operation is %d levels deep, more than the limit of %d", depth, p.maxDepth))
