@@ -10,9 +10,9 @@ import (
 	"strconv"
 
 	"github.com/buger/jsonparser"
-	"github.com/wundergraph/astjson"
 	"github.com/jensneuse/abstractlogger"
 	"github.com/rs/zerolog"
+	"github.com/wundergraph/astjson"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/datasource/httpclient"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/plan"
