@@ -13,7 +13,6 @@ import (
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/asttransform"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/datasource/graphql_datasource"
-	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/datasource/introspection_datasource"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/plan"
 )
 
@@ -43,9 +42,11 @@ type Schema struct {
 	// GraphQL base schema (built-in scalars, introspection types); the planner uses it.
 	Definition *ast.Document
 	// ClientDefinition is the schema clients see; validation and introspection use it.
-	// It is Definition itself when the config carries no separate client schema.
+	// It is the config's client schema (or, without one, the engine schema) without
+	// internal directives and types (see clientSchema), merged with the base schema.
 	ClientDefinition *ast.Document
-	ClientSDL        string
+	// ClientSDL is the client schema as SDL, without the base schema.
+	ClientSDL string
 	Plan             plan.Configuration
 	Bindings         []directives.Binding
 }
@@ -60,17 +61,16 @@ func (s *Supergraph) Build(opts BuildOptions) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build schema: engine schema: %w", err)
 	}
-	out := &Schema{
-		Definition:       definition,
-		ClientDefinition: definition,
-		ClientSDL:        engine.GetGraphqlSchema(),
-		Bindings:         s.Bindings,
+	out := &Schema{Definition: definition, Bindings: s.Bindings}
+	client := engine.GetGraphqlClientSchema()
+	if client == "" {
+		client = engine.GetGraphqlSchema()
 	}
-	if client := engine.GetGraphqlClientSchema(); client != "" {
-		out.ClientSDL = client
-		if out.ClientDefinition, err = parseSchema(client); err != nil {
-			return nil, fmt.Errorf("build schema: client schema: %w", err)
-		}
+	if out.ClientSDL, err = clientSchema(client); err != nil {
+		return nil, fmt.Errorf("build schema: client schema: %w", err)
+	}
+	if out.ClientDefinition, err = parseSchema(out.ClientSDL); err != nil {
+		return nil, fmt.Errorf("build schema: client schema: %w", err)
 	}
 
 	out.Plan.DefaultFlushIntervalMillis = engine.GetDefaultFlushInterval()
@@ -88,12 +88,20 @@ func (s *Supergraph) Build(opts BuildOptions) (*Schema, error) {
 		out.Plan.DataSources = append(out.Plan.DataSources, ds)
 	}
 
-	introspection, err := introspection_datasource.NewIntrospectionConfigFactory(out.ClientDefinition)
+	data, err := newIntrospectionData(out.ClientDefinition)
 	if err != nil {
 		return nil, fmt.Errorf("build schema: introspection: %w", err)
 	}
-	out.Plan.Fields = append(out.Plan.Fields, introspection.BuildFieldConfigurations()...)
-	out.Plan.DataSources = append(out.Plan.DataSources, introspection.BuildDataSourceConfigurations()...)
+	queryType := "Query"
+	if name := out.ClientDefinition.Index.QueryTypeName; len(name) > 0 {
+		queryType = string(name)
+	}
+	ids, err := newIntrospectionDataSource(queryType, data)
+	if err != nil {
+		return nil, fmt.Errorf("build schema: introspection: %w", err)
+	}
+	out.Plan.Fields = append(out.Plan.Fields, introspectionFields(queryType)...)
+	out.Plan.DataSources = append(out.Plan.DataSources, ids)
 	return out, nil
 }
 
