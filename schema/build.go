@@ -47,8 +47,8 @@ type Schema struct {
 	ClientDefinition *ast.Document
 	// ClientSDL is the client schema as SDL, without the base schema.
 	ClientSDL string
-	Plan             plan.Configuration
-	Bindings         []directives.Binding
+	Plan      plan.Configuration
+	Bindings  []directives.Binding
 }
 
 // Build turns the supergraph into the engine's schema documents and plan configuration.
