@@ -211,6 +211,17 @@ func (g *Gateway) routes() http.Handler {
 	return mux
 }
 
+// ClientSchema composes the configured graph (or loads the execution config) and returns
+// the schema clients see, as SDL: what introspection returns, for code generators and
+// reviews. It starts nothing.
+func ClientSchema(cfg *config.Config) (string, error) {
+	super, err := loadSupergraph(cfg)
+	if err != nil {
+		return "", err
+	}
+	return super.ClientSDL()
+}
+
 // loadSupergraph composes the configured subgraphs or loads the execution config.
 func loadSupergraph(cfg *config.Config) (*schema.Supergraph, error) {
 	if cfg.ExecutionConfigFile != "" {

@@ -62,12 +62,8 @@ func (s *Supergraph) Build(opts BuildOptions) (*Schema, error) {
 		return nil, fmt.Errorf("build schema: engine schema: %w", err)
 	}
 	out := &Schema{Definition: definition, Bindings: s.Bindings}
-	client := engine.GetGraphqlClientSchema()
-	if client == "" {
-		client = engine.GetGraphqlSchema()
-	}
-	if out.ClientSDL, err = clientSchema(client); err != nil {
-		return nil, fmt.Errorf("build schema: client schema: %w", err)
+	if out.ClientSDL, err = s.ClientSDL(); err != nil {
+		return nil, fmt.Errorf("build schema: %w", err)
 	}
 	if out.ClientDefinition, err = parseSchema(out.ClientSDL); err != nil {
 		return nil, fmt.Errorf("build schema: client schema: %w", err)
@@ -103,6 +99,21 @@ func (s *Supergraph) Build(opts BuildOptions) (*Schema, error) {
 	out.Plan.Fields = append(out.Plan.Fields, introspectionFields(queryType)...)
 	out.Plan.DataSources = append(out.Plan.DataSources, ids)
 	return out, nil
+}
+
+// ClientSDL returns the schema clients see, as SDL: the composed client schema without
+// internal directives and types (see clientSchema). It is what introspection returns.
+func (s *Supergraph) ClientSDL() (string, error) {
+	engine := s.Config.GetEngineConfig()
+	client := engine.GetGraphqlClientSchema()
+	if client == "" {
+		client = engine.GetGraphqlSchema()
+	}
+	sdl, err := clientSchema(client)
+	if err != nil {
+		return "", fmt.Errorf("client schema: %w", err)
+	}
+	return sdl, nil
 }
 
 func parseSchema(sdl string) (*ast.Document, error) {

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,22 +22,47 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "edgate: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edgate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Usage and flag errors are printed here, not by the flag package: -h prints the usage
+	// to stdout and succeeds; a bad flag prints it to stderr and fails.
+	fs.SetOutput(io.Discard)
 	configPath := fs.String("config", "edgate.yaml", "path of the YAML configuration file")
 	watch := fs.Duration("watch", 2*time.Second, "reload when the config or a schema file changes, checking this often (0: only on SIGHUP)")
+	printSchema := fs.Bool("print-schema", false, "print the schema clients see (what introspection returns) as SDL and exit")
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, stdout)
+			return nil
+		}
+		usage(fs, stderr)
+		return err
+	}
+	if fs.NArg() > 0 {
+		usage(fs, stderr)
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *version {
+		_, err := fmt.Fprintln(stdout, versionString())
 		return err
 	}
 	cfg, err := config.Load(*configPath)
 	if err != nil {
+		return err
+	}
+	if *printSchema {
+		sdl, err := gateway.ClientSchema(cfg)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, sdl+"\n")
 		return err
 	}
 	log, err := newLogger(cfg.Log, stderr)
@@ -105,6 +131,60 @@ func run(args []string, stderr io.Writer) error {
 		err = errors.Join(err, serr)
 	}
 	return err
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, `edgate is an event-driven GraphQL subscription gateway for federated graphs.
+
+Usage:
+  edgate [-config edgate.yaml] [-watch 2s]   serve the gateway
+  edgate -print-schema [-config edgate.yaml] print the client schema and exit
+  edgate -version                            print the version and exit
+
+Flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, `
+Environment:
+  EDGATE_PPROF=host:port   serve net/http/pprof there (for profiling; unset: off)
+
+Configuration reference: config/REFERENCE.md in the edgate repository.
+`)
+}
+
+// versionString describes this binary from its build information: the module version
+// (a release tag, or "(devel)" for a build from a checkout), the VCS revision and time
+// when the build recorded them, and the Go version.
+func versionString() string {
+	version, detail := "(unknown)", []string{runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		version = info.Main.Version
+		var rev, when, modified string
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = " (modified)"
+				}
+			}
+		}
+		if rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			detail = append(detail, "commit "+rev+modified)
+		}
+		if when != "" {
+			detail = append(detail, when)
+		}
+	}
+	return "edgate " + version + " (" + strings.Join(detail, ", ") + ")"
 }
 
 func newLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -117,7 +122,7 @@ type Employee @key(fields: "id", resolvable: false) { id: Int! @external }
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFiles(t, tc.files)
 			var stderr bytes.Buffer
-			err := run([]string{"-config", filepath.Join(dir, "edgate.yaml")}, &stderr)
+			err := run([]string{"-config", filepath.Join(dir, "edgate.yaml")}, io.Discard, &stderr)
 			if err == nil {
 				t.Fatal("start-up succeeded")
 			}
@@ -131,5 +136,107 @@ type Employee @key(fields: "id", resolvable: false) { id: Int! @external }
 				}
 			}
 		})
+	}
+}
+
+// TestMain lets a test run the real main, exit status included: the test binary re-runs
+// itself with EDGATE_TEST_MAIN=1 and the arguments after "--".
+func TestMain(m *testing.M) {
+	if os.Getenv("EDGATE_TEST_MAIN") == "1" {
+		for i, a := range os.Args {
+			if a == "--" {
+				os.Args = append([]string{"edgate"}, os.Args[i+1:]...)
+				break
+			}
+		}
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// edgate runs main with args and returns its stdout, stderr and exit status.
+func edgate(t *testing.T, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), "EDGATE_TEST_MAIN=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		status = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), status
+}
+
+func TestHelpPrintsUsageAndSucceeds(t *testing.T) {
+	for _, flag := range []string{"-h", "-help", "--help"} {
+		stdout, stderr, status := edgate(t, flag)
+		if status != 0 || stderr != "" {
+			t.Fatalf("%s: status %d, stderr %q", flag, status, stderr)
+		}
+		for _, want := range []string{"Usage:", "-config", "-watch", "-print-schema", "-version", "EDGATE_PPROF"} {
+			if !strings.Contains(stdout, want) {
+				t.Fatalf("%s: usage lacks %q:\n%s", flag, want, stdout)
+			}
+		}
+	}
+}
+
+func TestBadFlagPrintsUsageAndFails(t *testing.T) {
+	stdout, stderr, status := edgate(t, "-nope")
+	if status != 1 || stdout != "" || !strings.Contains(stderr, "Usage:") || !strings.Contains(stderr, "edgate: flag provided but not defined: -nope") {
+		t.Fatalf("status %d\nstdout %q\nstderr %q", status, stdout, stderr)
+	}
+}
+
+func TestVersionComesFromTheBuildInfo(t *testing.T) {
+	stdout, stderr, status := edgate(t, "-version")
+	if status != 0 || stderr != "" {
+		t.Fatalf("status %d, stderr %q", status, stderr)
+	}
+	info, _ := debug.ReadBuildInfo()
+	want := "edgate " + info.Main.Version + " (" + runtime.Version()
+	if !strings.HasPrefix(stdout, want) || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("got %q, want a line starting with %q", stdout, want)
+	}
+}
+
+func TestPrintSchemaPrintsTheClientSchema(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"edgate.yaml": `subgraphs:
+  - name: employees
+    routing_url: http://127.0.0.1:1/graphql
+    schema: { file: employees.graphql }
+  - name: events
+    schema: { file: events.graphql }
+`,
+		"employees.graphql": okSubgraph,
+		"events.graphql": `extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@external"])
+type Mutation {
+  "Publishes the new name."
+  rename(id: Int!, name: String!): edfs__PublishResult! @edfs__natsPublish(subject: "renamed.{{ args.id }}")
+}
+type Employee @key(fields: "id", resolvable: false) { id: Int! @external }
+type edfs__PublishResult { success: Boolean! }
+`,
+	})
+	stdout, stderr, status := edgate(t, "-print-schema", "-config", filepath.Join(dir, "edgate.yaml"))
+	if status != 0 {
+		t.Fatalf("status %d, stderr %s", status, stderr)
+	}
+	for _, want := range []string{"type Query {", "employee(id: Int!): Employee", "type Mutation {", "Publishes the new name.", "rename(id: Int!, name: String!): edfs__PublishResult!", "type edfs__PublishResult {"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("schema lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, internal := range []string{"@authenticated", "openfed__", "@key", "edfs__nats"} {
+		if strings.Contains(stdout, internal) {
+			t.Errorf("schema has %q:\n%s", internal, stdout)
+		}
 	}
 }
