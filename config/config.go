@@ -48,6 +48,9 @@ type Config struct {
 	TLS *TLS `yaml:"tls"`
 	Log Log  `yaml:"log"`
 
+	// Playground is the GraphQL IDE browsers get on the GraphQL endpoint.
+	Playground Playground `yaml:"playground"`
+
 	// CORS lets browser pages on other origins use the GraphQL endpoint (HTTP and SSE).
 	// Default: no CORS headers, so only same-origin pages can read responses.
 	CORS CORS `yaml:"cors"`
@@ -411,6 +414,18 @@ type CORS struct {
 	MaxAge time.Duration `yaml:"max_age"`
 }
 
+// Playground configures the GraphQL IDE (GraphiQL) served to browsers: a GET of the
+// GraphQL endpoint that prefers text/html gets the IDE's page, and its assets are served
+// under the endpoint's path plus "/playground/", all from the binary (no CDN).
+type Playground struct {
+	// Enabled serves the IDE. Default true: like Cosmo's playground and Hive Gateway's
+	// GraphiQL it is on out of the box; it shows nothing introspection does not, loads
+	// nothing from other sites, and GraphQL clients never see it. Turn it off where no
+	// one should browse the API (then such a GET gets the GraphQL-over-HTTP error it got
+	// before).
+	Enabled bool `yaml:"enabled"`
+}
+
 // ByteSize is a size in bytes. The YAML value is an integer or an integer with a unit:
 // KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000), e.g. 64KiB.
 type ByteSize int64
@@ -440,6 +455,7 @@ func defaults() *Config {
 		Log:             Log{Level: "info", Format: LogJSON},
 		ShutdownTimeout: 10 * time.Second,
 		CORS:            CORS{MaxAge: 5 * time.Minute},
+		Playground:      Playground{Enabled: true},
 	}
 }
 

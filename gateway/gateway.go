@@ -21,6 +21,7 @@ import (
 	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/eventsource"
 	"github.com/edgate/edgate/internal/httpserver"
+	"github.com/edgate/edgate/internal/playground"
 	"github.com/edgate/edgate/internal/subjectauth"
 	"github.com/edgate/edgate/resolve"
 	"github.com/edgate/edgate/schema"
@@ -37,8 +38,10 @@ type Gateway struct {
 	engines  *resolve.Reloader
 	sse      *sse.Handler
 	ws       *ws.Handler
-	server   *httpserver.Server
-	stats    *resolve.Stats
+	// playground is the GraphQL IDE; nil when playground.enabled is false.
+	playground *playground.Handler
+	server     *httpserver.Server
+	stats      *resolve.Stats
 	// authz holds the subject authorization of each provider that has one, by provider
 	// key; providers cannot change on reload, so neither can it.
 	authz map[string]*subjectauth.Policy
@@ -101,6 +104,11 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 			MaxMessageBytes:               int64(cfg.WebSocket.MaxMessageBytes),
 			Log:                           log,
 		})
+	}
+	if cfg.Playground.Enabled {
+		if g.playground, err = playground.New(cfg.GraphQLPath); err != nil {
+			return nil, err
+		}
 	}
 	opts := httpserver.Options{
 		Addr:           cfg.ListenAddr,
@@ -191,9 +199,16 @@ func (g *Gateway) routes() http.Handler {
 			g.ws.ServeHTTP(w, r)
 			return
 		}
+		if g.playground != nil && playground.Wants(r) {
+			g.playground.ServePage(w, r)
+			return
+		}
 		g.sse.ServeHTTP(w, r)
 	})
 	mux.Handle(g.cfg.GraphQLPath, withCORS(g.cfg.CORS, graphql))
+	if g.playground != nil {
+		mux.Handle(playground.AssetPrefix(g.cfg.GraphQLPath), http.HandlerFunc(g.playground.ServeAsset))
+	}
 	mux.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

@@ -74,6 +74,7 @@ type invariant struct {
 	MaxBody        config.ByteSize      `key:"limits.max_request_body_bytes"`
 	Log            config.Log           `key:"log"`
 	CORS           config.CORS          `key:"cors"`
+	Playground     config.Playground    `key:"playground"`
 }
 
 func reloadInvariant(c *config.Config) invariant {
@@ -94,6 +95,7 @@ func reloadInvariant(c *config.Config) invariant {
 		ListenAddr: c.ListenAddr, GraphQLPath: c.GraphQLPath, TLS: c.TLS, Providers: p,
 		EmbeddedNATS: c.EmbeddedNATS, SSE: c.SSE, WebSocket: c.WebSocket, Subscriptions: c.Subscriptions,
 		MaxConnections: c.Limits.MaxConnections, MaxBody: c.Limits.MaxRequestBodyBytes, Log: c.Log, CORS: c.CORS,
+		Playground: c.Playground,
 	}
 }
 
