@@ -188,6 +188,9 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 	if c.EmbeddedNATS != (EmbeddedNATS{Listen: "127.0.0.1:4223", JetStream: true}) {
 		t.Errorf("embedded_nats: %+v", c.EmbeddedNATS)
 	}
+	if !c.Playground.Enabled {
+		t.Errorf("playground: %+v", c.Playground)
+	}
 	sub := c.Subgraphs[0].Subscription
 	wantSub := SubgraphSubscription{URL: "ws://h:1/graphql", Protocol: ProtocolWS, WebSocketSubprotocol: SubprotocolAuto,
 		Retry: Retry{MaxAttempts: 20, Interval: 100 * time.Millisecond, MaxDuration: 2 * time.Second}}
@@ -328,6 +331,7 @@ subscriptions: { queue_size: 16, slow_consumer: drop_oldest }
 limits: { max_connections: 10000, max_request_body_bytes: 2MB, max_query_depth: 12 }
 tls: { cert_file: certs/server.pem, key_file: certs/server.key }
 log: { level: debug, format: console }
+playground: { enabled: false }
 shutdown_timeout: 30s
 `, "schemas/employees.graphql", "certs/user.creds", "certs/ca.pem", "certs/c.pem", "certs/c.key", "certs/server.pem", "certs/server.key")
 	dir, _ := os.Getwd()
@@ -390,5 +394,8 @@ shutdown_timeout: 30s
 	}
 	if c.Log != (Log{Level: "debug", Format: LogConsole}) {
 		t.Errorf("log: %+v", c.Log)
+	}
+	if c.Playground.Enabled {
+		t.Errorf("playground: %+v", c.Playground)
 	}
 }
