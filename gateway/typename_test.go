@@ -295,3 +295,46 @@ func sameJSON(a, b string) bool {
 	}
 	return mustJSON(va) == mustJSON(vb)
 }
+
+// A publish mutation sends all of its arguments, also optional ones left out (as null):
+// updateEmployee(id: 4) publishes {"id":4,"name":null}. Fields the event subgraph does not
+// declare (name belongs to the employees subgraph) are resolved from their subgraph, never
+// merged from the event, where a null would collide with the resolved value. The same holds
+// for request replies.
+func TestGateway_UndeclaredEventFieldsAreResolvedNotTakenFromTheEvent(t *testing.T) {
+	g := startGateway(t)
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 4) { __typename id name } }`, "")
+	eventually(t, "subscription", func() bool { return g.Registry().Consumers() == 1 && g.stats.Subscribers.Load() == 1 })
+	want := `{"data":{"employeeUpdated":{"__typename":"Employee","id":4,"name":"Dana Schmidt"}}}`
+	for _, mutation := range []string{
+		`mutation { updateEmployee(id: 4) { success } }`,
+		`mutation { updateEmployee(id: 4, name: "D. S.") { success } }`,
+	} {
+		if got := g.post(t, mutation, ""); got != `{"data":{"updateEmployee":{"success":true}}}` {
+			t.Fatalf("%s: %s", mutation, got)
+		}
+		if got := c.next(t); got != want {
+			t.Fatalf("after %s\n got %s\nwant %s", mutation, got, want)
+		}
+	}
+	// An event with a list and an object it does not declare, and the aliases still work.
+	g.publish(t, "employeeUpdated.4", `{"id":4,"name":null,"extra":{"a":[1,2]}}`)
+	if got := c.next(t); got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+
+	sub, err := g.nc.Subscribe(g.subject("getEmployee.*"), func(m *natsMsg) {
+		_ = m.Respond([]byte(`{"id":2,"name":null,"role":null}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := g.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := g.post(t, `{ e: employeeFromEvent(id: 2) { key: id name role } }`, "")
+	if want := `{"data":{"e":{"key":2,"name":"Bilal Khan","role":"Backend Engineer"}}}`; got != want {
+		t.Fatalf("request: got %s\nwant %s", got, want)
+	}
+}

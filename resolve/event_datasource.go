@@ -43,6 +43,8 @@ type eventConfig struct {
 	// keys holds the top-level key field names per entity type of the subgraph, used to
 	// reject events that cannot be resolved.
 	keys map[string][][]string
+	// declared holds, per type, the fields the event subgraph declares (see keepDeclared).
+	declared map[string]map[string]bool
 }
 
 type eventFactory struct {
@@ -77,6 +79,22 @@ func newEventDataSource(f *eventFactory, id, name string, md *plan.DataSourceMet
 	}
 	for _, k := range md.FederationMetaData.Keys {
 		cfg.keys[k.TypeName] = append(cfg.keys[k.TypeName], topLevelFields(k.SelectionSet))
+	}
+	cfg.declared = map[string]map[string]bool{}
+	for _, nodes := range []plan.TypeFields{md.RootNodes, md.ChildNodes} {
+		for _, n := range nodes {
+			set := cfg.declared[n.TypeName]
+			if set == nil {
+				set = map[string]bool{"__typename": true}
+				cfg.declared[n.TypeName] = set
+			}
+			for _, f := range n.FieldNames {
+				set[f] = true
+			}
+			for _, f := range n.ExternalFieldNames {
+				set[f] = true
+			}
+		}
 	}
 	ds, err := plan.NewDataSourceConfigurationWithName[eventConfig](id, name, f, md, cfg)
 	if err != nil {
@@ -247,7 +265,7 @@ func (p *eventPlanner) ConfigureFetch() engine.FetchConfiguration {
 			failed:    publishResult(children, p.returnType, false),
 		}
 	case directives.Request:
-		src = &requestSource{brokerAction: action, broker: p.factory.broker, log: p.factory.log, concrete: p.concrete, fields: p.projection()}
+		src = &requestSource{brokerAction: action, broker: p.factory.broker, log: p.factory.log, concrete: p.concrete, fields: p.projection(), declared: p.cfg.declared}
 	default:
 		// The planner asks every planner for a fetch, also the one of a subscription root
 		// field; its real work happens in ConfigureSubscription.
@@ -281,6 +299,7 @@ func (p *eventPlanner) ConfigureSubscription() plan.SubscriptionConfiguration {
 			binding:  p.binding,
 			field:    p.field,
 			keys:     p.cfg.keys,
+			declared: p.cfg.declared,
 			fields:   p.projection(),
 			concrete: p.concrete,
 		},
@@ -295,6 +314,8 @@ type eventTrigger struct {
 	binding *directives.Binding
 	field   string
 	keys    map[string][][]string
+	// declared lists the fields the event subgraph declares per type (see keepDeclared).
+	declared map[string]map[string]bool
 	// fields is the projection of the event onto the operation's aliases (nil: none needed).
 	fields []*projField
 	// concrete is the field's object return type. An event for it may leave out
@@ -429,6 +450,8 @@ type requestSource struct {
 	concrete string
 	// fields is the projection of the reply onto the operation's aliases (nil: none).
 	fields []*projField
+	// declared lists the fields the event subgraph declares per type (see keepDeclared).
+	declared map[string]map[string]bool
 }
 
 func (s *requestSource) Load(ctx context.Context, _ http.Header, input []byte) ([]byte, error) {
@@ -444,7 +467,7 @@ func (s *requestSource) Load(ctx context.Context, _ http.Header, input []byte) (
 		}
 		return graphQLErrorResponse(fmt.Sprintf("request on %q failed: %s", subject, requestFailure(err))), nil
 	}
-	data, err := replyData(reply, s.concrete, s.fields)
+	data, err := replyData(reply, s.concrete, s.fields, s.declared)
 	if err != nil {
 		return graphQLErrorResponse(fmt.Sprintf("reply on %q: %v", subject, err)), nil
 	}
@@ -477,11 +500,12 @@ func requestFailure(err error) string {
 // replyData checks a request's reply and prepares it for resolution like an event: a
 // missing __typename is supplied for an object return type, and values are copied to the
 // operation's aliases.
-func replyData(reply []byte, concrete string, fields []*projField) ([]byte, error) {
+func replyData(reply []byte, concrete string, fields []*projField, declared map[string]map[string]bool) ([]byte, error) {
 	reply = bytes.TrimSpace(reply)
 	if len(reply) == 0 || (reply[0] != '{' && reply[0] != '[') {
 		return nil, errors.New("not a JSON object")
 	}
+	reply = keepDeclared(reply, concrete, declared)
 	if concrete == "" && fields == nil {
 		return reply, nil
 	}

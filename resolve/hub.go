@@ -411,30 +411,22 @@ func (g *group) broadcast(m Message) {
 // filtered out.
 func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload []byte, ok bool) {
 	data := ev.Data
-	var merge []string
-	switch t := g.spec.sub.Trigger.Source.(type) {
-	case *eventTrigger:
+	t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger)
+	if isEvent {
 		data = withTypename(data, t.concrete)
 		if msg := checkEvent(data, t); msg != "" {
 			g.h.opts.log.Warn().Str("subject", ev.Subject).Str("reason", msg).Msg("malformed event")
 			return graphQLErrorResponse(msg), true
 		}
-		merge = g.spec.sub.Trigger.PostProcessing.MergePath
-		if t.fields != nil {
-			projected, err := project(data, t.fields)
-			if err != nil {
-				return graphQLErrorResponse(fmt.Sprintf("invalid event on %s: %v", t.field, err)), true
-			}
-			data = projected
-		}
-	default:
+	} else {
 		var errPayload []byte
 		data, errPayload = selectUpstream(data, g.spec.sub.Trigger.PostProcessing)
 		if errPayload != nil {
 			return errPayload, true
 		}
-		merge = g.spec.sub.Trigger.PostProcessing.MergePath
 	}
+	merge := g.spec.sub.Trigger.PostProcessing.MergePath
+	// The filter reads the event as published (its fieldPaths name schema fields).
 	if f := g.spec.sub.Filter; f != nil {
 		buf.Reset()
 		skip, err := f.SkipEvent(g.rctx, data, buf)
@@ -443,6 +435,16 @@ func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload 
 		}
 		if skip {
 			return nil, false
+		}
+	}
+	if isEvent {
+		data = keepDeclared(data, t.concrete, t.declared)
+		if t.fields != nil {
+			projected, err := project(data, t.fields)
+			if err != nil {
+				return graphQLErrorResponse(fmt.Sprintf("invalid event on %s: %v", t.field, err)), true
+			}
+			data = projected
 		}
 	}
 	initial := wrapAt(data, merge)

@@ -1,6 +1,8 @@
 // Shared helpers of the end-to-end suite: where the gateway and NATS are (set by e2e/run),
 // publishing demo events, reading the gateway's gauges, and waiting for conditions.
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { connect } from 'nats';
 
 function required(name) {
@@ -102,22 +104,44 @@ export class Publisher {
     }
   }
 
+  /**
+   * watch records every message on subject (wildcards allowed) in the returned array, as
+   * {subject, data}; it is subscribed once watch resolves.
+   */
+  async watch(subject) {
+    const seen = [];
+    const sub = this.nc.subscribe(subject, {
+      callback: (err, m) => { if (!err) seen.push({ subject: m.subject, data: m.string() }); },
+    });
+    await this.nc.flush();
+    seen.stop = () => sub.unsubscribe();
+    return seen;
+  }
+
   /** close disconnects; it may be called more than once. */
   async close() {
     if (this.nc && !this.nc.isClosed()) await this.nc.close();
   }
 }
 
-/** metrics reads the gateway's Prometheus metrics without labels into a Map. */
+/**
+ * metrics reads the gateway's Prometheus metrics into a Map: names without labels as they
+ * are, labelled ones as name{labels} (edgate_broker_published_total{provider="nats/default"}).
+ */
 export async function metrics() {
   const res = await fetch(new URL('/metrics', httpURL));
   assert.equal(res.status, 200, 'GET /metrics');
   const out = new Map();
   for (const line of (await res.text()).split('\n')) {
-    const m = /^(edgate_[a-z_]+) (\S+)$/.exec(line);
+    const m = /^(edgate_[a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
     if (m) out.set(m[1], Number(m[2]));
   }
   return out;
+}
+
+/** published is the number of messages the gateway has published to its NATS provider. */
+export async function published() {
+  return (await metrics()).get('edgate_broker_published_total{provider="nats/default"}');
 }
 
 /**
@@ -140,4 +164,36 @@ export async function idle(timeoutMs = 5000) {
 /** subscribed resolves once the gateway counts n open client subscriptions. */
 export async function subscribed(n, timeoutMs = 5000) {
   await until(async () => (await metrics()).get('edgate_subscriptions') === n, `${n} open subscription(s) on the gateway`, timeoutMs);
+}
+
+/**
+ * spawnGateway runs the gateway binary (EDGATE_BIN) with args and resolves once it logs
+ * that it is ready, with {proc, url, exited, log}. The caller stops it (proc.kill).
+ */
+export async function spawnGateway(args) {
+  const bin = process.env.EDGATE_BIN;
+  assert.ok(bin, 'EDGATE_BIN is set by e2e/run');
+  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const log = [];
+  const url = await new Promise((resolve, reject) => {
+    createInterface({ input: proc.stderr }).on('line', (line) => {
+      log.push(line);
+      let entry;
+      try { entry = JSON.parse(line); } catch { return; }
+      if (entry.message === 'edgate is ready') resolve(entry.url);
+    });
+    exited.then(({ code }) => reject(new Error(`the gateway exited with ${code}:\n${log.join('\n')}`)));
+  });
+  return { proc, url, exited, log };
+}
+
+/** runGateway runs the gateway binary (EDGATE_BIN) to completion and returns its output. */
+export function runGateway(args) {
+  return new Promise((resolve, reject) => {
+    execFile(process.env.EDGATE_BIN, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${process.env.EDGATE_BIN} ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
 }
