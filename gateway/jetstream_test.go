@@ -226,7 +226,11 @@ func TestGatewayJetStream(t *testing.T) {
 			clients = append(clients,
 				subscribeSSE(t, g.URL(), streamSubscription, `{"id":4}`),
 				subscribeSSE(t, g.URL(), `subscription { employeeUpdatedStream(id: 4) { id } }`, ""))
-			eventually(t, "the JetStream consumer", func() bool { return g.Registry().Consumers() == 1 })
+			// Both subscribers joined (an SSE client has its headers before it joins), on one
+			// durable consumer.
+			eventually(t, "two subscribers on the JetStream consumer", func() bool {
+				return g.stats.Subscribers.Load() == 2 && g.Registry().Consumers() == 1
+			})
 		}
 		if names := durablesFor(t, stream, "employees.4"); len(names) != 2 {
 			t.Fatalf("durable consumers %q, want one per gateway", names)

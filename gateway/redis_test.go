@@ -157,9 +157,11 @@ func TestGatewayRedis(t *testing.T) {
 		for _, q := range queries {
 			clients = append(clients, subscribeSSE(t, g.URL(), q, vars))
 		}
-		// Groups count from their first member; the consumer from when the broker confirmed.
-		eventually(t, "three groups on one consumer", func() bool {
-			return g.Engine().Groups() == 3 && g.Registry().Consumers() == 1
+		// An SSE client has its response headers before its subscription joins a group, so
+		// wait until the hub has all five: a subscriber that joins after the event misses it.
+		// (Groups count from their first member; the consumer from when the broker confirmed.)
+		eventually(t, "five subscribers in three groups on one consumer", func() bool {
+			return g.stats.Subscribers.Load() == 5 && g.Engine().Groups() == 3 && g.Registry().Consumers() == 1
 		})
 		eventually(t, "SUBSCRIBE", func() bool { return svc.numSub(t, room) >= 1 })
 		// Seen from the server: one connection is subscribed to the channel.
