@@ -140,9 +140,10 @@ func start(ctx context.Context, opts options) (q *quickstart, err error) {
 	return q, nil
 }
 
-// pageRoutes serves the page and forwards /graphql to the gateway. The page reaches the
-// gateway through its own origin because the gateway sends no CORS headers, which an
-// EventSource on another origin needs; WebSocket upgrades pass through the same way.
+// pageRoutes serves the page and forwards /graphql (and, for the GraphQL IDE the gateway
+// serves there, /graphql/playground/) to the gateway. The page reaches the gateway through
+// its own origin because the gateway sends no CORS headers, which an EventSource on another
+// origin needs; WebSocket upgrades pass through the same way.
 func (q *quickstart) pageRoutes() http.Handler {
 	target, _ := url.Parse("http://" + q.gw.Addr())
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -150,6 +151,7 @@ func (q *quickstart) pageRoutes() http.Handler {
 	proxy.FlushInterval = -1 // stream every SSE frame at once
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", proxy)
+	mux.Handle("/graphql/", proxy)
 	mux.Handle("/", pageHandler(q.gw.URL()))
 	return mux
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -64,10 +65,43 @@ func TestQuickstart_PageAndItsForwardedEndpointWork(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("page: status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for _, want := range []string{"new EventSource(", `"graphql-transport-ws"`, q.GraphQLURL()} {
+	for _, want := range []string{"new EventSource(", `"graphql-transport-ws"`, q.GraphQLURL(), `<link rel="icon" type="image/svg+xml" href="/favicon.svg">`, `href="/graphql?query=`} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("page does not contain %q", want)
 		}
+	}
+	// The icon, also where browsers look without reading the page.
+	for _, path := range []string{"/favicon.svg", "/favicon.ico"} {
+		resp, err := http.Get(strings.TrimSuffix(q.PageURL(), "/") + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		icon, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !bytes.HasPrefix(icon, []byte("<svg")) {
+			t.Errorf("%s: status %d, content type %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	// The GraphQL IDE, through the page's origin.
+	req, _ := http.NewRequest(http.MethodGet, strings.TrimSuffix(q.PageURL(), "/")+"/graphql", nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ide, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	script := regexp.MustCompile(`src="(graphql/playground/[^"]+)"`).FindSubmatch(ide)
+	if resp.StatusCode != http.StatusOK || script == nil {
+		t.Fatalf("IDE page: status %d\n%s", resp.StatusCode, ide)
+	}
+	resp, err = http.Get(strings.TrimSuffix(q.PageURL(), "/") + "/" + string(script[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+		t.Fatalf("IDE script through the page's origin: status %d, %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 
 	// The page subscribes on its own origin: SSE with GET ...
