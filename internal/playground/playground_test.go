@@ -13,7 +13,7 @@ func TestWants_BrowsersGetTheIDEAndGraphQLClientsDoNot(t *testing.T) {
 		want           bool
 	}{
 		{"GET", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8", true}, // Chrome
-		{"GET", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},                        // Firefox
+		{"GET", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},                       // Firefox
 		{"HEAD", "text/html", true},
 		{"POST", "text/html", false},
 		{"GET", "", false},
@@ -51,4 +51,3 @@ func TestNew_LinksAssetsRelativeToTheEndpoint(t *testing.T) {
 		}
 	}
 }
-

@@ -7,14 +7,15 @@
 // Output: content-hashed, minified files, each gzip-compressed (name.gz; the server sends
 // it as is to clients that accept gzip), manifest.json naming the entry files for the
 // HTML page the server renders, and THIRD-PARTY-LICENSES.txt for the bundled packages.
-// The build is deterministic: the same sources and lock file give the same bytes.
+// The build is deterministic: the same sources and lock file give the same files (--check
+// compares them decompressed, since another Node's zlib may compress differently).
 import * as esbuild from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const target = join(here, '..', 'assets');
@@ -112,7 +113,9 @@ console.log(`playground: ${files.size} files, ${(total / 1024).toFixed(0)} KiB c
 if (check) {
   const want = existsSync(target) ? readdirSync(target).sort() : [];
   const got = readdirSync(out).sort();
-  const differ = got.filter((f) => !want.includes(f) || !readFileSync(join(out, f)).equals(readFileSync(join(target, f))));
+  // Compared decompressed: another Node's zlib may compress the same bytes differently.
+  const content = (dir, f) => (f.endsWith('.gz') ? gunzipSync(readFileSync(join(dir, f))) : readFileSync(join(dir, f)));
+  const differ = got.filter((f) => !want.includes(f) || !content(out, f).equals(content(target, f)));
   const stale = want.filter((f) => !got.includes(f));
   rmSync(out, { recursive: true, force: true });
   if (differ.length || stale.length) {
