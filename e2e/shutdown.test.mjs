@@ -60,7 +60,9 @@ describe('graceful shutdown', () => {
 
     // subscriptions-transport-ws (graphql-ws)
     const legacy = { next: [], frames: [] };
-    const legacyClient = new SubscriptionClient(ws, { reconnect: false }, WebSocket);
+    // minTimeout: the client gives a socket 1 s to open by default, too little for a gateway
+    // that has just started on a loaded CI machine (it then throws an uncaught error).
+    const legacyClient = new SubscriptionClient(ws, { reconnect: false, minTimeout: 10000 }, WebSocket);
     const legacySocket = legacyClient.client;
     legacySocket.addEventListener('message', (e) => legacy.frames.push(JSON.parse(e.data)));
     legacy.closed = new Promise((resolve) => legacySocket.addEventListener('close', resolve));

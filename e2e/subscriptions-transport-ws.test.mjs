@@ -18,6 +18,9 @@ function newClient(connectionParams = {}) {
   const state = { connected: false, disconnected: false, connectionErrors: [] };
   const client = new SubscriptionClient(wsURL, {
     reconnect: false,
+    // The default gives a socket 1 s to open, then throws an uncaught error: too little on
+    // a loaded CI machine.
+    minTimeout: 10000,
     connectionParams,
     connectionCallback: (err) => {
       if (err) state.connectionErrors.push(err);
