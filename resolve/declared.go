@@ -48,16 +48,19 @@ func keepDeclared(data []byte, concrete string, declared map[string]map[string]b
 	return v.MarshalTo(nil)
 }
 
-// typeOf is the event's __typename, or concrete when it has none.
-func typeOf(obj []byte, concrete string) string {
-	if t, err := jsonparser.GetString(obj, "__typename"); err == nil {
-		return t
+// fieldsOf returns the declared fields of the event's type: its __typename, or concrete
+// when it has none. (The lookup with string(bytes) does not allocate.)
+func fieldsOf(obj []byte, concrete string, declared map[string]map[string]bool) (map[string]bool, bool) {
+	if t, typ, _, err := jsonparser.Get(obj, "__typename"); err == nil && typ == jsonparser.String {
+		fields, ok := declared[string(t)]
+		return fields, ok
 	}
-	return concrete
+	fields, ok := declared[concrete]
+	return fields, ok
 }
 
 func hasUndeclared(obj []byte, concrete string, declared map[string]map[string]bool) bool {
-	fields, ok := declared[typeOf(obj, concrete)]
+	fields, ok := fieldsOf(obj, concrete, declared)
 	if !ok {
 		return false // not an entity of the subgraph: the event check reports it
 	}
