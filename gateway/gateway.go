@@ -21,6 +21,7 @@ import (
 	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/eventsource"
 	"github.com/edgate/edgate/internal/httpserver"
+	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/internal/playground"
 	"github.com/edgate/edgate/internal/subjectauth"
 	"github.com/edgate/edgate/resolve"
@@ -40,6 +41,7 @@ type Gateway struct {
 	ws       *ws.Handler
 	// playground is the GraphQL IDE; nil when playground.enabled is false.
 	playground *playground.Handler
+	writer     *netwriter.Pool // writes SSE streams, HTTP/2 connections and WebSockets
 	server     *httpserver.Server
 	stats      *resolve.Stats
 	// authz holds the subject authorization of each provider that has one, by provider
@@ -68,6 +70,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 			if g.engines != nil {
 				g.engines.Shutdown(resolve.End{Code: resolve.EndShutdown})
 			}
+			if g.writer != nil {
+				g.writer.Close()
+			}
 			g.closeBackends()
 		}
 	}()
@@ -89,7 +94,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 		return nil, err
 	}
 	g.engines = resolve.NewReloader(engine)
+	g.writer = netwriter.New(netwriter.Options{Log: log})
 	g.sse = sse.NewHandler(sse.Options{
+		Pool:              g.writer,
 		Executor:          g.engines,
 		HeartbeatInterval: cfg.SSE.HeartbeatInterval,
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyBytes),
@@ -97,6 +104,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 	})
 	if cfg.WebSocket.Enabled {
 		g.ws = ws.NewHandler(ws.Options{
+			Pool:                          g.writer,
 			Executor:                      g.engines,
 			InitTimeout:                   cfg.WebSocket.InitTimeout,
 			PingInterval:                  wsPingInterval(cfg.WebSocket.PingInterval),
@@ -176,6 +184,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		if err := g.server.Shutdown(ctx); err != nil {
 			g.stopErr = fmt.Errorf("http shutdown: %w", err)
 		}
+		g.writer.Close()
 		g.closeBackends()
 	})
 	return g.stopErr

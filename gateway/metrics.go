@@ -28,7 +28,7 @@ func metricsHandler(g *Gateway) http.Handler {
 	counter("events_received_total", "Events handed to subscription groups.", func() float64 { return float64(s.EventsReceived.Load()) })
 	counter("messages_queued_total", "Messages queued to subscribers.", func() float64 { return float64(s.MessagesQueued.Load()) })
 	counter("subscriber_drops_total", "Messages a slow subscriber lost (dropped or disconnected).", func() float64 { return float64(s.SlowDrops.Load()) })
-	counter("sse_slow_clients_total", "SSE clients closed because they did not take their bytes (pending bytes over the bound, or no progress within the write timeout).", func() float64 { return float64(g.sse.SlowClients()) })
+	counter("client_write_timeouts_total", "Client connections (SSE, HTTP/2, WebSocket) closed because they took no bytes within the write timeout.", func() float64 { return float64(g.writer.Stats().WriteTimeouts.Load()) })
 	counter("group_drops_total", "Events dropped because a subscription group could not resolve them fast enough.", func() float64 { return float64(s.GroupDrops.Load()) })
 	counter("upstream_errors_total", "Failures of subscriptions served by subgraphs (refused, dropped, timed out).", func() float64 { return float64(s.UpstreamErrors.Load()) })
 	gauge("engines", "Running engines: 1, plus retired ones still serving subscriptions after a reload.", func() float64 { return float64(g.engines.Engines()) })

@@ -146,6 +146,29 @@ func (s *Stream) Pull(dst []Message) ([]Message, *End) {
 	return dst, nil
 }
 
+// PullUpTo is Pull for a writer that bounds what it buffers: it appends queued messages
+// until their payloads add up to maxBytes or more (always at least one), and reports
+// whether messages remain. end is non-nil only once every message was pulled.
+func (s *Stream) PullUpTo(dst []Message, maxBytes int) (_ []Message, end *End, more bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := 0
+	for s.n > 0 && (total < maxBytes || total == 0) {
+		m := s.buf[s.head]
+		dst = append(dst, m)
+		total += len(m.Payload) + len(m.ID)
+		s.buf[s.head] = Message{}
+		s.head = (s.head + 1) % len(s.buf)
+		s.n--
+	}
+	if s.n > 0 {
+		return dst, nil, true
+	}
+	s.head = 0
+	s.buf = s.buf[:0]
+	return dst, s.end, false
+}
+
 // Dropped returns how many messages this subscriber lost.
 func (s *Stream) Dropped() uint64 {
 	s.mu.Lock()

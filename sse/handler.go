@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -26,12 +27,17 @@ type Options struct {
 	// WriteTimeout bounds one write to a streaming client; a client that stops reading
 	// loses its stream when it passes instead of holding the handler forever. Default 10s.
 	WriteTimeout time.Duration
+	// Pool writes the streams that need no goroutine (hijacked HTTP/1.1 connections,
+	// HTTP/2 streams of internal/h2server); share one with the other transports. Without
+	// it the handler starts its own with MaxPendingBytes, WriterShards and WriteTimeout
+	// and stops it in Shutdown.
+	Pool *netwriter.Pool
 	// MaxPendingBytes bounds what a hijacked HTTP/1.1 stream may have waiting for its
-	// client beyond the socket's own buffer; past it the stream ends with a SLOW_CONSUMER
-	// error, like a full hub queue. Default 256 KiB.
+	// client beyond the socket's own buffer (netwriter's slow-client policy). Default
+	// 256 KiB. Used only without Pool.
 	MaxPendingBytes int
 	// WriterShards is the number of goroutines writing hijacked HTTP/1.1 streams.
-	// Default 2×GOMAXPROCS, at least 2 and at most 8.
+	// Default 2×GOMAXPROCS, at least 2 and at most 8. Used only without Pool.
 	WriterShards int
 	// Log receives request failures; the zero value logs nothing.
 	Log zerolog.Logger
@@ -42,7 +48,7 @@ const (
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultWriteTimeout      = 10 * time.Second
-	DefaultMaxPendingBytes   = 256 << 10
+	DefaultMaxPendingBytes   = netwriter.DefaultMaxPendingBytes
 )
 
 // Handler is the http.Handler of the GraphQL endpoint for every request that is not a
@@ -54,8 +60,10 @@ const (
 // write when its resolve.Stream wakes, send heartbeats from a shard-level ticker and learn
 // of disconnects from epoll (internal/netpoll). Such a response carries no
 // Transfer-Encoding and "Connection: close": its body ends when the server closes the
-// connection after the final frame. HTTP/2 and TLS streams, and every stream elsewhere than
-// Linux, keep net/http's goroutine and chunked framing.
+// connection after the final frame. Streams of edgate's own HTTP/2 server
+// (internal/h2server) are handed to the same shards as DATA frames of their connection.
+// net/http's HTTP/2 and TLS HTTP/1.1 streams, and every stream elsewhere than Linux, keep
+// net/http's goroutine and chunked framing.
 type Handler struct {
 	exec         Executor
 	heartbeat    time.Duration
@@ -65,14 +73,14 @@ type Handler struct {
 	shards       int
 	log          zerolog.Logger
 
-	closed   atomic.Bool
-	mu       sync.Mutex
-	open     map[*subscriber]struct{}
-	pool     *pool       // writer shards, started with the first hijacked stream
-	noPool   atomic.Bool // the pool could not start: do not hijack
-	hijacked sync.WaitGroup
+	closed atomic.Bool
+	mu     sync.Mutex
+	open   *subscriber    // every open stream, linked through subscriber.next
+	served sync.WaitGroup // streams written by the pool
 
-	slowClients atomic.Uint64
+	poolOnce sync.Once
+	writer   *netwriter.Pool
+	ownPool  bool
 }
 
 // NewHandler returns a handler that runs operations with opts.Executor.
@@ -85,7 +93,7 @@ func NewHandler(opts Options) *Handler {
 		maxPending:   opts.MaxPendingBytes,
 		shards:       opts.WriterShards,
 		log:          opts.Log,
-		open:         make(map[*subscriber]struct{}),
+		writer:       opts.Pool,
 	}
 	if h.heartbeat <= 0 {
 		h.heartbeat = DefaultHeartbeatInterval
@@ -99,15 +107,28 @@ func NewHandler(opts Options) *Handler {
 	if h.maxPending <= 0 {
 		h.maxPending = DefaultMaxPendingBytes
 	}
-	if h.shards <= 0 {
-		h.shards = defaultShards()
-	}
 	return h
 }
 
-// SlowClients counts hijacked streams ended because their client let more than
-// MaxPendingBytes wait. (Events a full hub queue dropped are counted by the hub.)
-func (h *Handler) SlowClients() uint64 { return h.slowClients.Load() }
+// pool returns the writer pool, starting the handler's own on first use.
+func (h *Handler) pool() *netwriter.Pool {
+	h.poolOnce.Do(func() {
+		if h.writer != nil {
+			return
+		}
+		h.writer = netwriter.New(netwriter.Options{
+			Shards:          h.shards,
+			MaxPendingBytes: h.maxPending,
+			WriteTimeout:    h.writeTimeout,
+			// a stream gets its heartbeat, and a stuck one its end, within a quarter
+			// interval of the deadline
+			Tick: max(min(h.heartbeat, h.writeTimeout)/4, time.Millisecond),
+			Log:  h.log,
+		})
+		h.ownPool = true
+	})
+	return h.writer
+}
 
 // Shutdown completes every open stream (a final "complete" event, or the multipart close
 // delimiter) after the messages already queued, and makes new requests get 503. It waits
@@ -118,15 +139,15 @@ func (h *Handler) SlowClients() uint64 { return h.slowClients.Load() }
 func (h *Handler) Shutdown() {
 	h.closed.Store(true)
 	h.mu.Lock()
-	for s := range h.open {
+	for s := h.open; s != nil; s = s.next {
 		s.shutdown.Store(true)
 		s.wakeUp()
 	}
-	p := h.pool
 	h.mu.Unlock()
-	h.hijacked.Wait()
-	if p != nil {
-		p.close()
+	h.served.Wait()
+	h.poolOnce.Do(func() {}) // no pool starts after this
+	if h.ownPool {
+		h.writer.Close()
 	}
 }
 

@@ -5,14 +5,36 @@ import (
 	"net/http"
 
 	"github.com/edgate/edgate/internal/netpoll"
+	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/resolve"
 )
 
+// detacher is a ResponseWriter whose response body can be handed to a writer shard, so
+// that the handler returns and the stream costs no goroutine: the responses of edgate's
+// own HTTP/2 server (internal/h2server). Detach returns nil when the stream is gone
+// already (the client reset it, the connection closed); body.Closed is not called then.
+type detacher interface {
+	Detach(body netwriter.Body) netwriter.Waker
+}
+
+func detacherOf(w http.ResponseWriter) (detacher, bool) {
+	for {
+		switch x := w.(type) {
+		case detacher:
+			return x, true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil, false
+		}
+	}
+}
+
 // canHijack tells whether a subscription's connection goes to the writer shards: HTTP/1.1
-// in cleartext on a platform with netpoll. HTTP/2 streams share their connection and TLS
-// needs its record layer, so those keep a goroutine per stream.
+// in cleartext on a platform with netpoll. TLS needs its record layer, and net/http's
+// HTTP/2 streams share their connection, so those keep a goroutine per stream.
 func (h *Handler) canHijack(w http.ResponseWriter, r *http.Request) bool {
-	if !netpoll.Supported || h.noPool.Load() || r.ProtoMajor != 1 || r.TLS != nil {
+	if !netpoll.Supported || r.ProtoMajor != 1 || r.TLS != nil {
 		return false
 	}
 	for {
@@ -27,30 +49,15 @@ func (h *Handler) canHijack(w http.ResponseWriter, r *http.Request) bool {
 	}
 }
 
-// serveHijacked opens the stream like serveSubscription, then takes the connection from
-// net/http and hands it to a writer shard: the handler returns, and with it net/http's
-// goroutine, its buffers and its stack.
+// serveHijacked opens the stream, then takes the connection from net/http and hands it to
+// a writer shard: the handler returns, and with it net/http's goroutine, its buffers and
+// its stack.
 func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, op *resolve.Operation, format streamFormat) {
-	sub := newSubscriber()
-	if !h.register(sub, true) {
+	sub := &subscriber{h: h, format: format}
+	if !h.registerServed(sub) {
 		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
 	}
-	if sub.sh == nil { // no writer pool: a goroutine per stream after all
-		defer h.unregister(sub)
-		sw := h.startStream(w, r, format, false)
-		stream, err := h.exec.Subscribe(r.Context(), op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
-		if err != nil {
-			sw.buf.fatal(h.operationErrors(err, r))
-			sw.buf.complete()
-			_ = sw.flush()
-			return
-		}
-		defer stream.Close()
-		h.run(r.Context(), sub, stream, sw)
-		return
-	}
-
 	sw := h.startStream(w, r, format, true)
 	// The request context ends when this handler returns, long before the stream does.
 	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
@@ -58,31 +65,73 @@ func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, op *reso
 		sw.buf.fatal(h.operationErrors(err, r))
 		sw.buf.complete()
 		_ = sw.flush()
-		h.finishHijacked(sub)
+		h.finishServed(sub)
 		return
 	}
+	sub.stream = stream
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		// The response is close-delimited either way: net/http can carry it.
-		h.log.Debug().Err(err).Msg("hijacking a stream's connection failed: it keeps its goroutine")
-		h.run(r.Context(), sub, stream, sw)
+		// The response is close-delimited: the client sees it end and reconnects.
+		h.log.Warn().Err(err).Msg("hijacking a stream's connection failed: ending the stream")
 		stream.Close()
-		h.finishHijacked(sub)
+		h.finishServed(sub)
 		return
 	}
-	rc, err := netpoll.RawConn(conn)
+	p := h.pool()
+	sub.lastOut = p.Now()
+	waker, err := p.AttachBody(conn, sub)
 	if err != nil {
-		h.log.Debug().Err(err).Msg("stream connection has no raw descriptor: it keeps its goroutine")
-		h.runOnConn(conn, sub, stream, format)
-		h.finishHijacked(sub)
+		_ = conn.Close()
+		stream.Close()
+		h.finishServed(sub)
 		return
 	}
-	sub.conn, sub.rc, sub.stream, sub.format = conn, rc, stream, format
-	sub.sh.attach(sub)
+	sub.attach(waker)
 }
 
-// finishHijacked forgets a stream registered for hijacking; Shutdown waits for this.
-func (h *Handler) finishHijacked(s *subscriber) {
+// serveDetached opens the stream on an HTTP/2 response and hands its body to a writer
+// shard of the HTTP/2 connection; the handler returns.
+func (h *Handler) serveDetached(w http.ResponseWriter, d detacher, r *http.Request, op *resolve.Operation, format streamFormat) {
+	sub := &subscriber{h: h, format: format}
+	if !h.registerServed(sub) {
+		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
+		return
+	}
+	sw := h.startStream(w, r, format, false)
+	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
+	if err != nil {
+		sw.buf.fatal(h.operationErrors(err, r))
+		sw.buf.complete()
+		_ = sw.flush()
+		h.finishServed(sub)
+		return
+	}
+	sub.stream = stream
+	sub.lastOut = h.pool().Now()
+	waker := d.Detach(sub)
+	if waker == nil {
+		stream.Close()
+		h.finishServed(sub)
+		return
+	}
+	sub.attach(waker)
+}
+
+// registerServed registers a stream that a writer shard will serve; Shutdown waits for
+// it until finishServed.
+func (h *Handler) registerServed(s *subscriber) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed.Load() {
+		return false
+	}
+	h.served.Add(1)
+	h.linkLocked(s)
+	return true
+}
+
+// finishServed forgets a stream registered with registerServed.
+func (h *Handler) finishServed(s *subscriber) {
 	h.unregister(s)
-	h.hijacked.Done()
+	h.served.Done()
 }

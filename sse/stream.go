@@ -2,55 +2,46 @@ package sse
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/edgate/edgate/internal/netpoll"
+	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/resolve"
 )
 
-// subscriber is one open streaming request. Until a writer shard serves it (HTTP/1.1
-// streams once their connection is hijacked), a goroutine of its own sleeps on wake, the
-// heartbeat timer and the request context. Once attached to a shard, wake-ups put it on the
-// shard's ready list instead and it costs no goroutine at all.
+// subscriber is one open subscription stream. Served by a writer shard (a hijacked
+// HTTP/1.1 connection, or an HTTP/2 stream of edgate's own HTTP/2 server) it is a
+// netwriter.Body and costs no goroutine: the shard calls Next when its resolve.Stream
+// wakes it and Tick for heartbeats. Otherwise (net/http's own HTTP/2, TLS HTTP/1.1, other
+// systems) a goroutine of its own sleeps on wake, the heartbeat timer and the request
+// context.
 type subscriber struct {
-	wake     chan struct{} // capacity 1: any number of wake-ups collapse into one
+	h        *Handler
+	stream   *resolve.Stream
+	waker    atomic.Value // netwriter.Waker once a shard serves it
+	wake     chan struct{} // goroutine mode only; capacity 1: wake-ups collapse
 	shutdown atomic.Bool
 
-	// Hijacked streams only. sh is set at registration; conn, rc, stream and format before
-	// attached is stored; the rest belongs to sh's goroutine.
-	sh       *shard
-	attached atomic.Bool
-	queued   atomic.Bool   // on sh's ready list
-	events   atomic.Uint32 // netpoll events not yet handled
-	conn     net.Conn
-	rc       syscall.RawConn
-	stream   *resolve.Stream
-	format   streamFormat
-	key      netpoll.Key // 0: not registered with the poller
+	// open streams of the handler, for Shutdown (guarded by Handler.mu)
+	prev, next *subscriber
 
-	opened    bool   // multipart: the opening delimiter went out
-	pending   []byte // frames the socket did not take yet
-	blockedAt int64  // when pending last stopped shrinking, pool clock
-	lastWrite int64  // pool clock
-	index     int    // in sh.members, -1 before the shard first served it
-	ending    bool   // the final frames are queued: close once they are written
-	done      bool
+	// Used only by the shard serving it.
+	format  streamFormat
+	opened  bool          // multipart: the opening delimiter went out
+	lastOut time.Duration // pool clock of the last bytes produced
+	ended   bool
 }
-
-func newSubscriber() *subscriber { return &subscriber{wake: make(chan struct{}, 1), index: -1} }
 
 // wakeUp never blocks: the hub calls it from its delivery path.
 func (s *subscriber) wakeUp() {
-	if s.attached.Load() {
-		if s.queued.CompareAndSwap(false, true) {
-			s.sh.enqueue(s)
-		}
+	if w, ok := s.waker.Load().(netwriter.Waker); ok {
+		w.Wake()
 		return
+	}
+	if s.wake == nil {
+		return // not yet attached: attach wakes it once in any case
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -58,12 +49,77 @@ func (s *subscriber) wakeUp() {
 	}
 }
 
-// Ready receives the poller's events for a hijacked connection.
-func (s *subscriber) Ready(ev netpoll.Event) {
-	s.events.Or(uint32(ev))
-	if s.queued.CompareAndSwap(false, true) {
-		s.sh.enqueue(s)
+// attach makes w the one to wake, and wakes it once for whatever arrived before.
+func (s *subscriber) attach(w netwriter.Waker) {
+	s.waker.Store(w)
+	w.Wake()
+}
+
+// msgsPool holds the scratch slices shards pull messages into.
+var msgsPool = sync.Pool{New: func() any { s := make([]resolve.Message, 0, 16); return &s }}
+
+// Next implements netwriter.Body: the frames of every queued message, and the end of the
+// stream once it ended.
+func (s *subscriber) Next(dst []byte, room int, now time.Duration) ([]byte, bool) {
+	if s.ended {
+		return dst, true
 	}
+	fb := frameBuffer{format: s.format, opened: s.opened, buf: dst}
+	scratch := msgsPool.Get().(*[]resolve.Message)
+	msgs, end, more := s.stream.PullUpTo((*scratch)[:0], room)
+	if more {
+		s.wakeUp() // the rest on the next visit
+	}
+	for i := range msgs {
+		fb.next(msgs[i].ID, msgs[i].Payload)
+	}
+	clear(msgs) // payloads are shared with other subscribers: do not pin them
+	if cap(msgs) <= 1024 {
+		*scratch = msgs[:0]
+		msgsPool.Put(scratch)
+	}
+	if end == nil && s.shutdown.Load() {
+		end = &resolve.End{}
+	}
+	if end != nil {
+		s.h.endFrames(&fb, *end)
+		s.ended = true
+	}
+	s.opened = fb.opened
+	if len(fb.buf) > len(dst) {
+		s.lastOut = now
+	}
+	return fb.buf, s.ended
+}
+
+// Tick implements netwriter.Body: a heartbeat after HeartbeatInterval of silence.
+func (s *subscriber) Tick(dst []byte, now time.Duration) []byte {
+	if s.ended || now-s.lastOut < s.h.heartbeat {
+		return dst
+	}
+	fb := frameBuffer{format: s.format, opened: s.opened, buf: dst}
+	fb.heartbeat()
+	s.opened = fb.opened
+	s.lastOut = now
+	return fb.buf
+}
+
+// Closed implements netwriter.Body: the stream is over, written or not.
+func (s *subscriber) Closed(err error) {
+	if err != nil && !s.ended {
+		s.h.log.Debug().Err(err).Msg("subscription stream's client went away")
+	}
+	s.h.pool().CloseLater(s.stream)
+	s.h.finishServed(s)
+}
+
+// endFrames appends the end of a stream: the error of an abnormal end, then complete.
+func (h *Handler) endFrames(fb *frameBuffer, end resolve.End) {
+	if end.Code != resolve.EndComplete {
+		h.log.Debug().Str("code", end.Code).Str("reason", end.Reason).Msg("subscription stream ended")
+		fb.fatal(endErrors(end))
+	}
+	fb.complete()
 }
 
 // streamWriter buffers frames for one stream and hands them to out in one piece.
@@ -143,12 +199,16 @@ func (sw *streamWriter) flush() error {
 // serveSubscription streams a subscription until it ends, the client goes away or the
 // handler shuts down.
 func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, op *resolve.Operation, format streamFormat) {
+	if d, ok := detacherOf(w); ok {
+		h.serveDetached(w, d, r, op, format)
+		return
+	}
 	if h.canHijack(w, r) {
 		h.serveHijacked(w, r, op, format)
 		return
 	}
-	sub := newSubscriber()
-	if !h.register(sub, false) {
+	sub := &subscriber{h: h, wake: make(chan struct{}, 1)}
+	if !h.register(sub) {
 		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
 	}
@@ -194,11 +254,7 @@ func (h *Handler) run(ctx context.Context, sub *subscriber, stream *resolve.Stre
 				end = &resolve.End{}
 			}
 			if end != nil {
-				if end.Code != resolve.EndComplete {
-					h.log.Debug().Str("code", end.Code).Str("reason", end.Reason).Msg("subscription stream ended")
-					sw.buf.fatal(endErrors(*end))
-				}
-				sw.buf.complete()
+				h.endFrames(&sw.buf, *end)
 				_ = sw.flush()
 				return
 			}
@@ -213,60 +269,35 @@ func (h *Handler) run(ctx context.Context, sub *subscriber, stream *resolve.Stre
 	}
 }
 
-// runOnConn serves a hijacked connection that offers no raw descriptor (a listener wrapper
-// that does not forward SyscallConn): the stream keeps a goroutine, writes block with
-// WriteTimeout, and a reader goroutine notices the client going away.
-func (h *Handler) runOnConn(conn net.Conn, sub *subscriber, stream *resolve.Stream, format streamFormat) {
-	ctx, cancel := context.WithCancel(context.Background())
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		_, _ = io.Copy(io.Discard, conn)
-		cancel()
-	}()
-	out := func(b []byte) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(h.writeTimeout))
-		_, err := conn.Write(b)
-		return err
-	}
-	h.run(ctx, sub, stream, &streamWriter{buf: frameBuffer{format: format}, out: out})
-	stream.Close()
-	_ = conn.Close()
-	<-readerDone
-	cancel()
-}
-
-// register adds s to the open streams, false once the handler shuts down. With hijack, s
-// gets a writer shard (s.sh) unless no writer pool can be started; Shutdown then waits for
-// s until finishHijacked.
-func (h *Handler) register(s *subscriber, hijack bool) bool {
+// register adds s to the open streams, false once the handler shuts down.
+func (h *Handler) register(s *subscriber) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed.Load() {
 		return false
 	}
-	if hijack {
-		if h.pool == nil {
-			p, err := newPool(h)
-			if err != nil {
-				// serve this stream and every later one on its own goroutine
-				h.log.Warn().Err(err).Msg("no writer pool: every stream keeps a goroutine")
-				h.noPool.Store(true)
-			} else {
-				h.pool = p
-			}
-		}
-		if h.pool != nil {
-			s.sh = h.pool.pick()
-			h.hijacked.Add(1)
-		}
-	}
-	h.open[s] = struct{}{}
+	h.linkLocked(s)
 	return true
+}
+
+func (h *Handler) linkLocked(s *subscriber) {
+	s.next = h.open
+	if h.open != nil {
+		h.open.prev = s
+	}
+	h.open = s
 }
 
 func (h *Handler) unregister(s *subscriber) {
 	h.mu.Lock()
-	delete(h.open, s)
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else if h.open == s {
+		h.open = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
 	h.mu.Unlock()
 }

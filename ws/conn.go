@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgate/edgate/internal/netpoll"
+	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -31,9 +32,10 @@ const (
 )
 
 // conn is one WebSocket connection. Nothing runs for it while it is idle: on Linux the
-// handler's epoll loop reads it when the socket is readable, and a writer shard writes it
-// when one of its streams wakes. Only connections that epoll cannot serve (TLS, other
-// systems) have a reader goroutine.
+// handler's epoll loop reads it when the socket is readable, and a shard of the writer
+// pool (internal/netwriter) writes it when one of its streams wakes. Only connections
+// that epoll cannot serve (TLS, other systems) have a reader goroutine (and the pool
+// gives them a writer goroutine).
 //
 // Lock order: Handler.mu before conn.mu. Streams are pulled without conn.mu and closed
 // without conn.mu (a stream's close calls back into the hub, whose fan-out calls wake).
@@ -44,7 +46,7 @@ type conn struct {
 	polled  bool            // read by the epoll loop rather than a goroutine
 	pollKey netpoll.Key     // the connection's poller registration, 0 before (guarded by mu)
 	proto   *protocol
-	shard   *writerShard
+	wc      *netwriter.Conn // the pool's side of the connection, set before anything wakes it
 
 	// Read side, used only by the connection's single reader.
 	partial    []byte // an incomplete frame; nil between frames
@@ -59,11 +61,10 @@ type conn struct {
 	subs        []*subscription // running operations; a slice because most hold one
 	out         []byte          // encoded frames waiting for the writer
 	dirty       []*subscription // subscriptions whose stream has something to pull
-	scheduled   bool            // queued on the writer shard
-	writing     bool            // a blocking write of pending is in progress
-	pending     []byte          // what a non-blocking write could not send
 	draining    bool            // Shutdown: complete every subscription, then close 1001
 	timer       *time.Timer     // init timeout, later the close grace
+
+	lastPing time.Duration // used only by the writer's Tick
 }
 
 // subscription is one operation of a connection: a subscription, or a query or mutation
@@ -215,19 +216,8 @@ func (c *conn) send(frame []byte) {
 		return
 	}
 	c.out = append(c.out, frame...)
-	sched := c.markScheduledLocked()
 	c.mu.Unlock()
-	if sched {
-		c.shard.schedule(c)
-	}
-}
-
-func (c *conn) markScheduledLocked() bool {
-	if c.scheduled || c.writing || c.state == stateClosed {
-		return false
-	}
-	c.scheduled = true
-	return true
+	c.wc.Wake()
 }
 
 // closeWith stops every operation and closes the connection with code: the close frame
@@ -243,12 +233,9 @@ func (c *conn) closeWith(code int, reason string) {
 	stopped := c.detachAllLocked()
 	c.out = appendCloseFrame(c.out, code, reason)
 	c.resetTimerLocked(closeGrace, c.teardown)
-	sched := c.markScheduledLocked()
 	c.mu.Unlock()
 	c.h.release(stopped...)
-	if sched {
-		c.shard.schedule(c)
-	}
+	c.wc.Wake()
 	c.h.log.Debug().Int("code", code).Str("reason", reason).Msg("websocket closing")
 }
 
@@ -267,11 +254,8 @@ func (c *conn) shutdown() {
 	c.state = stateClosing
 	c.draining = true
 	c.resetTimerLocked(closeGrace, c.teardown)
-	sched := c.markScheduledLocked()
 	c.mu.Unlock()
-	if sched {
-		c.shard.schedule(c)
-	}
+	c.wc.Wake()
 }
 
 // teardown closes the socket and stops everything the connection runs. Safe to call more
@@ -284,7 +268,7 @@ func (c *conn) teardown() {
 	}
 	c.state = stateClosed
 	stopped := c.detachAllLocked()
-	c.out, c.pending, c.dirty = nil, nil, nil
+	c.out, c.dirty = nil, nil
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil
@@ -292,10 +276,10 @@ func (c *conn) teardown() {
 	c.mu.Unlock()
 	c.h.release(stopped...)
 	if c.polled {
-		c.h.poller.remove(c)
+		c.h.poller.remove(c) // before the socket is closed
 	}
-	_ = c.nc.Close()
-	c.h.removeConn(c)
+	// The pool closes the socket and calls Closed, which forgets the connection.
+	c.wc.Close(nil)
 }
 
 func (c *conn) resetTimerLocked(d time.Duration, f func()) {
@@ -372,26 +356,8 @@ func (c *conn) ready() {
 	if c.proto.keepAliveOnAck && c.h.opts.PingInterval > 0 {
 		c.out = append(c.out, c.proto.keepAlive...)
 	}
-	sched := c.markScheduledLocked()
 	c.mu.Unlock()
-	if sched {
-		c.shard.schedule(c)
-	}
-}
-
-// keepAlive queues the protocol's ping or ka on an acknowledged connection.
-func (c *conn) keepAlive() {
-	c.mu.Lock()
-	if c.state != stateReady {
-		c.mu.Unlock()
-		return
-	}
-	c.out = append(c.out, c.proto.keepAlive...)
-	sched := c.markScheduledLocked()
-	c.mu.Unlock()
-	if sched {
-		c.shard.schedule(c)
-	}
+	c.wc.Wake()
 }
 
 func (c *conn) tooManyErrors() []byte {
@@ -505,12 +471,9 @@ func (c *conn) finish(s *subscription, frames []byte) {
 	}
 	st := c.detachLocked(s)
 	c.out = append(c.out, frames...)
-	sched := c.markScheduledLocked()
 	c.mu.Unlock()
 	c.h.release(st)
-	if sched {
-		c.shard.schedule(c)
-	}
+	c.wc.Wake()
 }
 
 // stopOperation stops operation id at the client's request.
@@ -540,11 +503,8 @@ func (c *conn) wake(s *subscription) {
 		return
 	}
 	c.dirty = append(c.dirty, s)
-	sched := c.markScheduledLocked()
 	c.mu.Unlock()
-	if sched {
-		c.shard.schedule(c)
-	}
+	c.wc.Wake()
 }
 
 func (c *conn) findLocked(id string) *subscription {

@@ -15,6 +15,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -46,8 +47,11 @@ type Options struct {
 	// (graphql-transport-ws) or 1009 (graphql-ws). Default 64 KiB.
 	MaxMessageBytes int64
 	// WriteTimeout is how long a client may take to accept queued bytes before it is
-	// disconnected. Default 10s.
+	// disconnected. Default 10s. Used only without Pool (the pool's own applies).
 	WriteTimeout time.Duration
+	// Pool writes the connections (internal/netwriter); share one with the other
+	// transports. Without it the handler starts its own and stops it in Shutdown.
+	Pool *netwriter.Pool
 	// Authenticate, when set, is called with the effective headers (the upgrade request's,
 	// plus an Authorization token found in the payload when the request had none) and the
 	// connection_init payload. An error closes the connection with 4403 Forbidden.
@@ -62,10 +66,9 @@ type Handler struct {
 	log  zerolog.Logger
 
 	startOnce  sync.Once
-	closer     closer
+	writer     *netwriter.Pool
+	ownPool    bool
 	poller     poller // nil where epoll is unavailable: every connection gets a reader goroutine
-	shards     []*writerShard
-	nextShard  atomic.Uint32
 	stop       chan struct{}
 	goroutines sync.WaitGroup // every goroutine the handler and its connections start
 
@@ -98,10 +101,11 @@ func NewHandler(opts Options) *Handler {
 		opts.WriteTimeout = 10 * time.Second
 	}
 	return &Handler{
-		opts:  opts,
-		log:   opts.Log.With().Str("component", "ws").Logger(),
-		stop:  make(chan struct{}),
-		conns: make(map[*conn]struct{}),
+		opts:   opts,
+		log:    opts.Log.With().Str("component", "ws").Logger(),
+		stop:   make(chan struct{}),
+		conns:  make(map[*conn]struct{}),
+		writer: opts.Pool,
 	}
 }
 
@@ -120,15 +124,16 @@ func IsUpgrade(r *http.Request) bool {
 	return false
 }
 
-// start launches the writer shards, the epoll loop and the keep-alive ticker.
+// start launches the writer pool (unless one was given) and the epoll loop.
 func (h *Handler) start() {
-	h.startCloser()
-	n := runtime.GOMAXPROCS(0)
-	h.shards = make([]*writerShard, n)
-	for i := range h.shards {
-		h.shards[i] = newWriterShard(h)
-		h.goroutines.Add(1)
-		go h.shards[i].run(h.stop)
+	if h.writer == nil {
+		h.writer = netwriter.New(netwriter.Options{
+			Shards:       runtime.GOMAXPROCS(0),
+			WriteTimeout: h.opts.WriteTimeout,
+			Tick:         max(min(h.opts.PingInterval, h.opts.WriteTimeout)/4, time.Millisecond),
+			Log:          h.log,
+		})
+		h.ownPool = true
 	}
 	if !h.forceReaderGoroutine {
 		p, err := newPoller(h)
@@ -137,28 +142,6 @@ func (h *Handler) start() {
 		} else {
 			h.poller = p
 		}
-	}
-	if h.opts.PingInterval > 0 {
-		h.goroutines.Add(1)
-		go h.keepAlive()
-	}
-}
-
-func (h *Handler) keepAlive() {
-	defer h.goroutines.Done()
-	t := time.NewTicker(h.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-		}
-		h.mu.Lock()
-		for c := range h.conns {
-			c.keepAlive()
-		}
-		h.mu.Unlock()
 	}
 }
 
@@ -207,11 +190,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &conn{
-		h:      h,
-		nc:     nc,
-		proto:  proto,
-		shard:  h.shards[int(h.nextShard.Add(1))%len(h.shards)],
-		header: connectionHeader(r.Header),
+		h:        h,
+		nc:       nc,
+		proto:    proto,
+		header:   connectionHeader(r.Header),
+		lastPing: h.writer.Now(),
 	}
 	// Raw access lets writers send without blocking whoever reads the connection; TLS
 	// connections have none and are written with blocking writes.
@@ -230,6 +213,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = nc.Close()
 		return
 	}
+	wc, err := h.writer.Attach(nc, c, netwriter.AttachOptions{})
+	if err != nil {
+		h.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	c.wc = wc
 	h.conns[c] = struct{}{}
 	h.count.Add(1)
 	if !c.polled {
@@ -308,4 +298,7 @@ func (h *Handler) Shutdown(ctx context.Context) {
 		h.poller.close()
 	}
 	h.goroutines.Wait()
+	if h.ownPool {
+		h.writer.Close()
+	}
 }

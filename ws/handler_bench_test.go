@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +25,8 @@ import (
 func BenchmarkFlush_CoalescedFrames(b *testing.B) {
 	for _, batch := range []int{1, 16, 128} {
 		b.Run(fmt.Sprintf("messages=%d", batch), func(b *testing.B) {
-			c, s, w := benchConn(b)
+			c, s := benchConn(b)
+			var buf []byte
 			st := resolve.NewStream(batch*2, resolve.Disconnect, func() {})
 			s.stream = st
 			payload := []byte(`{"data":{"employeeUpdated":{"id":1,"details":{"forename":"Jens","surname":"Neuse"}}}}`)
@@ -42,8 +42,11 @@ func BenchmarkFlush_CoalescedFrames(b *testing.B) {
 				s.dirty = true
 				c.dirty = append(c.dirty, s)
 				c.mu.Unlock()
-				c.flush(w)
-				waitWritten(c)
+				out, _ := c.Fill(buf[:0], 1<<20, 0)
+				if _, err := c.nc.Write(out); err != nil {
+					b.Fatal(err)
+				}
+				buf = out
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/msg")
@@ -52,8 +55,8 @@ func BenchmarkFlush_CoalescedFrames(b *testing.B) {
 }
 
 // benchConn returns a ready connection over loopback TCP whose peer discards everything,
-// with one subscription, and a writer shard that is not running (the benchmark flushes).
-func benchConn(b *testing.B) (*conn, *subscription, *writerShard) {
+// with one subscription and no writer pool (the benchmark fills and writes).
+func benchConn(b *testing.B) (*conn, *subscription) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,13 +77,8 @@ func benchConn(b *testing.B) (*conn, *subscription, *writerShard) {
 		b.Fatal(err)
 	}
 	_ = ln.Close()
-	rc, err := nc.(syscall.Conn).SyscallConn()
-	if err != nil {
-		b.Fatal(err)
-	}
 	h := NewHandler(Options{Executor: newFakeExecutor()})
-	w := newWriterShard(h)
-	c := &conn{h: h, nc: nc, rc: rc, proto: transportWS, shard: w, state: stateReady}
+	c := &conn{h: h, nc: nc, proto: transportWS, state: stateReady}
 	s := &subscription{id: "1", prefix: resultPrefix("1", transportWS.nextType), cancel: func() {}}
 	c.subs = []*subscription{s}
 	b.Cleanup(func() {
@@ -88,20 +86,7 @@ func benchConn(b *testing.B) (*conn, *subscription, *writerShard) {
 		<-done
 		h.goroutines.Wait()
 	})
-	return c, s, w
-}
-
-// waitWritten waits for a write the socket did not take at once.
-func waitWritten(c *conn) {
-	for {
-		c.mu.Lock()
-		writing := c.writing
-		c.mu.Unlock()
-		if !writing {
-			return
-		}
-		runtime.Gosched()
-	}
+	return c, s
 }
 
 const (

@@ -1,85 +1,39 @@
 package ws
 
 import (
-	"errors"
 	"sync"
 	"time"
 
-	"github.com/edgate/edgate/internal/netpoll"
 	"github.com/edgate/edgate/resolve"
 )
 
-// errWouldBlock reports a non-blocking write that could not send everything.
-var errWouldBlock = netpoll.ErrWouldBlock
+// A connection is written by a shard of the handler's netwriter.Pool: conn implements
+// netwriter.Owner. One Fill pulls every woken stream and the queued control frames of the
+// connection into one write; the pool's slow-client policy applies (see netwriter).
 
-// maxKeptBuffer bounds the write buffer a shard keeps between flushes; a burst may grow it
-// further, after which it is released.
-const maxKeptBuffer = 1 << 20
-
-// writerShard writes the connections assigned to it. A connection is queued at most once
-// (conn.scheduled); one flush pulls every woken stream and the queued control frames of
-// the connection and sends them in a single write.
-type writerShard struct {
-	h      *Handler
-	mu     sync.Mutex
-	queue  []*conn
-	signal chan struct{}
-
-	// Used only by the shard's goroutine.
-	buf     []byte
+// fillScratch holds the slices one Fill works with, so that they are not kept per
+// connection.
+type fillScratch struct {
 	work    []*subscription
 	streams []*resolve.Stream
 	msgs    []resolve.Message
-	raw     *netpoll.Writer
 }
 
-func newWriterShard(h *Handler) *writerShard {
-	return &writerShard{h: h, signal: make(chan struct{}, 1), raw: netpoll.NewWriter()}
-}
+var scratchPool = sync.Pool{New: func() any { return new(fillScratch) }}
 
-func (w *writerShard) schedule(c *conn) {
-	w.mu.Lock()
-	w.queue = append(w.queue, c)
-	w.mu.Unlock()
-	select {
-	case w.signal <- struct{}{}:
-	default:
-	}
-}
-
-func (w *writerShard) run(stop <-chan struct{}) {
-	defer w.h.goroutines.Done()
-	var batch []*conn
-	for {
-		select {
-		case <-stop:
-			return
-		case <-w.signal:
-		}
-		w.mu.Lock()
-		batch, w.queue = w.queue, batch[:0]
-		w.mu.Unlock()
-		for i, c := range batch {
-			c.flush(w)
-			batch[i] = nil
-		}
-	}
-}
-
-// flush writes everything pending on c: queued frames first, then the results of every
-// woken stream, then (on shutdown) a complete per subscription and the 1001 close.
-func (c *conn) flush(w *writerShard) {
-	buf := w.buf[:0]
+// Fill implements netwriter.Owner: queued frames first, then the results of every woken
+// stream, then (on shutdown) a complete per subscription and the 1001 close.
+func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 	c.mu.Lock()
-	c.scheduled = false
-	if c.writing || c.state == stateClosed {
+	if c.state == stateClosed {
 		c.mu.Unlock()
-		return
+		return buf, false
 	}
 	buf = append(buf, c.out...)
 	c.out = nil
 	draining := c.draining
-	work := w.work[:0]
+	sc := scratchPool.Get().(*fillScratch)
+	work := sc.work[:0]
 	if draining {
 		c.draining = false
 		for _, s := range c.subs {
@@ -88,33 +42,43 @@ func (c *conn) flush(w *writerShard) {
 		work = append(work, c.subs...)
 		c.subs = nil
 		clear(c.dirty)
+		c.dirty = c.dirty[:0]
 	} else {
 		work = append(work, c.dirty...)
 		clear(c.dirty)
+		if cap(c.dirty) > 4 {
+			c.dirty = nil // do not keep a burst's list on an idle connection
+		} else {
+			c.dirty = c.dirty[:0]
+		}
 	}
-	if cap(c.dirty) > 4 {
-		c.dirty = nil // do not keep a burst's list on an idle connection
-	} else {
-		c.dirty = c.dirty[:0]
-	}
-	streams := w.streams[:0]
+	streams := sc.streams[:0]
 	for _, s := range work {
 		s.dirty = false
 		streams = append(streams, s.stream)
 	}
 	c.mu.Unlock()
 
+	start := len(buf)
 	for i, s := range work {
 		st := streams[i]
 		var end *resolve.End
 		if st != nil {
 			var msgs []resolve.Message
-			msgs, end = st.Pull(w.msgs[:0])
+			if draining {
+				msgs, end = st.Pull(sc.msgs[:0])
+			} else {
+				var more bool
+				msgs, end, more = st.PullUpTo(sc.msgs[:0], max(room-(len(buf)-start), 1))
+				if more {
+					c.wake(s) // the rest on the next Fill
+				}
+			}
 			for _, m := range msgs {
 				buf = appendResult(buf, s.prefix, m.Payload)
 			}
 			clear(msgs)
-			w.msgs = msgs[:0]
+			sc.msgs = msgs[:0]
 		}
 		if draining {
 			end = &resolve.End{}
@@ -133,19 +97,40 @@ func (c *conn) flush(w *writerShard) {
 		c.h.release(stopped{cancel: s.cancel, stream: st})
 	}
 	clear(work)
-	w.work = work[:0]
 	clear(streams)
-	w.streams = streams[:0]
+	if cap(sc.msgs) <= 1024 && cap(work) <= 1024 {
+		sc.work, sc.streams = work[:0], streams[:0]
+		scratchPool.Put(sc)
+	}
 	if draining {
 		buf = appendCloseFrame(buf, closeGoingAway, "server shutting down")
 	}
-	if len(buf) > 0 {
-		c.write(w, buf)
+	return buf, false
+}
+
+// Tick implements netwriter.Owner: the protocol's keep-alive every PingInterval.
+func (c *conn) Tick(buf []byte, now time.Duration) []byte {
+	every := c.h.opts.PingInterval
+	if every <= 0 || now-c.lastPing < every {
+		return buf
 	}
-	if cap(buf) > maxKeptBuffer {
-		buf = nil
+	c.lastPing = now
+	c.mu.Lock()
+	ready := c.state == stateReady
+	c.mu.Unlock()
+	if !ready {
+		return buf
 	}
-	w.buf = buf
+	return append(buf, c.proto.keepAlive...)
+}
+
+// Closed implements netwriter.Owner: the socket is closed.
+func (c *conn) Closed(err error) {
+	if err != nil {
+		c.h.log.Debug().Err(err).Msg("websocket connection closed")
+	}
+	c.teardown()
+	c.h.removeConn(c)
 }
 
 // endLocked removes s whose stream ended; false when the client stopped it first.
@@ -157,59 +142,4 @@ func (c *conn) endLocked(s *subscription) bool {
 	}
 	c.detachLocked(s)
 	return true
-}
-
-// write sends b without blocking the shard: what the socket does not take at once is
-// handed to a goroutine that writes it with WriteTimeout, so one slow client never delays
-// the others of the shard.
-func (c *conn) write(w *writerShard, b []byte) {
-	n := 0
-	err := errWouldBlock
-	if c.rc != nil && netpoll.Supported {
-		n, err = w.raw.Write(c.rc, b)
-	}
-	if err == nil {
-		return
-	}
-	if !errors.Is(err, errWouldBlock) {
-		c.h.log.Debug().Err(err).Msg("websocket write failed")
-		c.teardown()
-		return
-	}
-	c.mu.Lock()
-	if c.state == stateClosed {
-		c.mu.Unlock()
-		return
-	}
-	c.writing = true
-	c.pending = append(c.pending[:0], b[n:]...)
-	c.h.goroutines.Add(1)
-	c.mu.Unlock()
-	go c.writeSlow()
-}
-
-func (c *conn) writeSlow() {
-	defer c.h.goroutines.Done()
-	c.mu.Lock()
-	b := c.pending
-	c.mu.Unlock()
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.opts.WriteTimeout))
-	_, err := c.nc.Write(b)
-	if err != nil {
-		c.h.log.Debug().Err(err).Msg("websocket write failed")
-		c.teardown()
-		return
-	}
-	_ = c.nc.SetWriteDeadline(time.Time{})
-	c.mu.Lock()
-	c.writing = false
-	c.pending = nil
-	sched := false
-	if len(c.out) > 0 || len(c.dirty) > 0 || c.draining {
-		sched = c.markScheduledLocked()
-	}
-	c.mu.Unlock()
-	if sched {
-		c.shard.schedule(c)
-	}
 }

@@ -1,0 +1,49 @@
+package netwriter
+
+import (
+	"net"
+	"time"
+)
+
+// Waker asks for a body's or a connection's next bytes.
+type Waker interface{ Wake() }
+
+// Body is one response body that the pool writes: an SSE subscription's frames on a
+// hijacked HTTP/1.1 connection (AttachBody) or on an HTTP/2 stream (internal/h2server).
+// Its methods are called on a shard goroutine, one at a time.
+type Body interface {
+	// Next appends the body's next bytes to dst, after the body was woken; done after
+	// the last ones. room is how many bytes the writer wants at most (a hint: one message
+	// may overshoot it); a body that leaves bytes for later wakes itself again.
+	Next(dst []byte, room int, now time.Duration) (out []byte, done bool)
+	// Tick is called periodically while the body is open and nothing of it waits to be
+	// written; it may append bytes (a heartbeat).
+	Tick(dst []byte, now time.Duration) []byte
+	// Closed is called once when the body is over: err is nil when its last bytes were
+	// written, otherwise why the client will get no more (it went away, it was too slow,
+	// it reset the stream).
+	Closed(err error)
+}
+
+// AttachBody serves body on nc, a connection that carries nothing else (a hijacked
+// HTTP/1.1 response). The connection is closed after the body's last bytes; the client's
+// input is discarded and its end counts as the client going away. Wake the returned
+// Waker when the body has bytes.
+func (p *Pool) AttachBody(nc net.Conn, body Body) (Waker, error) {
+	c, err := p.Attach(nc, bodyConn{body}, AttachOptions{DiscardInput: true})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// bodyConn is the Owner of a connection that carries one body.
+type bodyConn struct{ b Body }
+
+func (o bodyConn) Fill(dst []byte, room int, now time.Duration) ([]byte, bool) {
+	return o.b.Next(dst, room, now)
+}
+
+func (o bodyConn) Tick(dst []byte, now time.Duration) []byte { return o.b.Tick(dst, now) }
+
+func (o bodyConn) Closed(err error) { o.b.Closed(err) }

@@ -1,0 +1,217 @@
+package netwriter
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/edgate/edgate/internal/netpoll"
+)
+
+// ErrClosed is returned by Attach once the pool is closed, and is the reason given to
+// owners whose connections the pool's Close finished.
+var ErrClosed = errors.New("netwriter: pool closed")
+
+// AttachOptions configure one connection.
+type AttachOptions struct {
+	// DiscardInput reads and drops what the client sends, and treats the end of its input
+	// as the client going away: for responses that expect no input (an SSE stream on a
+	// hijacked HTTP/1.1 connection). Without it the owner reads the connection itself.
+	DiscardInput bool
+}
+
+// Conn is one connection served by a Pool.
+type Conn struct {
+	p       *Pool
+	sh      *shard
+	owner   Owner
+	nc      net.Conn
+	rc      syscall.RawConn // nil: written by a goroutine of its own (bw)
+	bw      *blockingWriter
+	discard bool
+
+	queued   atomic.Bool   // on the shard's ready list
+	events   atomic.Uint32 // poller events not yet handled
+	closeReq atomic.Bool
+	mu       sync.Mutex // guards key, closeErr
+	key      netpoll.Key
+	closeErr error
+
+	// Used only by the shard's goroutine.
+	index     int // in sh.members, -1 before the shard first served it
+	pending   []byte
+	blockedAt time.Duration // when pending last stopped shrinking
+	lastWrite time.Duration
+	last      bool
+	done      bool
+}
+
+// Attach starts serving nc for o. The connection belongs to the pool from now on: the
+// pool closes it (when o's Fill says last, on Close, on a write error or timeout) and
+// then calls o.Closed.
+func (p *Pool) Attach(nc net.Conn, o Owner, opts AttachOptions) (*Conn, error) {
+	select {
+	case <-p.stop:
+		return nil, ErrClosed
+	default:
+	}
+	c := &Conn{p: p, sh: p.pick(), owner: o, nc: nc, discard: opts.DiscardInput, index: -1}
+	if p.poller != nil {
+		if rc, err := netpoll.RawConn(nc); err == nil {
+			c.rc = rc
+		}
+	}
+	// Until the shard first serves it, wake-ups collapse into the enqueue below.
+	c.queued.Store(true)
+	if c.rc != nil {
+		interest := netpoll.Writable
+		if c.discard {
+			interest |= netpoll.Readable
+		}
+		key, err := p.poller.Add(c.rc, interest, true, c)
+		if err != nil {
+			p.log.Debug().Err(err).Msg("connection not polled: it gets a writer goroutine")
+			c.rc = nil
+		} else {
+			c.mu.Lock()
+			c.key = key
+			c.mu.Unlock()
+		}
+	}
+	if c.rc == nil {
+		c.bw = newBlockingWriter(c)
+		if c.discard {
+			// No poller tells us the client went away: a reader does.
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				_, err := io.Copy(io.Discard, nc)
+				if err == nil {
+					err = io.EOF
+				}
+				c.Close(err)
+			}()
+		}
+	}
+	c.sh.enqueue(c)
+	return c, nil
+}
+
+// Wake asks for a Fill soon. It never blocks; any number of wake-ups before the shard
+// gets to the connection collapse into one.
+func (c *Conn) Wake() {
+	if c.queued.CompareAndSwap(false, true) {
+		c.sh.enqueue(c)
+	}
+}
+
+// Close closes the connection soon, from any goroutine, without writing what is
+// pending; the owner's Closed gets err. Later calls change nothing.
+func (c *Conn) Close(err error) {
+	c.mu.Lock()
+	if !c.closeReq.Load() {
+		c.closeErr = err
+		c.closeReq.Store(true)
+	}
+	c.mu.Unlock()
+	c.Wake()
+}
+
+// NetConn is the connection the pool writes.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// Ready receives the poller's events.
+func (c *Conn) Ready(ev netpoll.Event) {
+	c.events.Or(uint32(ev))
+	c.Wake()
+}
+
+func (c *Conn) requestedClose() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
+}
+
+// blockingWriter writes a connection that has no raw descriptor (TLS, or a listener
+// wrapper that hides it): the shard queues bytes, the writer's goroutine writes them with
+// WriteTimeout and wakes the shard when it is done.
+type blockingWriter struct {
+	c      *Conn
+	mu     sync.Mutex
+	queue  []byte
+	spare  []byte
+	busy   bool // writing
+	signal chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+}
+
+func newBlockingWriter(c *Conn) *blockingWriter {
+	w := &blockingWriter{c: c, signal: make(chan struct{}, 1), stop: make(chan struct{})}
+	c.p.wg.Add(1)
+	go w.run()
+	return w
+}
+
+// pending is what waits or is being written.
+func (w *blockingWriter) pending() (queued int, busy bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue), w.busy
+}
+
+func (w *blockingWriter) enqueue(b []byte) {
+	w.mu.Lock()
+	w.queue = append(w.queue, b...)
+	w.mu.Unlock()
+	select {
+	case w.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (w *blockingWriter) close() { w.once.Do(func() { close(w.stop) }) }
+
+func (w *blockingWriter) run() {
+	defer w.c.p.wg.Done()
+	timeout := w.c.p.opts.WriteTimeout
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-w.signal:
+		}
+		w.mu.Lock()
+		b := w.queue
+		w.queue, w.spare = w.spare[:0], nil
+		w.busy = len(b) > 0
+		w.mu.Unlock()
+		if len(b) == 0 {
+			continue
+		}
+		_ = w.c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		_, err := w.c.nc.Write(b)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				w.c.p.stats.WriteTimeouts.Add(1)
+				err = ErrWriteTimeout
+			} else {
+				err = fmt.Errorf("write: %w", err)
+			}
+			w.c.Close(err)
+		}
+		w.mu.Lock()
+		w.busy = false
+		if cap(b) <= maxKeptBuffer {
+			w.spare = b[:0]
+		}
+		w.mu.Unlock()
+		w.c.Wake() // the shard may Fill again, or finish a connection that said last
+	}
+}

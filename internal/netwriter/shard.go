@@ -1,0 +1,299 @@
+package netwriter
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/edgate/edgate/internal/netpoll"
+)
+
+// shard writes the connections assigned to it. A connection is queued at most once
+// (Conn.queued); one visit writes what is pending, asks the owner for more and sends it
+// with a single non-blocking write. What the socket does not take waits in the
+// connection's pending buffer for the next visit, which the poller triggers when the
+// socket is writable again, so a client that does not read never holds up the others.
+type shard struct {
+	p      *Pool
+	mu     sync.Mutex
+	ready  []*Conn
+	signal chan struct{}
+
+	// Used only by the shard's goroutine.
+	members []*Conn // every connection served, for ticks and write timeouts
+	buf     []byte
+	w       *netpoll.Writer
+	r       *netpoll.Reader
+	rbuf    [512]byte
+}
+
+func (s *shard) enqueue(c *Conn) {
+	s.mu.Lock()
+	first := len(s.ready) == 0
+	s.ready = append(s.ready, c)
+	s.mu.Unlock()
+	if first { // otherwise a signal is already pending for the list
+		select {
+		case s.signal <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *shard) run() {
+	defer s.p.wg.Done()
+	ticker := time.NewTicker(s.p.opts.Tick)
+	defer ticker.Stop()
+	var batch []*Conn
+	for {
+		select {
+		case <-s.p.stop:
+			s.finishAll()
+			return
+		case <-ticker.C:
+			s.tick(s.p.Now())
+			continue
+		case <-s.signal:
+		}
+		s.mu.Lock()
+		batch, s.ready = s.ready, batch[:0]
+		s.mu.Unlock()
+		now := s.p.Now()
+		for i, c := range batch {
+			s.serve(c, now)
+			batch[i] = nil
+		}
+		if cap(batch) > 4096 {
+			batch = nil
+		}
+	}
+}
+
+func (s *shard) finishAll() {
+	s.mu.Lock()
+	batch := s.ready
+	s.ready = nil
+	s.mu.Unlock()
+	for _, c := range batch {
+		s.finish(c, ErrClosed)
+	}
+	for len(s.members) > 0 {
+		s.finish(s.members[len(s.members)-1], ErrClosed)
+	}
+}
+
+// serve handles whatever woke c: a close, poller events, its owner's bytes.
+func (s *shard) serve(c *Conn, now time.Duration) {
+	c.queued.Store(false) // before Fill: a wake-up during Fill queues c again
+	if c.done {
+		return
+	}
+	if c.index < 0 {
+		c.index = len(s.members)
+		s.members = append(s.members, c)
+		c.lastWrite = now
+	}
+	if c.closeReq.Load() {
+		s.finish(c, c.requestedClose())
+		return
+	}
+	if ev := netpoll.Event(c.events.Swap(0)); c.discard && ev&(netpoll.Readable|netpoll.Hangup) != 0 {
+		if !s.discardInput(c) {
+			s.finish(c, io.EOF)
+			return
+		}
+	}
+	if !s.flush(c, now) {
+		return
+	}
+	pending, busy := s.pending(c)
+	if c.last {
+		if pending == 0 && !busy {
+			s.finish(c, nil)
+		}
+		return
+	}
+	maxPending := s.p.opts.MaxPendingBytes
+	if pending >= maxPending {
+		// Nothing more until the socket takes some: the poller's writable event (or the
+		// writer goroutine) brings c back.
+		return
+	}
+	out, last := c.owner.Fill(s.buf[:0], maxPending-pending, now)
+	c.last = last
+	ok := len(out) == 0 || s.send(c, out, now)
+	s.buf = out[:0]
+	if cap(s.buf) > maxKeptBuffer {
+		s.buf = nil
+	}
+	if ok && c.last {
+		if pending, busy := s.pending(c); pending == 0 && !busy {
+			s.finish(c, nil)
+		}
+	}
+}
+
+// pending is how many bytes c has waiting for its socket, and whether its writer
+// goroutine is writing.
+func (s *shard) pending(c *Conn) (int, bool) {
+	if c.bw != nil {
+		return c.bw.pending()
+	}
+	return len(c.pending), false
+}
+
+// send writes b, or queues it behind bytes still pending. It returns false when c was
+// finished (the write failed).
+func (s *shard) send(c *Conn, b []byte, now time.Duration) bool {
+	if c.bw != nil {
+		c.bw.enqueue(b)
+		return true
+	}
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, b...)
+		return true
+	}
+	n, err := s.w.Write(c.rc, b)
+	if n > 0 {
+		c.lastWrite = now
+	}
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, netpoll.ErrWouldBlock):
+		c.pending = append(c.pending[:0], b[n:]...)
+		c.blockedAt = now
+		return true
+	default:
+		s.finish(c, fmt.Errorf("write: %w", err))
+		return false
+	}
+}
+
+// flush retries the bytes the socket did not take; false when c was finished.
+func (s *shard) flush(c *Conn, now time.Duration) bool {
+	if len(c.pending) == 0 {
+		return true
+	}
+	n, err := s.w.Write(c.rc, c.pending)
+	if n > 0 {
+		c.lastWrite, c.blockedAt = now, now
+	}
+	switch {
+	case err == nil:
+		if cap(c.pending) > maxKeptBuffer {
+			c.pending = nil
+		} else {
+			c.pending = c.pending[:0]
+		}
+		return true
+	case errors.Is(err, netpoll.ErrWouldBlock):
+		c.pending = c.pending[:copy(c.pending, c.pending[n:])]
+		return true
+	default:
+		s.finish(c, fmt.Errorf("write: %w", err))
+		return false
+	}
+}
+
+// tick retries pending writes (in case no writable event comes), closes connections that
+// took nothing for WriteTimeout and lets owners send heartbeats.
+func (s *shard) tick(now time.Duration) {
+	timeout := s.p.opts.WriteTimeout
+	maxPending := s.p.opts.MaxPendingBytes
+	// Backwards: finish moves the last member into the slot of the one it removes.
+	for i := len(s.members) - 1; i >= 0; i-- {
+		if i >= len(s.members) {
+			continue
+		}
+		c := s.members[i]
+		if c.closeReq.Load() {
+			s.finish(c, c.requestedClose())
+			continue
+		}
+		if len(c.pending) > 0 {
+			if now-c.blockedAt >= timeout {
+				s.p.stats.WriteTimeouts.Add(1)
+				s.p.log.Debug().Int("pending_bytes", len(c.pending)).Msg("client read nothing for the write timeout: closing its connection")
+				s.finish(c, ErrWriteTimeout)
+				continue
+			}
+			if !s.flush(c, now) {
+				continue
+			}
+		}
+		pending, busy := s.pending(c)
+		if c.last {
+			if pending == 0 && !busy {
+				s.finish(c, nil)
+			}
+			continue
+		}
+		if pending >= maxPending {
+			continue
+		}
+		out := c.owner.Tick(s.buf[:0], now)
+		if len(out) > 0 {
+			s.send(c, out, now)
+		}
+		s.buf = out[:0]
+	}
+	if cap(s.buf) > maxKeptBuffer {
+		s.buf = nil
+	}
+}
+
+// discardInput reads what the client sent and reports false once it closed its side or
+// the connection failed.
+func (s *shard) discardInput(c *Conn) bool {
+	if c.rc == nil {
+		return true
+	}
+	for range 64 {
+		_, err := s.r.Read(c.rc, s.rbuf[:])
+		switch {
+		case err == nil:
+		case errors.Is(err, netpoll.ErrWouldBlock):
+			return true
+		default:
+			return false
+		}
+	}
+	return true // a client that floods us gets the rest read on its next event
+}
+
+// finish closes c's socket, forgets it and tells its owner.
+func (s *shard) finish(c *Conn, err error) {
+	if c.done {
+		return
+	}
+	c.done = true
+	if i := c.index; i >= 0 {
+		last := len(s.members) - 1
+		s.members[i] = s.members[last]
+		s.members[i].index = i
+		s.members[last] = nil
+		s.members = s.members[:last]
+		c.index = -1
+	}
+	c.mu.Lock()
+	key := c.key
+	c.key = 0
+	c.mu.Unlock()
+	if key != 0 {
+		s.p.poller.Remove(c.rc, key)
+	}
+	if c.discard {
+		// Unread input would turn the close into a reset, which can destroy the final
+		// bytes before the client read them.
+		s.discardInput(c)
+	}
+	_ = c.nc.Close()
+	if c.bw != nil {
+		c.bw.close()
+	}
+	c.pending = nil
+	c.owner.Closed(err)
+}
