@@ -123,6 +123,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 		Handler:        g.routes(),
 		Log:            log,
 		MaxConnections: cfg.Limits.MaxConnections,
+		Pool:           g.writer,
 	}
 	if cfg.TLS != nil {
 		opts.TLSCertFile, opts.TLSKeyFile = cfg.TLS.CertFile, cfg.TLS.KeyFile

@@ -78,7 +78,7 @@ func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, op *reso
 		return
 	}
 	p := h.pool()
-	sub.lastOut = p.Now()
+	sub.lastOut = netwriter.Now()
 	waker, err := p.AttachBody(conn, sub)
 	if err != nil {
 		_ = conn.Close()
@@ -107,7 +107,7 @@ func (h *Handler) serveDetached(w http.ResponseWriter, d detacher, r *http.Reque
 		return
 	}
 	sub.stream = stream
-	sub.lastOut = h.pool().Now()
+	sub.lastOut = netwriter.Now()
 	waker := d.Detach(sub)
 	if waker == nil {
 		stream.Close()

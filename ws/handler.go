@@ -194,7 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		nc:       nc,
 		proto:    proto,
 		header:   connectionHeader(r.Header),
-		lastPing: h.writer.Now(),
+		lastPing: netwriter.Now(),
 	}
 	// Raw access lets writers send without blocking whoever reads the connection; TLS
 	// connections have none and are written with blocking writes.

@@ -1,6 +1,8 @@
 // Package httpserver runs the gateway's HTTP listener: HTTP/1.1 and HTTP/2 on one port,
 // over TLS when a certificate is configured and in cleartext (h2c with prior knowledge)
-// otherwise, so that many SSE streams from one client share one connection.
+// otherwise, so that many SSE streams from one client share one connection. net/http
+// serves HTTP/1.1 and hands HTTP/2 connections (after ALPN, or on seeing the cleartext
+// preface) to internal/h2server, which writes them on the shared writer shards.
 package httpserver
 
 import (
@@ -15,6 +17,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/internal/h2server"
+	"github.com/edgate/edgate/internal/netwriter"
 )
 
 // Options configure a Server. Zero values take the documented defaults.
@@ -34,6 +39,9 @@ type Options struct {
 	// MaxConcurrentStreams is how many requests (SSE streams) one HTTP/2 connection may
 	// carry at once. Default 1000.
 	MaxConcurrentStreams int
+	// Pool writes HTTP/2 connections (share the transports' pool). Without it the server
+	// starts its own and stops it in Shutdown.
+	Pool *netwriter.Pool
 }
 
 // Defaults of Options.
@@ -44,11 +52,14 @@ const (
 
 // Server is a bound listener and the http.Server that serves it.
 type Server struct {
-	ln     net.Listener
-	srv    *http.Server
-	tls    bool
-	log    zerolog.Logger
-	closed chan struct{}
+	ln      net.Listener
+	srv     *http.Server
+	h2      *h2server.Server
+	pool    *netwriter.Pool
+	ownPool bool
+	tls     bool
+	log     zerolog.Logger
+	closed  chan struct{}
 }
 
 // Listen binds opts.Addr (so the caller knows the address, e.g. with port 0) and prepares
@@ -98,9 +109,20 @@ func Listen(opts Options) (*Server, error) {
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		TLSConfig:         tlsConfig,
 		Protocols:         &protocols,
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: opts.MaxConcurrentStreams},
 		ErrorLog:          log.New(errorLogWriter{opts.Log}, "", 0),
 	}
+	s.pool = opts.Pool
+	if s.pool == nil {
+		s.pool = netwriter.New(netwriter.Options{Log: opts.Log})
+		s.ownPool = true
+	}
+	s.h2 = h2server.New(h2server.Options{
+		Pool:                 s.pool,
+		MaxConcurrentStreams: uint32(opts.MaxConcurrentStreams),
+		ReadHeaderTimeout:    opts.ReadHeaderTimeout,
+		Log:                  opts.Log,
+	})
+	s.h2.Configure(s.srv)
 	return s, nil
 }
 
@@ -126,9 +148,12 @@ func (s *Server) Serve() error {
 // Shutdown, the ws handler's) so that this returns promptly. When ctx ends first, the
 // remaining connections are closed.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx) // sends GOAWAY on HTTP/2 connections (RegisterOnShutdown)
 	if err != nil {
 		_ = s.srv.Close()
+	}
+	if s.ownPool {
+		s.pool.Close()
 	}
 	return err
 }

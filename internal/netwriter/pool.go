@@ -107,7 +107,6 @@ type Pool struct {
 	poller *netpoll.Poller // nil: every connection has a writer goroutine
 	shards []*shard
 	next   atomic.Uint32
-	epoch  time.Time
 	stats  Stats
 
 	closer    closer
@@ -130,7 +129,7 @@ func New(opts Options) *Pool {
 	if opts.Tick <= 0 {
 		opts.Tick = DefaultTick
 	}
-	p := &Pool{opts: opts, log: opts.Log, epoch: time.Now(), stop: make(chan struct{})}
+	p := &Pool{opts: opts, log: opts.Log, stop: make(chan struct{})}
 	if netpoll.Supported {
 		poller, err := netpoll.New()
 		if err != nil {
@@ -157,8 +156,11 @@ func (p *Pool) Options() Options { return p.opts }
 // Stats returns the pool's counters.
 func (p *Pool) Stats() *Stats { return &p.stats }
 
-// Now is the pool clock passed to owners: time since the pool started, monotonic.
-func (p *Pool) Now() time.Duration { return time.Since(p.epoch) }
+// epoch starts the clock that owners and bodies are given: Now.
+var epoch = time.Now()
+
+// Now is the clock passed to owners and bodies (monotonic; the same for every pool).
+func Now() time.Duration { return time.Since(epoch) }
 
 // CloseLater closes c on the pool's closer goroutine: for resolve.Stream, whose Close
 // runs the hub's unsubscribe, which a shard or a reader must not wait for. After Close

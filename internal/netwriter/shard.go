@@ -53,14 +53,14 @@ func (s *shard) run() {
 			s.finishAll()
 			return
 		case <-ticker.C:
-			s.tick(s.p.Now())
+			s.tick(Now())
 			continue
 		case <-s.signal:
 		}
 		s.mu.Lock()
 		batch, s.ready = s.ready, batch[:0]
 		s.mu.Unlock()
-		now := s.p.Now()
+		now := Now()
 		for i, c := range batch {
 			s.serve(c, now)
 			batch[i] = nil

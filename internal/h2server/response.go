@@ -1,0 +1,245 @@
+package h2server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/edgate/edgate/internal/netwriter"
+)
+
+// maxBuffered is how much a handler may write before Write waits for the connection to
+// take it.
+const maxBuffered = 64 << 10
+
+// errStreamGone is what a handler's Write returns once its stream was reset or its
+// connection closed.
+var errStreamGone = errors.New("http2: stream closed")
+
+// responseHead is a response's status and headers, waiting to be encoded by the writer.
+type responseHead struct {
+	status int
+	header http.Header
+}
+
+// responseWriter is the http.ResponseWriter of one stream. The handler's goroutine
+// writes; the connection's shard takes the bytes (take).
+type responseWriter struct {
+	st     *stream
+	header http.Header // the handler's; copied when the headers are sent
+	status int         // WriteHeader's, 0 before
+	sent   bool        // the headers were committed (st.hdr set)
+	head   bool        // HEAD request: no body
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	buf      []byte
+	finished bool // the handler returned
+	detached bool
+	err      error
+	flushed  bool // the handler flushed: no content-length of its own
+}
+
+func (c *conn) runHandler(st *stream, req *http.Request) {
+	rw := &responseWriter{st: st, header: make(http.Header), head: req.Method == http.MethodHead}
+	rw.cond.L = &rw.mu
+	c.mu.Lock()
+	if st.removed {
+		c.mu.Unlock()
+		return
+	}
+	st.rw = rw
+	c.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				c.srv.log.Error().Interface("panic", p).Str("path", req.URL.Path).Msg("http2 handler panicked")
+			}
+			c.resetStream(st.id, http2.ErrCodeInternal)
+			return
+		}
+		rw.finish()
+	}()
+	c.handler.ServeHTTP(rw, req)
+}
+
+func (rw *responseWriter) Header() http.Header { return rw.header }
+
+func (rw *responseWriter) WriteHeader(code int) {
+	if rw.status != 0 || code < 200 { // informational responses are not sent
+		return
+	}
+	rw.status = code
+}
+
+func (rw *responseWriter) Write(p []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	if !rw.sent && rw.header.Get("Content-Type") == "" && len(p) > 0 && !rw.head {
+		rw.header.Set("Content-Type", http.DetectContentType(p))
+	}
+	if rw.head {
+		return len(p), nil
+	}
+	rw.mu.Lock()
+	for len(rw.buf) >= maxBuffered && rw.err == nil {
+		rw.mu.Unlock()
+		rw.commit(true) // lock order: conn.mu before rw.mu
+		rw.mu.Lock()
+		if len(rw.buf) >= maxBuffered && rw.err == nil {
+			rw.cond.Wait()
+		}
+	}
+	if rw.err != nil {
+		err := rw.err
+		rw.mu.Unlock()
+		return 0, err
+	}
+	rw.buf = append(rw.buf, p...)
+	wake := len(rw.buf) >= maxBuffered/4
+	rw.mu.Unlock()
+	if wake {
+		rw.commit(true)
+	}
+	return len(p), nil
+}
+
+// Flush sends what was written.
+func (rw *responseWriter) Flush() { _ = rw.FlushError() }
+
+// FlushError sends what was written, or reports that the stream is gone.
+func (rw *responseWriter) FlushError() error {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	rw.mu.Lock()
+	rw.flushed = true
+	err := rw.err
+	rw.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	rw.commit(true)
+	return nil
+}
+
+// SetWriteDeadline and SetReadDeadline are not supported: the writer's own WriteTimeout
+// applies to the whole connection.
+func (rw *responseWriter) SetWriteDeadline(time.Time) error { return http.ErrNotSupported }
+func (rw *responseWriter) SetReadDeadline(time.Time) error  { return http.ErrNotSupported }
+
+// Detach hands the rest of the response body to body: the handler returns and the
+// connection's shard asks body for bytes whenever the returned Waker is woken. Headers
+// are committed first. nil when the stream is gone.
+func (rw *responseWriter) Detach(body netwriter.Body) netwriter.Waker {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	rw.mu.Lock()
+	rw.flushed = true
+	rw.detached = true
+	rw.mu.Unlock()
+	rw.commit(false)
+	st := rw.st
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.removed || c.dead {
+		return nil
+	}
+	st.body = body
+	c.readyLocked(st)
+	return st
+}
+
+// commit sends the headers (once) and, with wake, asks the writer for the buffered bytes.
+func (rw *responseWriter) commit(wake bool) {
+	st := rw.st
+	c := st.c
+	c.mu.Lock()
+	if !rw.sent {
+		rw.sent = true
+		rw.mu.Lock()
+		finished, flushed, n := rw.finished, rw.flushed, len(rw.buf)
+		rw.mu.Unlock()
+		h := rw.header.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		if finished && !flushed && h.Get("Content-Length") == "" && !rw.head && bodyAllowed(rw.status) {
+			h.Set("Content-Length", strconv.Itoa(n))
+		}
+		if h.Get("Date") == "" {
+			h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+		}
+		st.hdr = &responseHead{status: rw.status, header: h}
+		wake = true
+	}
+	if wake && !st.removed {
+		c.readyLocked(st)
+		c.mu.Unlock()
+		c.wc.Wake()
+		return
+	}
+	c.mu.Unlock()
+}
+
+// finish runs when the handler returned.
+func (rw *responseWriter) finish() {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	rw.mu.Lock()
+	rw.finished = true
+	rw.mu.Unlock()
+	st := rw.st
+	c := st.c
+	c.mu.Lock()
+	if st.cancel != nil && !rw.detached {
+		st.cancel()
+		st.cancel = nil
+	}
+	if st.reqBody != nil && !rw.detached {
+		// the handler is done with the request body
+		c.mu.Unlock()
+		_ = st.reqBody.Close()
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
+	rw.commit(true)
+}
+
+// take moves the buffered bytes to dst for the writer; done once the handler returned
+// and everything was taken (a detached response continues with its body).
+func (rw *responseWriter) take(dst []byte) (out []byte, done, detached bool) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	out = append(dst, rw.buf...)
+	if cap(rw.buf) > maxBuffered {
+		rw.buf = nil
+	} else {
+		rw.buf = rw.buf[:0]
+	}
+	rw.cond.Broadcast()
+	return out, rw.finished, rw.detached
+}
+
+// abort fails the handler's writes: its stream is gone.
+func (rw *responseWriter) abort(err error) {
+	rw.mu.Lock()
+	if rw.err == nil {
+		rw.err = errStreamGone
+	}
+	rw.buf = nil
+	rw.cond.Broadcast()
+	rw.mu.Unlock()
+}
+
+func bodyAllowed(status int) bool {
+	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
+}
