@@ -44,7 +44,8 @@ type Conn struct {
 
 	// Used only by the shard's goroutine.
 	index     int // in sh.members, -1 before the shard first served it
-	pending   []byte
+	pending   []byte // pending[poff:] waits for the socket
+	poff      int
 	blockedAt time.Duration // when pending last stopped shrinking
 	lastWrite time.Duration
 	last      bool

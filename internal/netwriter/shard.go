@@ -141,7 +141,7 @@ func (s *shard) pending(c *Conn) (int, bool) {
 	if c.bw != nil {
 		return c.bw.pending()
 	}
-	return len(c.pending), false
+	return len(c.pending) - c.poff, false
 }
 
 // send writes b, or queues it behind bytes still pending. It returns false when c was
@@ -164,6 +164,7 @@ func (s *shard) send(c *Conn, b []byte, now time.Duration) bool {
 		return true
 	case errors.Is(err, netpoll.ErrWouldBlock):
 		c.pending = append(c.pending[:0], b[n:]...)
+		c.poff = 0
 		c.blockedAt = now
 		return true
 	default:
@@ -177,7 +178,7 @@ func (s *shard) flush(c *Conn, now time.Duration) bool {
 	if len(c.pending) == 0 {
 		return true
 	}
-	n, err := s.w.Write(c.rc, c.pending)
+	n, err := s.w.Write(c.rc, c.pending[c.poff:])
 	if n > 0 {
 		c.lastWrite, c.blockedAt = now, now
 	}
@@ -188,9 +189,15 @@ func (s *shard) flush(c *Conn, now time.Duration) bool {
 		} else {
 			c.pending = c.pending[:0]
 		}
+		c.poff = 0
 		return true
 	case errors.Is(err, netpoll.ErrWouldBlock):
-		c.pending = c.pending[:copy(c.pending, c.pending[n:])]
+		// Written bytes are skipped, not moved: a big backlog drains in many writes.
+		c.poff += n
+		if c.poff > len(c.pending)/2 {
+			c.pending = c.pending[:copy(c.pending, c.pending[c.poff:])]
+			c.poff = 0
+		}
 		return true
 	default:
 		s.finish(c, fmt.Errorf("write: %w", err))
@@ -216,7 +223,7 @@ func (s *shard) tick(now time.Duration) {
 		if len(c.pending) > 0 {
 			if now-c.blockedAt >= timeout {
 				s.p.stats.WriteTimeouts.Add(1)
-				s.p.log.Debug().Int("pending_bytes", len(c.pending)).Msg("client read nothing for the write timeout: closing its connection")
+				s.p.log.Debug().Int("pending_bytes", len(c.pending)-c.poff).Msg("client read nothing for the write timeout: closing its connection")
 				s.finish(c, ErrWriteTimeout)
 				continue
 			}
@@ -294,6 +301,6 @@ func (s *shard) finish(c *Conn, err error) {
 	if c.bw != nil {
 		c.bw.close()
 	}
-	c.pending = nil
+	c.pending, c.poff = nil, 0
 	c.owner.Closed(err)
 }

@@ -1,0 +1,250 @@
+package netwriter_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgate/edgate/internal/netwriter"
+)
+
+// owner is a test Owner: Fill hands out what the test queued.
+type owner struct {
+	mu      sync.Mutex
+	queue   []byte
+	last    bool
+	fills   atomic.Int64
+	tick    []byte
+	closed  chan error
+	maxRoom atomic.Int64
+}
+
+func newOwner() *owner { return &owner{closed: make(chan error, 1)} }
+
+func (o *owner) Fill(dst []byte, room int, _ time.Duration) ([]byte, bool) {
+	o.fills.Add(1)
+	o.maxRoom.Store(int64(room))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	dst = append(dst, o.queue...)
+	o.queue = nil
+	return dst, o.last
+}
+
+func (o *owner) Tick(dst []byte, _ time.Duration) []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	dst = append(dst, o.tick...)
+	o.tick = nil
+	return dst
+}
+
+func (o *owner) Closed(err error) { o.closed <- err }
+
+func (o *owner) put(b []byte, last bool) {
+	o.mu.Lock()
+	o.queue = append(o.queue, b...)
+	o.last = o.last || last
+	o.mu.Unlock()
+}
+
+func (o *owner) waitClosed(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-o.closed:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was never closed")
+		return nil
+	}
+}
+
+func tcpPair(t testing.TB) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return server, client
+}
+
+func newPool(t testing.TB, opts netwriter.Options) *netwriter.Pool {
+	p := netwriter.New(opts)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// hidden hides a connection's descriptor, as TLS does.
+type hidden struct{ net.Conn }
+
+func TestPool_WritesWhatTheOwnerFillsAndClosesAfterLast(t *testing.T) {
+	for _, mode := range []string{"poller", "writer goroutine"} {
+		t.Run(mode, func(t *testing.T) {
+			p := newPool(t, netwriter.Options{})
+			server, client := tcpPair(t)
+			if mode != "poller" {
+				server = hidden{server}
+			}
+			o := newOwner()
+			c, err := p.Attach(server, o, netwriter.AttachOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.put([]byte("hello "), false)
+			c.Wake()
+			o.put([]byte("world"), true)
+			c.Wake()
+			got, err := io.ReadAll(client) // until the pool closes the connection
+			if err != nil || string(got) != "hello world" {
+				t.Fatalf("read %q, %v", got, err)
+			}
+			if err := o.waitClosed(t); err != nil {
+				t.Fatalf("Closed(%v) after last", err)
+			}
+		})
+	}
+}
+
+func TestPool_ClientThatReadsNothingIsClosedAfterWriteTimeout(t *testing.T) {
+	p := newPool(t, netwriter.Options{WriteTimeout: 200 * time.Millisecond, Tick: 20 * time.Millisecond})
+	server, _ := tcpPair(t)
+	o := newOwner()
+	c, err := p.Attach(server, o, netwriter.AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.put(bytes.Repeat([]byte("x"), 8<<20), false) // far more than the socket buffers
+	c.Wake()
+	if err := o.waitClosed(t); !errors.Is(err, netwriter.ErrWriteTimeout) {
+		t.Fatalf("Closed(%v), want ErrWriteTimeout", err)
+	}
+	if n := p.Stats().WriteTimeouts.Load(); n != 1 {
+		t.Fatalf("WriteTimeouts %d", n)
+	}
+}
+
+func TestPool_OwnerIsAskedForNothingWhilePendingIsOverTheBound(t *testing.T) {
+	p := newPool(t, netwriter.Options{Shards: 1, MaxPendingBytes: 64 << 10, WriteTimeout: time.Minute})
+	server, client := tcpPair(t)
+	o := newOwner()
+	c, err := p.Attach(server, o, netwriter.AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a second connection on the same shard: once its bytes arrive, the shard has served
+	// every wake-up given before
+	server2, client2 := tcpPair(t)
+	o2 := newOwner()
+	c2, err := p.Attach(server2, o2, netwriter.AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	barrier := func() {
+		t.Helper()
+		o2.put([]byte("."), false)
+		c2.Wake()
+		_ = client2.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(client2, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.put(bytes.Repeat([]byte("y"), 24<<20), false) // more than loopback buffers hold
+	c.Wake()
+	barrier()
+	fills := o.fills.Load()
+	for range 20 {
+		c.Wake() // wake-ups while over the bound call no Fill
+	}
+	barrier()
+	if got := o.fills.Load(); got != fills {
+		t.Fatalf("Fill called %d times while bytes over the bound were pending", got-fills)
+	}
+	// the client reads: the pool drains and asks again
+	go io.Copy(io.Discard, client)
+	deadline := time.Now().Add(20 * time.Second)
+	for o.fills.Load() == fills {
+		if time.Now().After(deadline) {
+			t.Fatal("no Fill after the client read")
+		}
+		c.Wake()
+		barrier()
+	}
+}
+
+func TestPool_DiscardInputNoticesTheClientGoingAway(t *testing.T) {
+	p := newPool(t, netwriter.Options{})
+	server, client := tcpPair(t)
+	o := newOwner()
+	if _, err := p.Attach(server, o, netwriter.AttachOptions{DiscardInput: true}); err != nil {
+		t.Fatal(err)
+	}
+	client.Write([]byte("ignored"))
+	client.Close()
+	if err := o.waitClosed(t); err == nil {
+		t.Fatal("Closed(nil) for a client that went away")
+	}
+}
+
+func TestPool_TickBytesAreWritten(t *testing.T) {
+	p := newPool(t, netwriter.Options{Tick: 10 * time.Millisecond})
+	server, client := tcpPair(t)
+	o := newOwner()
+	o.tick = []byte("tick")
+	if _, err := p.Attach(server, o, netwriter.AttachOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "tick" {
+		t.Fatalf("%q %v", buf, err)
+	}
+}
+
+type closeCounter struct{ n *atomic.Int64 }
+
+func (c closeCounter) Close() { c.n.Add(1) }
+
+func TestPool_CloseLaterClosesOnTheCloserAndCloseFinishesConnections(t *testing.T) {
+	p := netwriter.New(netwriter.Options{})
+	var n atomic.Int64
+	for range 10 {
+		p.CloseLater(closeCounter{&n})
+	}
+	server, _ := tcpPair(t)
+	o := newOwner()
+	if _, err := p.Attach(server, o, netwriter.AttachOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if n.Load() != 10 {
+		t.Fatalf("%d of 10 closed", n.Load())
+	}
+	if err := o.waitClosed(t); !errors.Is(err, netwriter.ErrClosed) {
+		t.Fatalf("Closed(%v)", err)
+	}
+	if _, err := p.Attach(server, newOwner(), netwriter.AttachOptions{}); !errors.Is(err, netwriter.ErrClosed) {
+		t.Fatalf("Attach after Close: %v", err)
+	}
+	p.CloseLater(closeCounter{&n}) // after Close: at once
+	if n.Load() != 11 {
+		t.Fatal("CloseLater after Close did not close")
+	}
+}
+
+var _ syscall.Conn = (*net.TCPConn)(nil)
