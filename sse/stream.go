@@ -20,7 +20,7 @@ import (
 type subscriber struct {
 	h        *Handler
 	stream   *resolve.Stream
-	waker    atomic.Value // netwriter.Waker once a shard serves it
+	waker    atomic.Value  // netwriter.Waker once a shard serves it
 	wake     chan struct{} // goroutine mode only; capacity 1: wake-ups collapse
 	shutdown atomic.Bool
 

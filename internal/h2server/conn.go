@@ -192,7 +192,9 @@ type connErr struct {
 	reason string
 }
 
-func (e connErr) Error() string { return fmt.Sprintf("http2 connection error %v: %s", e.code, e.reason) }
+func (e connErr) Error() string {
+	return fmt.Sprintf("http2 connection error %v: %s", e.code, e.reason)
+}
 
 func protocolError(format string, args ...any) error {
 	return connErr{http2.ErrCodeProtocol, fmt.Sprintf(format, args...)}

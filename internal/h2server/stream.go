@@ -35,7 +35,7 @@ type stream struct {
 	declared int64 // content-length of the request, -1 when none
 	received int64
 
-	hdr *responseHead  // response headers to send
+	hdr *responseHead   // response headers to send
 	rw  *responseWriter // the handler's writer, until its bytes are drained
 
 	body      netwriter.Body // detached body

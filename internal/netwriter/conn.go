@@ -43,7 +43,7 @@ type Conn struct {
 	closeErr error
 
 	// Used only by the shard's goroutine.
-	index     int // in sh.members, -1 before the shard first served it
+	index     int    // in sh.members, -1 before the shard first served it
 	pending   []byte // pending[poff:] waits for the socket
 	poff      int
 	blockedAt time.Duration // when pending last stopped shrinking
