@@ -72,7 +72,8 @@ func NewStream(capacity int, policy SlowPolicy, wake func()) *Stream {
 	if wake == nil {
 		wake = func() {}
 	}
-	return &Stream{buf: make([]Message, 0, min(capacity, 4)), limit: capacity, policy: policy, wake: wake}
+	// The ring is allocated by the first message: an idle subscriber keeps none.
+	return &Stream{limit: capacity, policy: policy, wake: wake}
 }
 
 // Push enqueues m. It returns false when the message was not queued (stream ended, or it
@@ -234,7 +235,7 @@ func (s *Stream) pushBack(m Message) {
 			return
 		}
 		// grow: linearize into a bigger array
-		nb := make([]Message, s.n, max(2*s.n, 16))
+		nb := make([]Message, s.n, min(max(2*s.n, 4), max(s.limit, 4)))
 		for i := 0; i < s.n; i++ {
 			nb[i] = s.buf[(s.head+i)%len(s.buf)]
 		}

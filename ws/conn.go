@@ -71,7 +71,6 @@ type conn struct {
 // while it executes.
 type subscription struct {
 	id     string
-	prefix []byte // every result frame's body up to the payload
 	stream *resolve.Stream
 	cancel context.CancelFunc
 	dirty  bool // listed in conn.dirty, or woken before its stream was attached
@@ -393,21 +392,24 @@ func (c *conn) startOperation(id string, req *resolve.Request, replace bool) sta
 	req.Header = c.header
 	req.InitPayload = c.initPayload
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &subscription{id: id, prefix: resultPrefix(id, c.proto.nextType), cancel: cancel}
+	s := &subscription{id: id, cancel: cancel}
 	c.subs = append(c.subs, s)
-	// Added under conn.mu while ready, so Shutdown, which waits after every connection is
-	// closed, never races this Add.
-	c.h.goroutines.Add(1)
+	// Queued under conn.mu while ready, so Shutdown, which waits after every connection is
+	// closed, never races the starter's goroutines.Add.
+	c.h.starts.enqueue(c.h, startJob{c: c, s: s, req: req, ctx: ctx})
 	c.mu.Unlock()
 	c.h.release(replaced...)
-	go c.run(ctx, s, req)
 	return started
 }
 
-// run prepares and executes one operation. Subscriptions end here once their stream is
-// attached; the writer takes over from the stream's wake-ups.
+// run prepares and executes one operation, on a starter goroutine. Subscriptions end here
+// once their stream is attached; the writer takes over from the stream's wake-ups.
+// Queries and mutations execute on a goroutine of their own, so that a slow subgraph does
+// not hold up the starts of other operations.
 func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
-	defer c.h.goroutines.Done()
+	if ctx.Err() != nil {
+		return // stopped while it waited for a starter
+	}
 	op, err := c.h.opts.Executor.Prepare(ctx, req)
 	if err != nil {
 		c.fail(s, err)
@@ -428,18 +430,37 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 		s.stream = st
 		woken := s.dirty
 		s.dirty = false
+		// The context only stopped the start; an attached subscription keeps none.
+		cancel := s.cancel
+		s.cancel = nil
 		c.mu.Unlock()
+		cancel()
 		if woken {
 			c.wake(s)
 		}
 		return
 	}
+	c.mu.Lock()
+	if s.done || c.state >= stateClosing {
+		c.mu.Unlock()
+		return
+	}
+	c.h.goroutines.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.h.goroutines.Done()
+		c.execute(ctx, s, op)
+	}()
+}
+
+// execute runs a query or mutation and sends its result.
+func (c *conn) execute(ctx context.Context, s *subscription, op *resolve.Operation) {
 	var result bytes.Buffer
 	if err := c.h.opts.Executor.Execute(ctx, op, &result); err != nil {
 		c.fail(s, err)
 		return
 	}
-	c.finish(s, appendMessage(appendResult(nil, s.prefix, result.Bytes()), s.id, "complete", nil))
+	c.finish(s, appendMessage(appendResult(nil, s.id, c.proto.nextType, result.Bytes()), s.id, "complete", nil))
 }
 
 // fail ends operation s with the protocol's error message.

@@ -69,6 +69,7 @@ type Handler struct {
 	writer     *netwriter.Pool
 	ownPool    bool
 	poller     poller // nil where epoll is unavailable: every connection gets a reader goroutine
+	starts     starters
 	stop       chan struct{}
 	goroutines sync.WaitGroup // every goroutine the handler and its connections start
 

@@ -30,7 +30,7 @@ func BenchmarkFlush_CoalescedFrames(b *testing.B) {
 			st := resolve.NewStream(batch*2, resolve.Disconnect, func() {})
 			s.stream = st
 			payload := []byte(`{"data":{"employeeUpdated":{"id":1,"details":{"forename":"Jens","surname":"Neuse"}}}}`)
-			frame := len(appendResult(nil, s.prefix, payload))
+			frame := len(appendResult(nil, s.id, transportWS.nextType, payload))
 			b.SetBytes(int64(frame * batch))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -79,7 +79,7 @@ func benchConn(b *testing.B) (*conn, *subscription) {
 	_ = ln.Close()
 	h := NewHandler(Options{Executor: newFakeExecutor()})
 	c := &conn{h: h, nc: nc, proto: transportWS, state: stateReady}
-	s := &subscription{id: "1", prefix: resultPrefix("1", transportWS.nextType), cancel: func() {}}
+	s := &subscription{id: "1", cancel: func() {}}
 	c.subs = []*subscription{s}
 	b.Cleanup(func() {
 		_ = nc.Close()

@@ -215,25 +215,42 @@ func appendMessage(dst []byte, id, typ string, payload []byte) []byte {
 	return append(dst, '}')
 }
 
-// resultPrefix is the start of every result message of a subscription, up to the payload:
-// {"id":"<id>","type":"next","payload":
-func resultPrefix(id, typ string) []byte {
-	idJSON, _ := json.Marshal(id)
-	b := make([]byte, 0, len(`{"id":,"type":"","payload":`)+len(idJSON)+len(typ))
-	b = append(b, `{"id":`...)
-	b = append(b, idJSON...)
-	b = append(b, `,"type":"`...)
-	b = append(b, typ...)
-	return append(b, `","payload":`...)
-}
-
-// appendResult appends the frame of one result: prefix + payload + "}". The payload is the
-// hub's shared rendering and is copied, never re-encoded.
-func appendResult(dst, prefix, payload []byte) []byte {
-	dst = appendFrameHeader(dst, opText, len(prefix)+len(payload)+1)
-	dst = append(dst, prefix...)
+// appendResult appends the frame of one result of operation id:
+// {"id":"<id>","type":"<typ>","payload":<payload>}. The payload is the hub's shared
+// rendering and is copied, never re-encoded; nothing per subscription is kept for it.
+func appendResult(dst []byte, id, typ string, payload []byte) []byte {
+	quoted, simple := len(id)+2, simpleJSONString(id)
+	var idJSON []byte
+	if !simple {
+		idJSON, _ = json.Marshal(id)
+		quoted = len(idJSON)
+	}
+	dst = appendFrameHeader(dst, opText, len(`{"id":,"type":"","payload":}`)+quoted+len(typ)+len(payload))
+	dst = append(dst, `{"id":`...)
+	if simple {
+		dst = append(dst, '"')
+		dst = append(dst, id...)
+		dst = append(dst, '"')
+	} else {
+		dst = append(dst, idJSON...)
+	}
+	dst = append(dst, `,"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","payload":`...)
 	dst = append(dst, payload...)
 	return append(dst, '}')
+}
+
+// simpleJSONString reports whether s is its own JSON string body (as encoding/json
+// writes it): printable ASCII without quote, backslash or HTML characters.
+func simpleJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // endErrors renders a stream's abnormal end as a GraphQL errors array.

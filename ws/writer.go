@@ -75,7 +75,7 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 				}
 			}
 			for _, m := range msgs {
-				buf = appendResult(buf, s.prefix, m.Payload)
+				buf = appendResult(buf, s.id, c.proto.nextType, m.Payload)
 			}
 			clear(msgs)
 			sc.msgs = msgs[:0]

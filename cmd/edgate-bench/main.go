@@ -79,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.transport, "transport", "sse", "sse or ws (graphql-transport-ws)")
 	fs.IntVar(&o.subscribers, "subscribers", 10000, "number of subscriptions (1 with -burst unless given)")
 	fs.IntVar(&o.wsSubsPerConn, "ws-subs-per-conn", 1, "subscriptions per WebSocket connection")
-	fs.BoolVar(&o.sseH2, "sse-h2", false, "multiplex SSE streams over HTTP/2 cleartext (prior knowledge)")
+	fs.BoolVar(&o.sseH2, "sse-h2", false, "multiplex SSE streams over HTTP/2: cleartext with prior knowledge, or TLS with an https -url")
 	fs.IntVar(&o.h2StreamsPerConn, "h2-streams-per-conn", 100, "SSE streams per HTTP/2 connection with -sse-h2")
 	fs.BoolVar(&o.sseGet, "sse-get", false, "open SSE subscriptions with GET ?query= instead of POST")
 	fs.StringVar(&o.query, "query", "", "subscription operation (default "+fmt.Sprintf("%q", defaultQuery)+", with -entities "+fmt.Sprintf("%q", defaultEntitiesQuery)+")")

@@ -199,18 +199,24 @@ func (rw *responseWriter) finish() {
 	rw.mu.Unlock()
 	st := rw.st
 	c := st.c
+	// As with net/http, the request's context ends with its handler (a detached body
+	// runs on its own) and so does the request body; an idle detached stream keeps
+	// neither.
 	c.mu.Lock()
-	if st.cancel != nil && !rw.detached {
+	if st.cancel != nil {
 		st.cancel()
 		st.cancel = nil
 	}
-	if st.reqBody != nil && !rw.detached {
-		// the handler is done with the request body
-		c.mu.Unlock()
-		_ = st.reqBody.Close()
-		c.mu.Lock()
-	}
+	body := st.reqBody
 	c.mu.Unlock()
+	if body != nil {
+		_ = body.Close()
+		c.mu.Lock()
+		if st.remoteDone {
+			st.reqBody = nil
+		}
+		c.mu.Unlock()
+	}
 	rw.commit(true)
 }
 

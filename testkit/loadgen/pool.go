@@ -22,8 +22,9 @@ type Config struct {
 	Subscribers int `json:"subscribers"`
 	// WSSubsPerConn puts that many subscriptions on one WebSocket connection (default 1).
 	WSSubsPerConn int `json:"ws_subs_per_conn"`
-	// SSEH2 multiplexes SSE streams over HTTP/2 cleartext connections (prior knowledge),
-	// H2StreamsPerConn of them on each (default 100).
+	// SSEH2 multiplexes SSE streams over HTTP/2 connections, H2StreamsPerConn of them on
+	// each (default 100): cleartext with prior knowledge for an http:// URL, TLS (ALPN h2,
+	// certificate not verified) for https://.
 	SSEH2            bool `json:"sse_h2"`
 	H2StreamsPerConn int  `json:"h2_streams_per_conn"`
 	// SSEGet sends GET ?query= instead of a POST with a JSON body.
@@ -108,11 +109,15 @@ func NewPool(cfg Config, log zerolog.Logger) (*Pool, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("gateway url %q: want http://host:port/path", cfg.URL)
 	}
-	if u.Scheme == "https" {
-		return nil, fmt.Errorf("gateway url %q: https is not supported by the load generator", cfg.URL)
+	if u.Scheme == "https" && !(cfg.Transport == "sse" && cfg.SSEH2) {
+		return nil, fmt.Errorf("gateway url %q: https is supported for SSE over HTTP/2 (-sse-h2) only", cfg.URL)
 	}
 	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), "80")
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		u.Host = net.JoinHostPort(u.Hostname(), port)
 	}
 	p := &Pool{cfg: cfg, log: log, tracker: NewTracker(cfg.MaxSeq), target: u, seq: NewSeqExtractor(cfg.SeqField)}
 	if len(cfg.Sources) == 0 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,19 +192,25 @@ func (p *Pool) failReason(err error) string {
 	return shortError(err)
 }
 
-// runSSEH2 opens len(subs) SSE streams over one HTTP/2 cleartext connection (prior
-// knowledge). The first stream opens the connection before the others start, so they
-// share it instead of racing to dial their own.
+// runSSEH2 opens len(subs) SSE streams over one HTTP/2 connection: cleartext with prior
+// knowledge, or TLS for an https URL (the certificate is not verified: test gateways use
+// self-signed ones). The first stream opens the connection before the others start, so
+// they share it instead of racing to dial their own.
 func (p *Pool) runSSEH2(conn int, subs []*Sub, opened func()) {
 	d := p.dialer(conn)
 	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return d.DialContext(ctx, network, addr)
 		},
 		Protocols: protocols,
 		HTTP2:     &http.HTTP2Config{StrictMaxConcurrentRequests: true},
+	}
+	if p.target.Scheme == "https" {
+		protocols.SetHTTP2(true)
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // benchmark against test certificates
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
