@@ -21,12 +21,16 @@
 //     extensions.code set to the upper-cased code, then the normal end.
 //   - A subscription over HTTP/1.1 in cleartext (on Linux) is answered without
 //     Transfer-Encoding and with "Connection: close" (the set-up the SSE specification
-//     recommends): its connection is hijacked after the headers and served by writer shards
-//     without a goroutine, and the body ends when the server closes the connection after
-//     the final frame. Queries over SSE, errors, HTTP/2 and TLS keep net/http's framing.
-//   - A client that lets more than MaxPendingBytes wait on a hijacked stream gets the
-//     SLOW_CONSUMER error and complete behind what is pending; one that reads nothing for
-//     WriteTimeout is closed.
+//     recommends): its connection is hijacked after the headers and served by the writer
+//     shards (internal/netwriter) without a goroutine, and the body ends when the server
+//     closes the connection after the final frame. On edgate's own HTTP/2 server
+//     (internal/h2server) the stream's body is detached onto the same shards as DATA
+//     frames. Queries over SSE, errors, net/http's HTTP/2 and TLS HTTP/1.1 keep net/http's
+//     framing.
+//   - Slow clients follow netwriter's policy: while MaxPendingBytes wait for a client's
+//     socket nothing more is pulled from its queue, where the hub's slow-consumer policy
+//     applies (the SLOW_CONSUMER error then comes after what was pending); a client that
+//     reads nothing for WriteTimeout is closed.
 package sse
 
 import (

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,64 @@ func TestSSE_FiftySubscriptionsShareOneHTTP2Connection(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 	transport.CloseIdleConnections()
+}
+
+// A client that cancels one HTTP/2 stream (RST_STREAM) unsubscribes it at once; the other
+// streams of the connection go on, and idle streams hold no goroutine.
+func TestSSE_HTTP2StreamResetUnsubscribesAtOnceWithoutGoroutines(t *testing.T) {
+	f := newFakeExecutor()
+	h := sse.NewHandler(sse.Options{Executor: f, HeartbeatInterval: time.Minute})
+	srv, err := httpserver.Listen(httpserver.Options{Addr: "127.0.0.1:0", Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	defer func() {
+		h.Shutdown()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-served
+	}()
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	transport := &http.Transport{Protocols: &protocols}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport}
+	open := func(ctx context.Context) (*http.Response, *fakeSub) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.Addr().String()+"/graphql?query="+url.QueryEscape("subscription { a }"), nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s", resp.Proto)
+		}
+		return resp, f.next(t)
+	}
+	keep, keepSub := open(context.Background())
+	defer keep.Body.Close()
+	before := runtime.NumGoroutine()
+	const n = 200
+	cancels := make([]context.CancelFunc, n)
+	subs := make([]*fakeSub, n)
+	for i := range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels[i] = cancel
+		_, subs[i] = open(ctx)
+	}
+	// the client side holds a goroutine per stream; the server side none
+	if extra := runtime.NumGoroutine() - before; extra > n+20 {
+		t.Fatalf("%d goroutines for %d streams (client and server in one process)", extra, n)
+	}
+	for i := range n {
+		cancels[i]()
+		subs[i].waitClosed(t)
+	}
+	keepSub.push(t, "1", `{"data":{"a":1}}`)
+	if got := newFrames(keep).next(t); got != "id: 1\nevent: next\ndata: {\"data\":{\"a\":1}}\n\n" {
+		t.Fatalf("the remaining stream got %q", got)
+	}
 }

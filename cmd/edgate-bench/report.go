@@ -21,6 +21,7 @@ type report struct {
 		WSSubsPerConn    int     `json:"ws_subs_per_conn,omitempty"`
 		SSEH2            bool    `json:"sse_h2,omitempty"`
 		H2StreamsPerConn int     `json:"h2_streams_per_conn,omitempty"`
+		TLS              bool    `json:"tls,omitempty"`
 		Rate             float64 `json:"rate,omitempty"`
 		DurationSeconds  float64 `json:"duration_seconds,omitempty"`
 		Burst            int     `json:"burst,omitempty"`
@@ -96,6 +97,7 @@ func newReport(o *options) *report {
 		s.SSEH2 = true
 		s.H2StreamsPerConn = o.h2StreamsPerConn
 	}
+	s.TLS = strings.HasPrefix(o.url, "https:")
 	if o.burst > 0 {
 		s.Burst = o.burst
 	} else {
@@ -154,7 +156,11 @@ func (r *report) writeText(w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "edgate-bench  %s", s.Transport)
 	if s.SSEH2 {
-		fmt.Fprintf(&b, " over h2c (%d streams/conn)", s.H2StreamsPerConn)
+		proto := "h2c"
+		if s.TLS {
+			proto = "h2 (TLS)"
+		}
+		fmt.Fprintf(&b, " over %s (%d streams/conn)", proto, s.H2StreamsPerConn)
 	}
 	if s.WSSubsPerConn > 1 {
 		fmt.Fprintf(&b, " (%d subscriptions/conn)", s.WSSubsPerConn)
