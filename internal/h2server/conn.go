@@ -71,6 +71,8 @@ type conn struct {
 	dead        bool // Closed ran
 	idleSince   time.Duration
 	closeTimer  *time.Timer
+	handlers    int             // handler goroutines running
+	queued      []queuedRequest // requests waiting for one
 }
 
 type peerSettings struct {

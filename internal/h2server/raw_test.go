@@ -27,6 +27,9 @@ type rawClient struct {
 	dec    *hpack.Decoder
 	// the server's SETTINGS
 	settings map[http2.SettingID]uint32
+	// :status of every response head read so far (every HEADERS frame is decoded as it
+	// arrives, which keeps the HPACK state right)
+	statuses map[uint32]string
 }
 
 // dialRaw connects, sends the preface and settings, and reads the server's SETTINGS.
@@ -43,7 +46,7 @@ func dialRaw(t testing.TB, ts *testServer, settings ...http2.Setting) *rawClient
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	c := &rawClient{t: t, nc: nc, settings: map[http2.SettingID]uint32{}}
+	c := &rawClient{t: t, nc: nc, settings: map[http2.SettingID]uint32{}, statuses: map[uint32]string{}}
 	c.fr = http2.NewFramer(nc, nc)
 	c.enc = hpack.NewEncoder(&c.encBuf)
 	c.dec = hpack.NewDecoder(4096, nil)
@@ -71,6 +74,17 @@ func (c *rawClient) read() http2.Frame {
 	f, err := c.fr.ReadFrame()
 	if err != nil {
 		c.t.Fatalf("reading a frame: %v", err)
+	}
+	if h, ok := f.(*http2.HeadersFrame); ok {
+		fields, err := c.dec.DecodeFull(h.HeaderBlockFragment())
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, hf := range fields {
+			if hf.Name == ":status" {
+				c.statuses[h.StreamID] = hf.Value
+			}
+		}
 	}
 	return f
 }
@@ -107,21 +121,10 @@ func (c *rawClient) headers(id uint32, method, path string, end bool, extra ...h
 // response reads the response head of stream id and returns its status.
 func (c *rawClient) response(id uint32) string {
 	c.t.Helper()
-	f := c.expect("HEADERS", func(f http2.Frame) bool {
-		h, ok := f.(*http2.HeadersFrame)
-		return ok && h.StreamID == id
-	}).(*http2.HeadersFrame)
-	fields, err := c.dec.DecodeFull(f.HeaderBlockFragment())
-	if err != nil {
-		c.t.Fatal(err)
+	for c.statuses[id] == "" {
+		c.read()
 	}
-	for _, hf := range fields {
-		if hf.Name == ":status" {
-			return hf.Value
-		}
-	}
-	c.t.Fatal("no :status")
-	return ""
+	return c.statuses[id]
 }
 
 // dataUntil reads DATA of stream id until n bytes (or END_STREAM) arrived.

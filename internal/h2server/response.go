@@ -44,6 +44,46 @@ type responseWriter struct {
 	flushed  bool // the handler flushed: no content-length of its own
 }
 
+// queuedRequest waits for one of its connection's handler goroutines.
+type queuedRequest struct {
+	st  *stream
+	req *http.Request
+}
+
+// startHandler runs the handler for req on one of at most MaxHandlers goroutines of the
+// connection, in order. A client that opens a hundred streams at once (a page with many
+// subscriptions) thus costs a few goroutine stacks, whose memory the process would keep
+// long after the burst, instead of a hundred; streaming handlers detach and return.
+func (c *conn) startHandler(st *stream, req *http.Request) {
+	c.mu.Lock()
+	if c.handlers >= c.srv.opts.MaxHandlers {
+		c.queued = append(c.queued, queuedRequest{st, req})
+		c.mu.Unlock()
+		return
+	}
+	c.handlers++
+	c.mu.Unlock()
+	go c.handlerLoop(st, req)
+}
+
+func (c *conn) handlerLoop(st *stream, req *http.Request) {
+	for {
+		c.runHandler(st, req)
+		c.mu.Lock()
+		if len(c.queued) == 0 {
+			c.handlers--
+			c.queued = nil
+			c.mu.Unlock()
+			return
+		}
+		next := c.queued[0]
+		c.queued[0] = queuedRequest{}
+		c.queued = c.queued[1:]
+		c.mu.Unlock()
+		st, req = next.st, next.req
+	}
+}
+
 func (c *conn) runHandler(st *stream, req *http.Request) {
 	rw := &responseWriter{st: st, header: make(http.Header), head: req.Method == http.MethodHead}
 	rw.cond.L = &rw.mu

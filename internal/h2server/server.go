@@ -54,6 +54,10 @@ type Options struct {
 	// 4 MiB: a request body waits in memory until its handler reads it.
 	StreamWindow int32
 	ConnWindow   int32
+	// MaxHandlers is how many handlers of one connection run at once; further requests
+	// wait for one to return, in order. Streaming responses (SSE) detach and return at
+	// once, so this bounds queries in flight per connection. Default 16.
+	MaxHandlers int
 	// ReadHeaderTimeout bounds the client preface and its first SETTINGS. Default 10s.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes a connection (GOAWAY) that has had no open stream for this long.
@@ -69,6 +73,7 @@ const (
 	DefaultStreamWindow         = 1 << 20
 	DefaultConnWindow           = 4 << 20
 	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultMaxHandlers          = 16
 )
 
 // Server serves HTTP/2 connections handed to it by net/http (TLSNextProto "h2" after ALPN,
@@ -98,6 +103,9 @@ func New(opts Options) *Server {
 	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.MaxHandlers <= 0 {
+		opts.MaxHandlers = DefaultMaxHandlers
 	}
 	return &Server{opts: opts, log: opts.Log.With().Str("component", "http2").Logger(), conns: make(map[*conn]struct{})}
 }

@@ -124,7 +124,7 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		c.resetStream(id, http2.ErrCodeProtocol)
 		return nil
 	}
-	go c.runHandler(st, req)
+	c.startHandler(st, req)
 	return nil
 }
 
