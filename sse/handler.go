@@ -3,9 +3,9 @@ package sse
 import (
 	"bytes"
 	"context"
-	"runtime"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
