@@ -172,6 +172,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	op, err := h.prepare(ctx, req)
+	if err != nil && ctx.Err() != nil {
+		return // the client went away while the request waited
+	}
 	if err != nil {
 		// graphql-sse: validation errors of a request that prefers an event stream go
 		// through an accepted stream, because EventSource hides the body of a failed
