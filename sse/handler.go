@@ -2,10 +2,8 @@ package sse
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/http"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -80,8 +78,6 @@ type Handler struct {
 	open   *subscriber    // every open stream, linked through subscriber.next
 	served sync.WaitGroup // streams written by the pool
 
-	preparing chan struct{} // Prepare calls running (capacity: how many may)
-
 	poolOnce sync.Once
 	writer   *netwriter.Pool
 	ownPool  bool
@@ -98,7 +94,6 @@ func NewHandler(opts Options) *Handler {
 		shards:       opts.WriterShards,
 		log:          opts.Log,
 		writer:       opts.Pool,
-		preparing:    make(chan struct{}, 4*runtime.GOMAXPROCS(0)),
 	}
 	if h.heartbeat <= 0 {
 		h.heartbeat = DefaultHeartbeatInterval
@@ -171,10 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req.Header = r.Header.Clone()
 
 	ctx := r.Context()
-	op, err := h.prepare(ctx, req)
-	if err != nil && ctx.Err() != nil {
-		return // the client went away while the request waited
-	}
+	op, err := h.exec.Prepare(ctx, req)
 	if err != nil {
 		// graphql-sse: validation errors of a request that prefers an event stream go
 		// through an accepted stream, because EventSource hides the body of a failed
@@ -207,21 +199,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.serveJSON(w, r, op, neg.jsonType)
-}
-
-// prepare runs Prepare with at most preparing operations at once. Preparing is CPU-bound
-// (parse, normalize, validate) and allocates tens of KiB that die at once: a burst of
-// thousands of requests (a client opening a hundred HTTP/2 streams, a fleet of clients
-// reconnecting) gains nothing from running them all at once, and would leave the process
-// with the memory of their peak.
-func (h *Handler) prepare(ctx context.Context, req *resolve.Request) (*resolve.Operation, error) {
-	select {
-	case h.preparing <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-h.preparing }()
-	return h.exec.Prepare(ctx, req)
 }
 
 // serveJSON runs a query or mutation and answers with one JSON document.

@@ -56,7 +56,7 @@ type Options struct {
 	ConnWindow   int32
 	// MaxHandlers is how many handlers of one connection run at once; further requests
 	// wait for one to return, in order. Streaming responses (SSE) detach and return at
-	// once, so this bounds queries in flight per connection. Default 8.
+	// once, so this bounds queries in flight per connection. Default 16.
 	MaxHandlers int
 	// ReadHeaderTimeout bounds the client preface and its first SETTINGS. Default 10s.
 	ReadHeaderTimeout time.Duration
@@ -73,7 +73,7 @@ const (
 	DefaultStreamWindow         = 1 << 20
 	DefaultConnWindow           = 4 << 20
 	DefaultReadHeaderTimeout    = 10 * time.Second
-	DefaultMaxHandlers          = 8
+	DefaultMaxHandlers          = 16
 )
 
 // Server serves HTTP/2 connections handed to it by net/http (TLSNextProto "h2" after ALPN,

@@ -359,7 +359,7 @@ func TestHTTP2_IdleDetachedStreamsCostNoGoroutine(t *testing.T) {
 	}
 }
 
-func TestHTTP2_HandlersOfOneConnectionRunEightAtATimeAndTheRestWait(t *testing.T) {
+func TestHTTP2_HandlersOfOneConnectionRunSixteenAtATimeAndTheRestWait(t *testing.T) {
 	release := make(chan struct{})
 	var running, most atomic.Int32
 	ts := startServer(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -374,7 +374,7 @@ func TestHTTP2_HandlersOfOneConnectionRunEightAtATimeAndTheRestWait(t *testing.T
 		c.headers(uint32(2*i+1), "GET", "/", true)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for running.Load() < 8 {
+	for running.Load() < 16 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d handlers running", running.Load())
 		}
@@ -386,7 +386,7 @@ func TestHTTP2_HandlersOfOneConnectionRunEightAtATimeAndTheRestWait(t *testing.T
 			t.Fatalf("stream %d: %s", 2*i+1, st)
 		}
 	}
-	if most.Load() != 8 {
-		t.Fatalf("%d handlers ran at once, want 8", most.Load())
+	if most.Load() != 16 {
+		t.Fatalf("%d handlers ran at once, want 16", most.Load())
 	}
 }
