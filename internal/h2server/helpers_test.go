@@ -15,8 +15,9 @@ import (
 // testServer is an httpserver (net/http for HTTP/1.1, h2server for HTTP/2) on a random
 // port.
 type testServer struct {
-	srv *httpserver.Server
-	tls bool
+	srv     *httpserver.Server
+	tls     bool
+	rawAddr string // instead of srv
 }
 
 func (s *testServer) hostPort(t testing.TB) (string, int) {
@@ -28,7 +29,12 @@ func (s *testServer) hostPort(t testing.TB) (string, int) {
 	return host, p
 }
 
-func (s *testServer) addr() string { return s.srv.Addr().String() }
+func (s *testServer) addr() string {
+	if s.rawAddr != "" {
+		return s.rawAddr
+	}
+	return s.srv.Addr().String()
+}
 
 func startServer(t testing.TB, tlsOn bool, h http.Handler) *testServer {
 	t.Helper()

@@ -112,8 +112,16 @@ func New(opts Options) *Server {
 
 // Configure installs s on hs: TLSNextProto "h2" (with "h2" offered in ALPN) and, when
 // hs.Protocols allows unencrypted HTTP/2, the cleartext prior-knowledge hand-off. Call it
-// before serving. Shutdown of hs starts s's graceful shutdown.
+// before serving, after hs's timeouts are set: hs.IdleTimeout and hs.ReadHeaderTimeout
+// apply to HTTP/2 connections too unless Options set them. Shutdown of hs starts s's
+// graceful shutdown.
 func (s *Server) Configure(hs *http.Server) {
+	if s.opts.IdleTimeout == 0 {
+		s.opts.IdleTimeout = hs.IdleTimeout
+	}
+	if hs.ReadHeaderTimeout > 0 && s.opts.ReadHeaderTimeout == DefaultReadHeaderTimeout {
+		s.opts.ReadHeaderTimeout = hs.ReadHeaderTimeout
+	}
 	if hs.TLSNextProto == nil {
 		hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}

@@ -16,6 +16,9 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/edgate/edgate/internal/h2server"
+	"github.com/edgate/edgate/internal/netwriter"
 )
 
 func forBoth(t *testing.T, f func(t *testing.T, tlsOn bool)) {
@@ -388,5 +391,29 @@ func TestHTTP2_HandlersOfOneConnectionRunSixteenAtATimeAndTheRestWait(t *testing
 	}
 	if most.Load() != 16 {
 		t.Fatalf("%d handlers ran at once, want 16", most.Load())
+	}
+}
+
+func TestHTTP2_IdleConnectionGetsGoAwayAfterTheIdleTimeout(t *testing.T) {
+	pool := netwriter.New(netwriter.Options{Tick: 10 * time.Millisecond})
+	t.Cleanup(pool.Close)
+	s := h2server.New(h2server.Options{Pool: pool, IdleTimeout: 100 * time.Millisecond})
+	hs := &http.Server{Handler: conformanceHandler()}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs.Protocols = &protocols
+	s.Configure(hs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	c := dialRaw(t, &testServer{srv: nil, tls: false, rawAddr: ln.Addr().String()})
+	c.headers(1, "GET", "/", true)
+	c.response(1)
+	if ga := c.goAway(); ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
+		t.Fatalf("GOAWAY %v last %d", ga.ErrCode, ga.LastStreamID)
 	}
 }
