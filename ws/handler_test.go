@@ -230,10 +230,16 @@ func TestHandler_ClientThatNeverReadsIsDisconnectedAfterWriteTimeout(t *testing.
 	writeMasked(t, nc, opText, []byte(`{"type":"connection_init"}`))
 	writeMasked(t, nc, opText, []byte(`{"id":"1","type":"subscribe","payload":{"query":"subscription { a }"}}`))
 	fs := s.exec.nextSub(t)
-	// The client reads nothing from now on. 400 × 64 KiB is far more than socket buffers
-	// hold; every message shares one payload, as the hub's do.
+	// The client reads nothing from now on. Loopback sockets autotune their buffers (a
+	// receive buffer may grow to tcp_rmem's maximum, 32 MiB on some machines), so the test
+	// keeps pushing until the transport gives up rather than guessing what the kernel holds;
+	// 4,000 × 64 KiB is far more than any socket buffers. Every message shares one
+	// payload, as the hub's do.
 	payload := []byte(`{"data":{"b":"` + strings.Repeat("x", 64<<10) + `"}}`)
-	for range 400 {
+	for range 4000 {
+		if fs.isClosed() {
+			break
+		}
 		if ok, _ := fs.stream.Push(resolve.Message{Payload: payload}); !ok {
 			break
 		}

@@ -227,8 +227,16 @@ func (s *shard) tick(now time.Duration) {
 				s.finish(c, ErrWriteTimeout)
 				continue
 			}
+			before := len(c.pending) - c.poff
 			if !s.flush(c, now) {
 				continue
+			}
+			if len(c.pending)-c.poff < before {
+				// The socket took bytes here, so the writable event that would have brought
+				// c back to serve (and to its owner's Fill) may already be spent: without
+				// this wake a stream whose queue is not empty would never be pulled again,
+				// as a push only wakes an empty stream.
+				c.Wake()
 			}
 		}
 		pending, busy := s.pending(c)
