@@ -22,6 +22,10 @@ import (
 const (
 	defaultQuery         = "subscription { employeeUpdated(id: 1) { id } }"
 	defaultEntitiesQuery = "subscription { employeeUpdated(id: 1) { id name } }"
+	// with -subjects, each subscriber's id argument picks its subject
+	subjectQuery         = "subscription { employeeUpdated(id: {{subject}}) { id } }"
+	subjectEntitiesQuery = "subscription { employeeUpdated(id: {{subject}}) { id name } }"
+	subjectTemplate      = "employeeUpdated.{{subject}}"
 )
 
 type options struct {
@@ -48,6 +52,7 @@ type options struct {
 
 	natsURL  string
 	subject  string
+	subjects int
 	payload  string
 	rate     float64
 	duration time.Duration
@@ -90,7 +95,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 3*time.Minute, "how long opening all subscriptions may take")
 
 	fs.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:4222", "NATS server the gateway consumes")
-	fs.StringVar(&o.subject, "subject", "employeeUpdated.1", "subject to publish to")
+	fs.StringVar(&o.subject, "subject", "employeeUpdated.1", "subject to publish to (with -subjects, a name with {{subject}}; default "+subjectTemplate+")")
+	fs.IntVar(&o.subjects, "subjects", 1, "spread subscribers over this many subjects, round robin (0: one subject per subscriber); events go round robin over the subjects")
 	fs.StringVar(&o.payload, "payload", loadgen.DefaultPayload, "event payload; "+loadgen.SeqPlaceholder+" is replaced by the sequence number")
 	fs.Float64Var(&o.rate, "rate", 10, "events published per second")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to publish")
@@ -116,10 +122,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.burst > 0 && !set["subscribers"] {
 		o.subscribers = 1
 	}
+	if o.subjects == 0 {
+		o.subjects = o.subscribers
+	}
+	if o.subjects > 1 && !set["subject"] {
+		o.subject = subjectTemplate
+	}
 	if o.query == "" {
-		o.query = defaultQuery
-		if o.entities {
+		switch {
+		case o.subjects > 1 && o.entities:
+			o.query = subjectEntitiesQuery
+		case o.subjects > 1:
+			o.query = subjectQuery
+		case o.entities:
 			o.query = defaultEntitiesQuery
+		default:
+			o.query = defaultQuery
 		}
 	}
 	return o, o.validate()
@@ -141,6 +159,10 @@ func (o *options) validate() error {
 		return fmt.Errorf("-start and -gateway-bin: give one")
 	case o.connsPerProcess < 1 || o.connsPerProcess > 19000:
 		return fmt.Errorf("-conns-per-process %d: want 1..19000 (a process may hold at most 20,000 files)", o.connsPerProcess)
+	case o.subjects < 0 || o.subjects > o.subscribers:
+		return fmt.Errorf("-subjects %d: want 0..%d (the subscribers)", o.subjects, o.subscribers)
+	case o.subjects > 1 && (!strings.Contains(o.subject, loadgen.SubjectPlaceholder) || !strings.Contains(o.query, loadgen.SubjectPlaceholder)):
+		return fmt.Errorf("-subjects %d: -subject %q and -query %q must both contain %s", o.subjects, o.subject, o.query, loadgen.SubjectPlaceholder)
 	case !strings.Contains(o.payload, loadgen.SeqPlaceholder):
 		return fmt.Errorf("-payload %q: must contain %s", o.payload, loadgen.SeqPlaceholder)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -106,7 +107,15 @@ func TestParseFlags_Defaults(t *testing.T) {
 	if o.subscribers != 10000 || o.events() != 2000 || o.query != defaultEntitiesQuery {
 		t.Errorf("entities: subscribers %d events %d query %q", o.subscribers, o.events(), o.query)
 	}
-	for _, bad := range [][]string{{"-transport", "grpc"}, {"-payload", `{"id":1}`}, {"-rate", "0"}, {"-conns-per-process", "30000"}} {
+	o, err = parseFlags([]string{"-subscribers", "500", "-subjects", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.subjects != 500 || o.subject != subjectTemplate || o.query != subjectQuery {
+		t.Errorf("subjects: %d %q %q", o.subjects, o.subject, o.query)
+	}
+	for _, bad := range [][]string{{"-transport", "grpc"}, {"-payload", `{"id":1}`}, {"-rate", "0"}, {"-conns-per-process", "30000"},
+		{"-subscribers", "5", "-subjects", "6"}, {"-subscribers", "5", "-subjects", "5", "-subject", "employeeUpdated.1"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v: want an error", bad)
 		}
@@ -127,7 +136,8 @@ func TestSourceAddrs(t *testing.T) {
 }
 
 // fakeGateway serves /health/ready and forwards each NATS event to SSE subscribers as a
-// key-only result, like edgate with the benchmark schema.
+// key-only result, like edgate with the benchmark schema: the query's id argument picks the
+// subject employeeUpdated.<id>.
 func fakeGateway(t *testing.T, natsURL string) *httptest.Server {
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
@@ -136,8 +146,14 @@ func fakeGateway(t *testing.T, natsURL string) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("/graphql", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Query string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		id := "1"
+		if m := idArg.FindStringSubmatch(req.Query); m != nil {
+			id = m[1]
+		}
 		ch := make(chan *nats.Msg, 4096)
-		sub, err := nc.ChanSubscribe("employeeUpdated.1", ch)
+		sub, err := nc.ChanSubscribe("employeeUpdated."+id, ch)
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return
@@ -166,6 +182,8 @@ func fakeGateway(t *testing.T, natsURL string) *httptest.Server {
 	return srv
 }
 
+var idArg = regexp.MustCompile(`id: *(\d+)`)
+
 func startNATS(t *testing.T) string {
 	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -192,6 +210,10 @@ func TestRun_SmokeAgainstFakeGateway(t *testing.T) {
 		{"in-process", []string{"-subscribers", "20", "-rate", "50", "-duration", "400ms"}, 20, 20, 0},
 		{"workers", []string{"-subscribers", "9", "-conns-per-process", "4", "-rate", "50", "-duration", "200ms"}, 9, 10, 3},
 		{"burst", []string{"-burst", "1000"}, 1, 1000, 0},
+		// every subscriber on its own subject: 30 events, one per subject, 3 rounds
+		{"own subjects", []string{"-subscribers", "10", "-subjects", "0", "-rate", "100", "-duration", "300ms"}, 10, 30, 0},
+		// 9 subscribers over 3 subjects, in 3 processes: 3 events per subject, 3 subscribers each
+		{"subjects over workers", []string{"-subscribers", "9", "-subjects", "3", "-conns-per-process", "4", "-rate", "30", "-duration", "300ms"}, 9, 9, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			jsonPath := filepath.Join(t.TempDir(), "report.json")
@@ -205,7 +227,11 @@ func TestRun_SmokeAgainstFakeGateway(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Subscribers.Connected != tc.subs || rep.Published != tc.events || rep.Expected != tc.events*int64(tc.subs) {
+			perSub := tc.events
+			if o.subjects > 1 {
+				perSub = tc.events / int64(o.subjects)
+			}
+			if rep.Subscribers.Connected != tc.subs || rep.Published != tc.events || rep.Expected != perSub*int64(tc.subs) {
 				t.Fatalf("connected %d published %d expected %d", rep.Subscribers.Connected, rep.Published, rep.Expected)
 			}
 			if rep.Received != rep.Expected || rep.Lost != 0 || !rep.InOrder || rep.Subscribers.Complete != tc.subs {

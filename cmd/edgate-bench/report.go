@@ -18,6 +18,7 @@ type report struct {
 	Scenario struct {
 		Transport        string  `json:"transport"`
 		Subscribers      int     `json:"subscribers"`
+		Subjects         int     `json:"subjects"` // subscribers spread over this many subjects
 		WSSubsPerConn    int     `json:"ws_subs_per_conn,omitempty"`
 		SSEH2            bool    `json:"sse_h2,omitempty"`
 		H2StreamsPerConn int     `json:"h2_streams_per_conn,omitempty"`
@@ -83,6 +84,8 @@ type report struct {
 	} `json:"loadgen"`
 
 	EntitiesFetches *int64 `json:"entities_fetches,omitempty"`
+	// SubgraphRequestsPerEvent is EntitiesFetches divided by the published events.
+	SubgraphRequestsPerEvent float64 `json:"subgraph_requests_per_event,omitempty"`
 }
 
 func newReport(o *options) *report {
@@ -90,6 +93,7 @@ func newReport(o *options) *report {
 	s := &r.Scenario
 	s.Transport = o.transport
 	s.Subscribers = o.subscribers
+	s.Subjects = o.subjects
 	if o.transport == "ws" {
 		s.WSSubsPerConn = o.wsSubsPerConn
 	}
@@ -166,6 +170,12 @@ func (r *report) writeText(w io.Writer) {
 		fmt.Fprintf(&b, " (%d subscriptions/conn)", s.WSSubsPerConn)
 	}
 	fmt.Fprintf(&b, ", %d subscribers, ", s.Subscribers)
+	switch {
+	case s.Subjects == s.Subscribers && s.Subjects > 1:
+		fmt.Fprintf(&b, "each on its own subject, ")
+	case s.Subjects > 1:
+		fmt.Fprintf(&b, "over %d subjects, ", s.Subjects)
+	}
 	if s.Burst > 0 {
 		fmt.Fprintf(&b, "burst of %d", s.Burst)
 	} else {

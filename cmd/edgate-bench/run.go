@@ -93,6 +93,9 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 		return nil, err
 	}
 	defer pub.Close()
+	if err := pub.SetSubjects(o.subjects); err != nil {
+		return nil, err
+	}
 
 	gs, err := startGroups(ctx, o, log)
 	if err != nil {
@@ -168,6 +171,12 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 		return rep, err
 	}
 	expected := ps.Published * int64(live)
+	if o.subjects > 1 {
+		// each subscriber expects the events of its own subject only
+		if res, err := collect(gs, ps.Published); err == nil {
+			expected = res.Expected
+		}
+	}
 	end := drain(ctx, gs, expected, o.drain, log)
 
 	cpu1, sampled := gw.sample()
@@ -177,6 +186,9 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 		return rep, err
 	}
 	rep.fill(res)
+	if o.subjects > 1 {
+		expected = res.Expected
+	}
 	rep.Expected = expected
 	rep.Lost = expected - res.Received
 	if expected > 0 {
@@ -212,6 +224,9 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 	if ents != nil {
 		n := ents.fetches.Load() - fetches0
 		rep.EntitiesFetches = &n
+		if ps.Published > 0 {
+			rep.SubgraphRequestsPerEvent = float64(n) / float64(ps.Published)
+		}
 	}
 	return rep, nil
 }
@@ -270,6 +285,7 @@ func startGroups(ctx context.Context, o *options, log zerolog.Logger) (groups, e
 		SeqField:         o.seqField,
 		DialConcurrency:  o.dialConcurrency,
 		MaxSeq:           o.events(),
+		Subjects:         o.subjects,
 	}
 	conns := cfg.Connections(o.subscribers)
 	perConn := max(1, (o.subscribers+conns-1)/conns)
@@ -299,6 +315,7 @@ func startGroups(ctx context.Context, o *options, log zerolog.Logger) (groups, e
 		c := cfg
 		c.Subscribers = min(left, connsPer*perConn)
 		c.FirstConn = i * connsPer
+		c.FirstSub = o.subscribers - left
 		left -= c.Subscribers
 		w, err := loadgen.StartWorker(exe, []string{"-worker"}, c, os.Stderr)
 		if err != nil {
@@ -368,8 +385,10 @@ func waitConnected(ctx context.Context, gs groups, timeout time.Duration, log ze
 func warmUp(ctx context.Context, gs groups, pub *loadgen.Publisher, timeout time.Duration, log zerolog.Logger) (loadgen.Status, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		if _, err := pub.Publish(0); err != nil {
-			return loadgen.Status{}, err
+		for subject := 1; subject <= pub.Subjects(); subject++ {
+			if _, err := pub.PublishOn(subject, 0); err != nil {
+				return loadgen.Status{}, err
+			}
 		}
 		// give each warm-up event a second to arrive before sending another
 		round := time.Now().Add(time.Second)

@@ -44,6 +44,13 @@ type Config struct {
 	ReadBuffer int `json:"read_buffer"`
 	// MaxSeq is the highest sequence that will be published.
 	MaxSeq int64 `json:"max_seq"`
+	// Subjects spreads the subscribers over that many subjects (0 or 1: all share one):
+	// subscriber i (counted from FirstSub over all processes) takes subject i%Subjects+1,
+	// which replaces SubjectPlaceholder in Query, and receives only the events published
+	// on it (see SubjectOfSeq).
+	Subjects int `json:"subjects"`
+	// FirstSub is the global index of this process's first subscriber.
+	FirstSub int `json:"first_sub"`
 }
 
 func (c *Config) defaults() error {
@@ -120,6 +127,7 @@ func NewPool(cfg Config, log zerolog.Logger) (*Pool, error) {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
 	}
 	p := &Pool{cfg: cfg, log: log, tracker: NewTracker(cfg.MaxSeq), target: u, seq: NewSeqExtractor(cfg.SeqField)}
+	p.tracker.SetSubjects(cfg.Subjects, cfg.FirstSub)
 	if len(cfg.Sources) == 0 {
 		p.dialers = []*net.Dialer{{Timeout: 30 * time.Second}}
 	}
@@ -183,6 +191,9 @@ func (p *Pool) startGroups(sem chan struct{}, subs []*Sub, per int, run func(con
 }
 
 func (p *Pool) dialer(conn int) *net.Dialer { return p.dialers[conn%len(p.dialers)] }
+
+// query is the subscription operation sub sends.
+func (p *Pool) query(sub *Sub) string { return withSubject(p.cfg.Query, sub.subject) }
 
 // Status returns a snapshot of the subscriptions.
 func (p *Pool) Status() Status { return p.tracker.Status() }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,10 +18,12 @@ const SeqPlaceholder = "{{seq}}"
 // event subgraph's key-only entity always delivers.
 const DefaultPayload = `{"__typename":"Employee","id":{{seq}}}`
 
-// Publisher publishes numbered events to one NATS subject.
+// Publisher publishes numbered events to one NATS subject, or round robin over K subjects
+// (SetSubjects).
 type Publisher struct {
 	nc             *nats.Conn
 	subject        string
+	subjects       int
 	prefix, suffix []byte
 	buf            []byte
 }
@@ -39,21 +42,43 @@ func NewPublisher(url, subject, template string) (*Publisher, error) {
 	return &Publisher{nc: nc, subject: subject, prefix: prefix, suffix: suffix}, nil
 }
 
+// SetSubjects spreads the events over k subjects: event seq goes to the subject name with
+// SubjectPlaceholder replaced by SubjectOfSeq(seq, k).
+func (p *Publisher) SetSubjects(k int) error {
+	if k > 1 && !strings.Contains(p.subject, SubjectPlaceholder) {
+		return fmt.Errorf("subject %q has no %s to spread events over %d subjects", p.subject, SubjectPlaceholder, k)
+	}
+	p.subjects = k
+	return nil
+}
+
+// Subjects is the number of subjects events are spread over (1: one subject).
+func (p *Publisher) Subjects() int { return max(p.subjects, 1) }
+
 // Close flushes and closes the connection.
 func (p *Publisher) Close() {
 	_ = p.nc.FlushTimeout(5 * time.Second)
 	p.nc.Close()
 }
 
-// Publish sends event seq and returns when it was handed to the NATS connection (unix
-// nanos).
+// Publish sends event seq on its subject and returns when it was handed to the NATS
+// connection (unix nanos).
 func (p *Publisher) Publish(seq int64) (int64, error) {
+	return p.PublishOn(SubjectOfSeq(seq, p.subjects), seq)
+}
+
+// PublishOn sends event seq on subject number subject (1..K).
+func (p *Publisher) PublishOn(subject int, seq int64) (int64, error) {
+	name := p.subject
+	if p.subjects > 1 {
+		name = withSubject(p.subject, subject)
+	}
 	p.buf = append(p.buf[:0], p.prefix...)
 	p.buf = strconv.AppendInt(p.buf, seq, 10)
 	p.buf = append(p.buf, p.suffix...)
 	at := time.Now().UnixNano()
-	if err := p.nc.Publish(p.subject, p.buf); err != nil {
-		return at, fmt.Errorf("nats publish %q: %w", p.subject, err)
+	if err := p.nc.Publish(name, p.buf); err != nil {
+		return at, fmt.Errorf("nats publish %q: %w", name, err)
 	}
 	return at, nil
 }

@@ -40,6 +40,9 @@ type Result struct {
 	// MinPerSubscriber the fewest events one connected subscriber received.
 	Complete         int   `json:"complete"`
 	MinPerSubscriber int64 `json:"min_per_subscriber"`
+	// Expected is how many deliveries the subscriptions open at Mark should receive: each
+	// the events published on its subject.
+	Expected int64 `json:"expected"`
 
 	LastReceive time.Time     `json:"last_receive"` // when the last measured event arrived
 	MaxLatency  time.Duration `json:"max_latency_ns"`
@@ -72,6 +75,7 @@ func Merge(rs ...Result) Result {
 		out.Unparsed += r.Unparsed
 		out.Unmatched += r.Unmatched
 		out.Complete += r.Complete
+		out.Expected += r.Expected
 		if r.Connected > 0 {
 			if first || r.MinPerSubscriber < out.MinPerSubscriber {
 				out.MinPerSubscriber = r.MinPerSubscriber

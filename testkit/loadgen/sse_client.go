@@ -20,7 +20,7 @@ import (
 
 // sseRequest is the HTTP/1.1 request that opens one SSE subscription, written raw so that
 // a subscriber costs a socket, a small read buffer and one goroutine, not an http.Client.
-func (p *Pool) sseRequest() []byte {
+func (p *Pool) sseRequest(sub *Sub) []byte {
 	var b bytes.Buffer
 	path := p.target.EscapedPath()
 	if path == "" {
@@ -28,11 +28,11 @@ func (p *Pool) sseRequest() []byte {
 	}
 	if p.cfg.SSEGet {
 		q := p.target.Query()
-		q.Set("query", p.cfg.Query)
+		q.Set("query", p.query(sub))
 		fmt.Fprintf(&b, "GET %s?%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", path, q.Encode(), p.target.Host)
 		return b.Bytes()
 	}
-	body := p.requestBody()
+	body := p.requestBody(sub)
 	if p.target.RawQuery != "" {
 		path += "?" + p.target.RawQuery
 	}
@@ -42,8 +42,8 @@ func (p *Pool) sseRequest() []byte {
 	return b.Bytes()
 }
 
-func (p *Pool) requestBody() []byte {
-	body, _ := json.Marshal(map[string]string{"query": p.cfg.Query})
+func (p *Pool) requestBody(sub *Sub) []byte {
+	body, _ := json.Marshal(map[string]string{"query": p.query(sub)})
 	return body
 }
 
@@ -58,7 +58,7 @@ func (p *Pool) runSSE(conn int, sub *Sub, opened func()) {
 	defer c.Close()
 	stop := context.AfterFunc(p.ctx, func() { _ = c.Close() })
 	defer stop()
-	if _, err := c.Write(p.sseRequest()); err != nil {
+	if _, err := c.Write(p.sseRequest(sub)); err != nil {
 		sub.Failed(p.failReason(err))
 		return
 	}
@@ -252,11 +252,11 @@ func (p *Pool) runH2Stream(client *http.Client, sub *Sub, opened func()) {
 	if p.cfg.SSEGet {
 		u := *p.target
 		q := u.Query()
-		q.Set("query", p.cfg.Query)
+		q.Set("query", p.query(sub))
 		u.RawQuery = q.Encode()
 		req, err = http.NewRequestWithContext(p.ctx, http.MethodGet, u.String(), nil)
 	} else {
-		req, err = http.NewRequestWithContext(p.ctx, http.MethodPost, p.target.String(), bytes.NewReader(p.requestBody()))
+		req, err = http.NewRequestWithContext(p.ctx, http.MethodPost, p.target.String(), bytes.NewReader(p.requestBody(sub)))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
 		}

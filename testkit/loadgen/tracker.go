@@ -17,6 +17,8 @@ const trackerShards = 16
 type Tracker struct {
 	maxSeq int64
 	pubAt  []atomic.Int64 // unix nanos per sequence; 0 while unknown
+	// subjects and firstSub deal the subscribers over subjects (SetSubjects).
+	subjects, firstSub int
 
 	shards [trackerShards]trackerShard
 
@@ -30,6 +32,7 @@ type Tracker struct {
 	endReasons  map[string]int
 	errorSample string
 	markCPU     time.Duration
+	marked      bool
 }
 
 type trackerShard struct {
@@ -56,6 +59,11 @@ type Sub struct {
 	seen   []uint64 // bit per sequence, allocated on the first measured event
 	got    atomic.Int64
 	opened atomic.Bool // set once by Opened, read by Result
+	ended  atomic.Bool // set once by End, read by Mark
+	// subject is the subscription's subject, 1..subjects (1 when all share one).
+	subject int
+	// live is whether the subscription was open when the measurement began (Mark).
+	live bool
 }
 
 // NewTracker accounts sequences 1..maxSeq.
@@ -68,11 +76,19 @@ func NewTracker(maxSeq int64) *Tracker {
 	}
 }
 
+// SetSubjects deals the subscriptions registered from now on over k subjects, the first
+// being the global subscriber firstSub (see Config.Subjects).
+func (t *Tracker) SetSubjects(k, firstSub int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.subjects, t.firstSub = k, firstSub
+}
+
 // NewSub registers one subscription.
 func (t *Tracker) NewSub() *Sub {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := &Sub{t: t, shard: len(t.subs) % trackerShards}
+	s := &Sub{t: t, shard: len(t.subs) % trackerShards, subject: SubjectOf(t.firstSub+len(t.subs), t.subjects)}
 	t.subs = append(t.subs, s)
 	return s
 }
@@ -96,13 +112,18 @@ func (t *Tracker) Published(seq, at int64) {
 	t.pending = kept
 }
 
-// Mark starts the measurement window of this process's CPU time.
+// Mark starts the measurement window of this process's CPU time and notes which
+// subscriptions are open: those are expected to receive the measured events.
 func (t *Tracker) Mark() {
 	s, err := ReadProc(0)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err == nil {
 		t.markCPU = s.CPU
+	}
+	t.marked = true
+	for _, sub := range t.subs {
+		sub.live = sub.opened.Load() && !sub.ended.Load()
 	}
 }
 
@@ -135,6 +156,7 @@ func (s *Sub) End(reason string) {
 		return
 	}
 	s.done = true
+	s.ended.Store(true)
 	s.t.ended.Add(1)
 	s.t.mu.Lock()
 	s.t.endReasons[reason]++
@@ -249,7 +271,11 @@ func (t *Tracker) Result(published int64) Result {
 			continue
 		}
 		got := s.got.Load()
-		if got >= published {
+		want := EventsOn(s.subject, t.subjects, published)
+		if !t.marked || s.live {
+			r.Expected += want
+		}
+		if got >= want {
 			r.Complete++
 		}
 		if first || got < r.MinPerSubscriber {

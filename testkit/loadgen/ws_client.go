@@ -73,9 +73,9 @@ func (p *Pool) runWS(conn int, subs []*Sub, opened func()) {
 	}
 	// all subscribe messages go out in one write
 	var batch bytes.Buffer
-	for i := range subs {
+	for i, s := range subs {
 		msg, _ := json.Marshal(map[string]any{
-			"id": strconv.Itoa(i + 1), "type": "subscribe", "payload": map[string]string{"query": p.cfg.Query},
+			"id": strconv.Itoa(i + 1), "type": "subscribe", "payload": map[string]string{"query": p.query(s)},
 		})
 		_ = ws.WriteFrame(&batch, ws.MaskFrameInPlace(ws.NewTextFrame(msg)))
 	}
