@@ -378,8 +378,38 @@ type Limits struct {
 	// MaxRequestBodyBytes bounds an HTTP request body (and so the query size). Default
 	// 1MiB; 0 means unlimited.
 	MaxRequestBodyBytes ByteSize `yaml:"max_request_body_bytes"`
-	// MaxQueryDepth bounds the selection depth of an operation. Default 0: unlimited.
+	// The operation limits below are checked in one pass over the query's tokens before it
+	// is parsed; an operation over one gets a 400 whose error's extensions.code is the key
+	// in upper case followed by _EXCEEDED (MAX_QUERY_DEPTH_EXCEEDED). Fields, aliases, root
+	// fields and depth count an operation's fragments where they are spread.
+
+	// MaxOperationTokens bounds the lexical tokens of a query document (names, values,
+	// punctuators; not commas or comments). Default 15000; must be positive.
+	MaxOperationTokens int `yaml:"max_operation_tokens"`
+	// MaxOperationNesting bounds the brackets open at once ({, [, (): selection sets,
+	// lists, objects, arguments. Default 128; must be positive.
+	MaxOperationNesting int `yaml:"max_operation_nesting"`
+	// MaxQueryDepth bounds the fields on one path of an operation ({ a { b } } is 2 deep).
+	// Default 32; 0 means unlimited.
 	MaxQueryDepth int `yaml:"max_query_depth"`
+	// MaxOperationFields bounds the fields an operation selects. Default 500; 0 means
+	// unlimited.
+	MaxOperationFields int `yaml:"max_operation_fields"`
+	// MaxOperationAliases bounds the aliased fields of an operation. Default 100; 0 means
+	// unlimited.
+	MaxOperationAliases int `yaml:"max_operation_aliases"`
+	// MaxRootFields bounds the fields of an operation's root selection set. Default 64; 0
+	// means unlimited.
+	MaxRootFields int `yaml:"max_root_fields"`
+	// MaxFragments bounds the fragment definitions of a query document. Default 200; 0
+	// means unlimited.
+	MaxFragments int `yaml:"max_fragments"`
+	// MaxDirectivesPerLocation bounds the directives on one field, fragment, operation or
+	// variable definition. Default 10; 0 means unlimited.
+	MaxDirectivesPerLocation int `yaml:"max_directives_per_location"`
+	// MaxVariableDefinitions bounds the variables an operation defines. Default 100; 0
+	// means unlimited.
+	MaxVariableDefinitions int `yaml:"max_variable_definitions"`
 }
 
 // TLS is the server certificate; both files are required, absolute paths after loading.
@@ -450,8 +480,19 @@ func defaults() *Config {
 			ForwardInitPayload:            true,
 			MaxMessageBytes:               64 << 10,
 		},
-		Subscriptions:   Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect},
-		Limits:          Limits{MaxRequestBodyBytes: 1 << 20},
+		Subscriptions: Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect},
+		Limits: Limits{
+			MaxRequestBodyBytes:      1 << 20,
+			MaxOperationTokens:       15000,
+			MaxOperationNesting:      128,
+			MaxQueryDepth:            32,
+			MaxOperationFields:       500,
+			MaxOperationAliases:      100,
+			MaxRootFields:            64,
+			MaxFragments:             200,
+			MaxDirectivesPerLocation: 10,
+			MaxVariableDefinitions:   100,
+		},
 		Log:             Log{Level: "info", Format: LogJSON},
 		ShutdownTimeout: 10 * time.Second,
 		CORS:            CORS{MaxAge: 5 * time.Minute},

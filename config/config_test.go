@@ -179,7 +179,10 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 	if c.Subscriptions != (Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect}) {
 		t.Errorf("subscriptions: %+v", c.Subscriptions)
 	}
-	if c.Limits != (Limits{MaxRequestBodyBytes: 1 << 20}) {
+	wantLimits := Limits{MaxRequestBodyBytes: 1 << 20, MaxOperationTokens: 15000, MaxOperationNesting: 128,
+		MaxQueryDepth: 32, MaxOperationFields: 500, MaxOperationAliases: 100, MaxRootFields: 64, MaxFragments: 200,
+		MaxDirectivesPerLocation: 10, MaxVariableDefinitions: 100}
+	if c.Limits != wantLimits {
 		t.Errorf("limits: %+v", c.Limits)
 	}
 	if c.TLS != nil || c.Log != (Log{Level: "info", Format: LogJSON}) || c.ShutdownTimeout != 10*time.Second {
@@ -328,7 +331,18 @@ websocket:
   forward_init_payload: true
   max_message_bytes: 128KiB
 subscriptions: { queue_size: 16, slow_consumer: drop_oldest }
-limits: { max_connections: 10000, max_request_body_bytes: 2MB, max_query_depth: 12 }
+limits:
+  max_connections: 10000
+  max_request_body_bytes: 2MB
+  max_operation_tokens: 2000
+  max_operation_nesting: 40
+  max_query_depth: 12
+  max_operation_fields: 0
+  max_operation_aliases: 5
+  max_root_fields: 6
+  max_fragments: 7
+  max_directives_per_location: 8
+  max_variable_definitions: 9
 tls: { cert_file: certs/server.pem, key_file: certs/server.key }
 log: { level: debug, format: console }
 playground: { enabled: false }
@@ -386,7 +400,9 @@ shutdown_timeout: 30s
 	if c.Subscriptions != (Subscriptions{QueueSize: 16, SlowConsumer: SlowConsumerDropOldest}) {
 		t.Errorf("subscriptions: %+v", c.Subscriptions)
 	}
-	if c.Limits != (Limits{MaxConnections: 10000, MaxRequestBodyBytes: 2_000_000, MaxQueryDepth: 12}) {
+	if c.Limits != (Limits{MaxConnections: 10000, MaxRequestBodyBytes: 2_000_000, MaxOperationTokens: 2000, MaxOperationNesting: 40,
+		MaxQueryDepth: 12, MaxOperationFields: 0, MaxOperationAliases: 5, MaxRootFields: 6, MaxFragments: 7,
+		MaxDirectivesPerLocation: 8, MaxVariableDefinitions: 9}) {
 		t.Errorf("limits: %+v", c.Limits)
 	}
 	if *c.TLS != (TLS{CertFile: abs("certs/server.pem"), KeyFile: abs("certs/server.key")}) {

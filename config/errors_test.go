@@ -331,6 +331,16 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 			want:   `edgate.yaml:3: limits.max_connections must not be negative (0 means unlimited)`,
 		},
 		{
+			name:   "zero max operation tokens",
+			config: sub + "limits:\n  max_operation_tokens: 0\n",
+			want:   `edgate.yaml:3: limits.max_operation_tokens must be positive`,
+		},
+		{
+			name:   "negative max fragments",
+			config: sub + "limits:\n  max_fragments: -1\n",
+			want:   `edgate.yaml:3: limits.max_fragments must not be negative (0 means unlimited)`,
+		},
+		{
 			name:   "retry max_duration below interval",
 			config: "subgraphs:\n  - name: a\n    schema: { file: a.graphql }\n    subscription:\n      url: ws://h:1/\n      retry: { interval: 3s }\n",
 			want:   `edgate.yaml:6: subgraph "a": subscription.retry.max_duration (2s) must not be less than interval (3s)`,

@@ -406,8 +406,26 @@ func (v *validator) limits() error {
 		return v.errorf("subscriptions.queue_size", "subscriptions.queue_size must be at least 1")
 	case c.Limits.MaxConnections < 0:
 		return v.errorf("limits.max_connections", "limits.max_connections must not be negative (0 means unlimited)")
-	case c.Limits.MaxQueryDepth < 0:
-		return v.errorf("limits.max_query_depth", "limits.max_query_depth must not be negative (0 means unlimited)")
+	case c.Limits.MaxOperationTokens < 1:
+		return v.errorf("limits.max_operation_tokens", "limits.max_operation_tokens must be positive")
+	case c.Limits.MaxOperationNesting < 1:
+		return v.errorf("limits.max_operation_nesting", "limits.max_operation_nesting must be positive")
+	}
+	for _, l := range []struct {
+		key   string
+		value int
+	}{
+		{"max_query_depth", c.Limits.MaxQueryDepth},
+		{"max_operation_fields", c.Limits.MaxOperationFields},
+		{"max_operation_aliases", c.Limits.MaxOperationAliases},
+		{"max_root_fields", c.Limits.MaxRootFields},
+		{"max_fragments", c.Limits.MaxFragments},
+		{"max_directives_per_location", c.Limits.MaxDirectivesPerLocation},
+		{"max_variable_definitions", c.Limits.MaxVariableDefinitions},
+	} {
+		if l.value < 0 {
+			return v.errorf("limits."+l.key, "limits.%s must not be negative (0 means unlimited)", l.key)
+		}
 	}
 	return v.enum("subscriptions.slow_consumer", "subscriptions.slow_consumer", c.Subscriptions.SlowConsumer,
 		SlowConsumerDisconnect, SlowConsumerDropOldest)

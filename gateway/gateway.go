@@ -157,10 +157,25 @@ func (g *Gateway) newEngine(cfg *config.Config, super *schema.Supergraph) (*reso
 		Authorization: g.authz,
 		QueueSize:     cfg.Subscriptions.QueueSize,
 		SlowPolicy:    slowPolicy(cfg.Subscriptions.SlowConsumer),
-		MaxQueryDepth: cfg.Limits.MaxQueryDepth,
+		Limits:        operationLimits(cfg.Limits),
 		Stats:         g.stats,
 		Log:           g.log,
 	})
+}
+
+// operationLimits maps the configuration's operation limits onto the engine's.
+func operationLimits(l config.Limits) *resolve.OperationLimits {
+	return &resolve.OperationLimits{
+		Tokens:                l.MaxOperationTokens,
+		Nesting:               l.MaxOperationNesting,
+		Depth:                 l.MaxQueryDepth,
+		Fields:                l.MaxOperationFields,
+		Aliases:               l.MaxOperationAliases,
+		RootFields:            l.MaxRootFields,
+		Fragments:             l.MaxFragments,
+		DirectivesPerLocation: l.MaxDirectivesPerLocation,
+		Variables:             l.MaxVariableDefinitions,
+	}
 }
 
 // Registry exposes the broker registry (for tests and examples).

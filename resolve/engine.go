@@ -50,8 +50,9 @@ type Options struct {
 	SlowPolicy SlowPolicy
 	// MaxQueryBytes rejects longer query texts (default 0: no limit).
 	MaxQueryBytes int
-	// MaxQueryDepth rejects operations nested deeper (default 0: no limit).
-	MaxQueryDepth int
+	// Limits bound the size and shape of an operation, checked before it is parsed
+	// (default DefaultOperationLimits; a zero field turns that limit off).
+	Limits *OperationLimits
 	// Stats receives the hub counters; default: a private instance (see Engine.Stats).
 	Stats *Stats
 	// Upstream configures subscriptions served by subgraphs (see upstream.go).
@@ -129,13 +130,17 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	for _, sg := range opts.Supergraph.Config.GetSubgraphs() {
 		e.subgraphs = append(e.subgraphs, sg.GetName())
 	}
+	limits := DefaultOperationLimits
+	if opts.Limits != nil {
+		limits = *opts.Limits
+	}
 	e.pipeline = &pipeline{
 		definition:       built.Definition,
 		clientDefinition: built.ClientDefinition,
 		config:           built.Plan,
 		cache:            newPlanCache(0),
 		maxQueryBytes:    opts.MaxQueryBytes,
-		maxDepth:         opts.MaxQueryDepth,
+		limits:           limits,
 	}
 	e.hub = newHub(ctx, e.resolver, opts.Events, hubOptions{
 		queueSize: opts.QueueSize,

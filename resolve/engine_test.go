@@ -168,14 +168,20 @@ func TestEngine_QueryAcrossSubgraphs(t *testing.T) {
 var _ = io.Discard
 
 func TestEngine_MaxQueryDepth(t *testing.T) {
-	e, _ := newEngineWith(t, Options{MaxQueryDepth: 2})
+	limits := DefaultOperationLimits
+	limits.Depth = 2
+	e, _ := newEngineWith(t, Options{Limits: &limits})
 	if _, err := e.Prepare(context.Background(), &Request{Query: `{ employee(id: 1) { name } }`}); err != nil {
 		t.Fatalf("depth 2 rejected: %v", err)
 	}
 	_, err := e.Prepare(context.Background(), &Request{Query: `query { employee(id: 1) { ... on Employee { name } } __type(name: "Employee") { fields { name } } }`})
 	re, ok := err.(*RequestError)
-	if !ok || re.Status != 400 || !strings.Contains(re.Error(), "3 levels deep") {
+	if !ok || re.Status != 400 || !strings.Contains(re.Error(), "more than 2 fields deep") {
 		t.Fatalf("err = %v", err)
+	}
+	ext := re.Errors[0].Extensions
+	if ext["code"] != "MAX_QUERY_DEPTH_EXCEEDED" || ext["limit"] != "limits.max_query_depth" || ext["maximum"] != 2 {
+		t.Fatalf("extensions = %v", ext)
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/postprocess"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/operationreport"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/variablesvalidation"
+
+	"github.com/edgate/edgate/resolve/internal/oplimit"
 )
 
 // preparedOperation is the per-request result of the pipeline: the cached plan plus this
@@ -81,7 +83,7 @@ type pipeline struct {
 	config           plan.Configuration
 	cache            *planCache
 	maxQueryBytes    int
-	maxDepth         int
+	limits           OperationLimits
 	// planMu serializes planning: plan.Planner instances are not reused (their path cache
 	// is never reset), and the planner reads shared configuration that is cheaper to
 	// protect than to copy.
@@ -103,6 +105,12 @@ func (p *pipeline) prepare(req *Request) (*Operation, error) {
 		return nil, NewRequestError("\"variables\" must be a JSON object")
 	}
 
+	// Before the parser: normalization is quadratic in the operation's size and cannot be
+	// stopped, so only operations known to be small reach it.
+	if err := oplimit.Check(req.Query, p.limits); err != nil {
+		return nil, limitError(err)
+	}
+
 	doc, report := astparser.ParseGraphqlDocumentString(req.Query)
 	if report.HasErrors() {
 		return nil, reportError(&report, http.StatusBadRequest)
@@ -121,11 +129,6 @@ func (p *pipeline) prepare(req *Request) (*Operation, error) {
 	}
 	if err := checkSubscriptionRoot(&doc); err != nil {
 		return nil, err
-	}
-	if p.maxDepth > 0 {
-		if depth := operationDepth(&doc); depth > p.maxDepth {
-			return nil, NewRequestError(fmt.Sprintf("the operation is %d levels deep, more than the limit of %d", depth, p.maxDepth))
-		}
 	}
 	variables = doc.Input.Variables
 	if len(variables) == 0 {
@@ -301,40 +304,4 @@ func reportError(report *operationreport.Report, status int) *RequestError {
 		out.Errors = []GraphQLError{{Message: "invalid request"}}
 	}
 	return out
-}
-
-// operationDepth is the deepest field nesting of the (normalized, fragment-free) operation.
-func operationDepth(doc *ast.Document) int {
-	depth := 0
-	for _, node := range doc.RootNodes {
-		if node.Kind != ast.NodeKindOperationDefinition {
-			continue
-		}
-		op := doc.OperationDefinitions[node.Ref]
-		if op.HasSelections {
-			depth = max(depth, selectionDepth(doc, op.SelectionSet))
-		}
-	}
-	return depth
-}
-
-func selectionDepth(doc *ast.Document, set int) int {
-	deepest := 0
-	for _, ref := range doc.SelectionSets[set].SelectionRefs {
-		sel := doc.Selections[ref]
-		d := 0
-		switch sel.Kind {
-		case ast.SelectionKindField:
-			d = 1
-			if child, ok := doc.FieldSelectionSet(sel.Ref); ok {
-				d += selectionDepth(doc, child)
-			}
-		case ast.SelectionKindInlineFragment:
-			if f := doc.InlineFragments[sel.Ref]; f.HasSelections {
-				d = selectionDepth(doc, f.SelectionSet)
-			}
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
 }
