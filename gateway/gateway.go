@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 	g.sse = sse.NewHandler(sse.Options{
 		Pool:              g.writer,
 		Executor:          g.engines,
-		HeartbeatInterval: cfg.SSE.HeartbeatInterval,
+		HeartbeatInterval: offIfZero(cfg.SSE.HeartbeatInterval),
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyBytes),
 		Log:               log,
 	})
@@ -108,8 +108,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 			Executor:                      g.engines,
 			InitTimeout:                   cfg.WebSocket.InitTimeout,
 			PingInterval:                  wsPingInterval(cfg.WebSocket.PingInterval),
-			MaxSubscriptionsPerConnection: cfg.WebSocket.MaxSubscriptionsPerConnection,
-			MaxMessageBytes:               int64(cfg.WebSocket.MaxMessageBytes),
+			MaxSubscriptionsPerConnection: offIfZero(cfg.WebSocket.MaxSubscriptionsPerConnection),
+			MaxMessageBytes:               offIfZero(int64(cfg.WebSocket.MaxMessageBytes)),
 			Log:                           log,
 		})
 	}
@@ -472,6 +472,15 @@ func (g *Gateway) ShutdownTimeout() time.Duration {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	return g.cfg.ShutdownTimeout
+}
+
+// offIfZero maps the configuration's "0: none / unlimited" onto the transports' negative
+// value, as their zero value means their default.
+func offIfZero[T ~int | ~int64](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // wsPingInterval maps the config's "0s: no keep-alive" onto the ws package's negative value

@@ -19,7 +19,8 @@ import (
 type Options struct {
 	Executor Executor
 	// HeartbeatInterval is how long a stream may be silent before the handler sends a
-	// heartbeat (an SSE ":" comment or a multipart "{}" part). Default 5s.
+	// heartbeat (an SSE ":" comment or a multipart "{}" part). Default 5s; negative sends
+	// none.
 	HeartbeatInterval time.Duration
 	// MaxBodyBytes limits a POST body; a larger one gets 413 with a GraphQL error.
 	// Default 1 MiB.
@@ -95,7 +96,7 @@ func NewHandler(opts Options) *Handler {
 		log:          opts.Log,
 		writer:       opts.Pool,
 	}
-	if h.heartbeat <= 0 {
+	if h.heartbeat == 0 {
 		h.heartbeat = DefaultHeartbeatInterval
 	}
 	if h.maxBody <= 0 {

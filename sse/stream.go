@@ -2,6 +2,7 @@ package sse
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -94,7 +95,7 @@ func (s *subscriber) Next(dst []byte, room int, now time.Duration) ([]byte, bool
 
 // Tick implements netwriter.Body: a heartbeat after HeartbeatInterval of silence.
 func (s *subscriber) Tick(dst []byte, now time.Duration) []byte {
-	if s.ended || now-s.lastOut < s.h.heartbeat {
+	if s.ended || s.h.heartbeat < 0 || now-s.lastOut < s.h.heartbeat {
 		return dst
 	}
 	fb := frameBuffer{format: s.format, opened: s.opened, buf: dst}
@@ -230,7 +231,12 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, op *
 // run is a stream's own loop: it sleeps on wake, the heartbeat timer and ctx (the client
 // going away), and returns when the stream ended or a write failed.
 func (h *Handler) run(ctx context.Context, sub *subscriber, stream *resolve.Stream, sw *streamWriter) {
-	heartbeat := time.NewTimer(h.heartbeat)
+	// Without heartbeats the timer is set so far ahead that it never fires.
+	every := h.heartbeat
+	if every < 0 {
+		every = time.Duration(math.MaxInt64)
+	}
+	heartbeat := time.NewTimer(every)
 	defer heartbeat.Stop()
 	var msgs []resolve.Message
 	for {
@@ -242,7 +248,7 @@ func (h *Handler) run(ctx context.Context, sub *subscriber, stream *resolve.Stre
 			if sw.flush() != nil {
 				return
 			}
-			heartbeat.Reset(h.heartbeat)
+			heartbeat.Reset(every)
 		case <-sub.wake:
 			var end *resolve.End
 			msgs, end = stream.Pull(msgs[:0])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"runtime"
 	"strings"
@@ -41,10 +42,11 @@ type Options struct {
 	// a "ka" on graphql-ws. Default 10s; negative turns it off.
 	PingInterval time.Duration
 	// MaxSubscriptionsPerConnection limits the operations running at once on a connection;
-	// a subscribe over it gets an error message and the connection stays open. Default 100.
+	// a subscribe over it gets an error message and the connection stays open. Default 100;
+	// negative is unlimited.
 	MaxSubscriptionsPerConnection int
 	// MaxMessageBytes limits a client message. A bigger one closes the connection with 4400
-	// (graphql-transport-ws) or 1009 (graphql-ws). Default 64 KiB.
+	// (graphql-transport-ws) or 1009 (graphql-ws). Default 64 KiB; negative is unlimited.
 	MaxMessageBytes int64
 	// WriteTimeout is how long a client may take to accept queued bytes before it is
 	// disconnected. Default 10s. Used only without Pool (the pool's own applies).
@@ -92,11 +94,17 @@ func NewHandler(opts Options) *Handler {
 	if opts.PingInterval == 0 {
 		opts.PingInterval = 10 * time.Second
 	}
-	if opts.MaxSubscriptionsPerConnection <= 0 {
+	switch {
+	case opts.MaxSubscriptionsPerConnection == 0:
 		opts.MaxSubscriptionsPerConnection = 100
+	case opts.MaxSubscriptionsPerConnection < 0:
+		opts.MaxSubscriptionsPerConnection = math.MaxInt
 	}
-	if opts.MaxMessageBytes <= 0 {
+	switch {
+	case opts.MaxMessageBytes == 0:
 		opts.MaxMessageBytes = 64 << 10
+	case opts.MaxMessageBytes < 0:
+		opts.MaxMessageBytes = math.MaxInt64
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
