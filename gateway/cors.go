@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/edgate/edgate/config"
+	"github.com/edgate/edgate/internal/telemetry"
 )
 
 // withCORS answers preflight requests and marks responses readable by the configured
@@ -42,7 +43,7 @@ func withCORS(c config.CORS, next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		h.Set("Access-Control-Expose-Headers", strings.Join([]string{"Content-Type"}, ", "))
+		h.Set("Access-Control-Expose-Headers", strings.Join([]string{"Content-Type", telemetry.RequestIDHeader}, ", "))
 		next.ServeHTTP(w, r)
 	})
 }

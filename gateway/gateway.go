@@ -24,6 +24,7 @@ import (
 	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/internal/playground"
 	"github.com/edgate/edgate/internal/subjectauth"
+	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
 	"github.com/edgate/edgate/schema"
 	"github.com/edgate/edgate/sse"
@@ -230,7 +231,7 @@ func (g *Gateway) routes() http.Handler {
 		}
 		g.sse.ServeHTTP(w, r)
 	})
-	mux.Handle(g.cfg.GraphQLPath, withCORS(g.cfg.CORS, graphql))
+	mux.Handle(g.cfg.GraphQLPath, telemetry.RequestIDs(g.log, withCORS(g.cfg.CORS, graphql)))
 	if g.playground != nil {
 		mux.Handle(playground.AssetPrefix(g.cfg.GraphQLPath), http.HandlerFunc(g.playground.ServeAsset))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgate/edgate/internal/netwriter"
+	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -160,7 +161,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req, herr := readRequest(w, r, h.maxBody)
 	if herr != nil {
-		h.log.Debug().Str("method", r.Method).Int("status", herr.status).Str("reason", herr.message).Msg("graphql request rejected")
+		telemetry.Logger(r.Context(), &h.log).Debug().Str("method", r.Method).Int("status", herr.status).Str("reason", herr.message).Msg("graphql request rejected")
 		writeError(w, neg.jsonType, herr)
 		return
 	}
@@ -239,7 +240,7 @@ func (h *Handler) serveResultAsStream(w http.ResponseWriter, r *http.Request, op
 func (h *Handler) writeOperationError(w http.ResponseWriter, r *http.Request, contentType string, err error) {
 	var rerr *resolve.RequestError
 	if !errors.As(err, &rerr) {
-		h.log.Error().Err(err).Str("path", r.URL.Path).Msg("graphql request failed")
+		telemetry.Logger(r.Context(), &h.log).Error().Err(err).Str("path", r.URL.Path).Msg("graphql request failed")
 		writeError(w, contentType, &httpError{status: http.StatusInternalServerError, message: "internal server error"})
 		return
 	}
@@ -250,24 +251,26 @@ func (h *Handler) writeOperationError(w http.ResponseWriter, r *http.Request, co
 	if contentType == mediaJSON && status < 500 {
 		status = http.StatusOK
 	}
-	writeJSON(w, contentType, status, rerr.JSON())
+	writeJSON(w, contentType, status, rerr.WithRequestID(telemetry.RequestID(r.Context())).JSON())
 }
 
 // operationErrors turns a Prepare/Execute/Subscribe error into the errors sent in-stream.
 func (h *Handler) operationErrors(err error, r *http.Request) []resolve.GraphQLError {
 	var rerr *resolve.RequestError
+	id := telemetry.RequestID(r.Context())
 	if errors.As(err, &rerr) {
-		return rerr.Errors
+		return rerr.WithRequestID(id).Errors
 	}
-	h.log.Error().Err(err).Str("path", r.URL.Path).Msg("graphql request failed")
-	return []resolve.GraphQLError{{Message: "internal server error"}}
+	telemetry.Logger(r.Context(), &h.log).Error().Err(err).Str("path", r.URL.Path).Msg("graphql request failed")
+	return (&resolve.RequestError{Errors: []resolve.GraphQLError{{Message: "internal server error"}}}).WithRequestID(id).Errors
 }
 
 func writeError(w http.ResponseWriter, contentType string, e *httpError) {
 	if e.allow != "" {
 		w.Header().Set("Allow", e.allow)
 	}
-	writeJSON(w, contentType, e.status, resolve.NewRequestError(e.message).JSON())
+	// the request id middleware has set the response's id header; the error quotes it
+	writeJSON(w, contentType, e.status, resolve.NewRequestError(e.message).WithRequestID(w.Header().Get(telemetry.RequestIDHeader)).JSON())
 }
 
 func writeJSON(w http.ResponseWriter, contentType string, status int, body []byte) {

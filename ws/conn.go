@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/edgate/edgate/internal/netpoll"
 	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/resolve"
@@ -57,6 +59,7 @@ type conn struct {
 	mu          sync.Mutex
 	state       connState
 	header      http.Header     // upgrade headers (+ Authorization from connection_init)
+	reqID       string          // the upgrade request's id (X-Request-ID), "" without the middleware
 	initPayload json.RawMessage // connection_init payload, nil when none
 	subs        []*subscription // running operations; a slice because most hold one
 	out         []byte          // encoded frames waiting for the writer
@@ -235,7 +238,7 @@ func (c *conn) closeWith(code int, reason string) {
 	c.mu.Unlock()
 	c.h.release(stopped...)
 	c.wc.Wake()
-	c.h.log.Debug().Int("code", code).Str("reason", reason).Msg("websocket closing")
+	c.tag(c.h.log.Debug()).Int("code", code).Str("reason", reason).Msg("websocket closing")
 }
 
 // shutdown completes every subscription and then closes the connection with 1001.
@@ -335,7 +338,7 @@ func (c *conn) init(payload json.RawMessage) bool {
 		err := auth(ctx, header, initPayload)
 		cancel()
 		if err != nil {
-			c.h.log.Debug().Err(err).Msg("websocket connection_init rejected")
+			c.tag(c.h.log.Debug()).Err(err).Msg("websocket connection_init rejected")
 			c.proto.rejectAuth(c)
 			return
 		}
@@ -469,12 +472,12 @@ func (c *conn) fail(s *subscription, err error) {
 	var payload []byte
 	switch {
 	case errors.As(err, &reqErr):
-		payload = reqErr.ErrorsJSON()
+		payload = reqErr.WithRequestID(c.reqID).ErrorsJSON()
 	case errors.Is(err, context.Canceled):
 		payload = nil // stopped by the client or the connection closed
 	default:
-		c.h.log.Error().Err(err).Str("id", s.id).Msg("websocket operation failed")
-		payload = errorsJSON("internal server error")
+		c.tag(c.h.log.Error()).Err(err).Str("id", s.id).Msg("websocket operation failed")
+		payload = (&resolve.RequestError{Errors: []resolve.GraphQLError{{Message: "internal server error"}}}).WithRequestID(c.reqID).ErrorsJSON()
 	}
 	var frame []byte
 	if payload != nil {
@@ -583,4 +586,12 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// tag adds the connection's request id to a log event about it.
+func (c *conn) tag(e *zerolog.Event) *zerolog.Event {
+	if c.reqID != "" {
+		e = e.Str("request_id", c.reqID)
+	}
+	return e
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgate/edgate/internal/netwriter"
+	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -179,7 +180,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	up := ws.HTTPUpgrader{Timeout: h.opts.WriteTimeout}
+	// Headers a middleware set (the request id) go into the handshake response, which the
+	// upgrader writes itself.
+	up := ws.HTTPUpgrader{Timeout: h.opts.WriteTimeout, Header: w.Header()}
 	if selected != "" {
 		up.Protocol = func(p string) bool { return p == selected }
 	}
@@ -188,7 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if nc != nil {
 			_ = nc.Close()
 		}
-		h.log.Debug().Err(err).Msg("websocket upgrade failed")
+		telemetry.Logger(r.Context(), &h.log).Debug().Err(err).Msg("websocket upgrade failed")
 		return
 	}
 	// Bytes the client sent right after the handshake sit in the hijacked reader.
@@ -203,6 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		nc:       nc,
 		proto:    proto,
 		header:   connectionHeader(r.Header),
+		reqID:    telemetry.RequestID(r.Context()),
 		lastPing: netwriter.Now(),
 	}
 	// Raw access lets writers send without blocking whoever reads the connection; TLS
@@ -247,7 +251,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.poller.add(c); err != nil {
-		h.log.Error().Err(err).Msg("websocket: epoll registration failed")
+		c.tag(h.log.Error()).Err(err).Msg("websocket: epoll registration failed")
 		c.teardown()
 	}
 }

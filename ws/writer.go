@@ -127,7 +127,7 @@ func (c *conn) Tick(buf []byte, now time.Duration) []byte {
 // Closed implements netwriter.Owner: the socket is closed.
 func (c *conn) Closed(err error) {
 	if err != nil {
-		c.h.log.Debug().Err(err).Msg("websocket connection closed")
+		c.tag(c.h.log.Debug()).Err(err).Msg("websocket connection closed")
 	}
 	c.teardown()
 	c.h.removeConn(c)
