@@ -6,6 +6,7 @@ package demo
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,21 +14,11 @@ import (
 	"github.com/edgate/edgate/testkit/minigraph"
 )
 
-// EmployeesSDL is the employees subgraph schema: it owns Employee.
-const EmployeesSDL = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])
-
-type Query {
-  employee(id: Int!): Employee
-  employees: [Employee!]!
-}
-
-type Employee @key(fields: "id") {
-  id: Int!
-  name: String!
-  role: String!
-  updatedAt: String
-}
-`
+// EmployeesSDL is the employees subgraph schema: it owns Employee. The file is the one
+// copy: the examples, the end-to-end suite and the test fixtures all read it.
+//
+//go:embed employees.graphql
+var EmployeesSDL string
 
 // Employee is one record of the demo roster.
 type Employee struct {
