@@ -410,6 +410,16 @@ type Limits struct {
 	// MaxVariableDefinitions bounds the variables an operation defines. Default 100; 0
 	// means unlimited.
 	MaxVariableDefinitions int `yaml:"max_variable_definitions"`
+	// MaxPreparationTime bounds the time from a request's arrival at the engine to the start
+	// of each preparation step (parse, normalize, validate, plan); over it the request gets
+	// a 503 with code MAX_PREPARATION_TIME_EXCEEDED. Default 2s; 0 means unlimited.
+	MaxPreparationTime time.Duration `yaml:"max_preparation_time"`
+	// MaxPlanCacheEntries bounds the cached query plans (least recently used out first).
+	// Default 1024; must be positive.
+	MaxPlanCacheEntries int `yaml:"max_plan_cache_entries"`
+	// MaxPlanCacheBytes bounds the cached plans' memory, estimated from each normalized
+	// operation's size. Default 64MiB; must be positive.
+	MaxPlanCacheBytes ByteSize `yaml:"max_plan_cache_bytes"`
 }
 
 // TLS is the server certificate; both files are required, absolute paths after loading.
@@ -492,6 +502,9 @@ func defaults() *Config {
 			MaxFragments:             200,
 			MaxDirectivesPerLocation: 10,
 			MaxVariableDefinitions:   100,
+			MaxPreparationTime:       2 * time.Second,
+			MaxPlanCacheEntries:      1024,
+			MaxPlanCacheBytes:        64 << 20,
 		},
 		Log:             Log{Level: "info", Format: LogJSON},
 		ShutdownTimeout: 10 * time.Second,

@@ -181,7 +181,8 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 	}
 	wantLimits := Limits{MaxRequestBodyBytes: 1 << 20, MaxOperationTokens: 15000, MaxOperationNesting: 128,
 		MaxQueryDepth: 32, MaxOperationFields: 500, MaxOperationAliases: 100, MaxRootFields: 64, MaxFragments: 200,
-		MaxDirectivesPerLocation: 10, MaxVariableDefinitions: 100}
+		MaxDirectivesPerLocation: 10, MaxVariableDefinitions: 100, MaxPreparationTime: 2 * time.Second,
+		MaxPlanCacheEntries: 1024, MaxPlanCacheBytes: 64 << 20}
 	if c.Limits != wantLimits {
 		t.Errorf("limits: %+v", c.Limits)
 	}
@@ -343,6 +344,9 @@ limits:
   max_fragments: 7
   max_directives_per_location: 8
   max_variable_definitions: 9
+  max_preparation_time: 0s
+  max_plan_cache_entries: 10
+  max_plan_cache_bytes: 1MiB
 tls: { cert_file: certs/server.pem, key_file: certs/server.key }
 log: { level: debug, format: console }
 playground: { enabled: false }
@@ -402,7 +406,7 @@ shutdown_timeout: 30s
 	}
 	if c.Limits != (Limits{MaxConnections: 10000, MaxRequestBodyBytes: 2_000_000, MaxOperationTokens: 2000, MaxOperationNesting: 40,
 		MaxQueryDepth: 12, MaxOperationFields: 0, MaxOperationAliases: 5, MaxRootFields: 6, MaxFragments: 7,
-		MaxDirectivesPerLocation: 8, MaxVariableDefinitions: 9}) {
+		MaxDirectivesPerLocation: 8, MaxVariableDefinitions: 9, MaxPlanCacheEntries: 10, MaxPlanCacheBytes: 1 << 20}) {
 		t.Errorf("limits: %+v", c.Limits)
 	}
 	if *c.TLS != (TLS{CertFile: abs("certs/server.pem"), KeyFile: abs("certs/server.key")}) {

@@ -410,6 +410,12 @@ func (v *validator) limits() error {
 		return v.errorf("limits.max_operation_tokens", "limits.max_operation_tokens must be positive")
 	case c.Limits.MaxOperationNesting < 1:
 		return v.errorf("limits.max_operation_nesting", "limits.max_operation_nesting must be positive")
+	case c.Limits.MaxPreparationTime < 0:
+		return v.errorf("limits.max_preparation_time", "limits.max_preparation_time must not be negative (0 means unlimited)")
+	case c.Limits.MaxPlanCacheEntries < 1:
+		return v.errorf("limits.max_plan_cache_entries", "limits.max_plan_cache_entries must be positive")
+	case c.Limits.MaxPlanCacheBytes < 1:
+		return v.errorf("limits.max_plan_cache_bytes", "limits.max_plan_cache_bytes must be positive")
 	}
 	for _, l := range []struct {
 		key   string

@@ -151,17 +151,29 @@ func (g *Gateway) Engine() *resolve.Engine { return g.engines.Current() }
 // newEngine builds an engine for cfg and super on the gateway's brokers.
 func (g *Gateway) newEngine(cfg *config.Config, super *schema.Supergraph) (*resolve.Engine, error) {
 	return resolve.New(g.ctx, resolve.Options{
-		Supergraph:    super,
-		Events:        g.registry,
-		Headers:       headerRules(cfg),
-		Upstream:      upstreamOptions(cfg),
-		Authorization: g.authz,
-		QueueSize:     cfg.Subscriptions.QueueSize,
-		SlowPolicy:    slowPolicy(cfg.Subscriptions.SlowConsumer),
-		Limits:        operationLimits(cfg.Limits),
-		Stats:         g.stats,
-		Log:           g.log,
+		Supergraph:        super,
+		Events:            g.registry,
+		Headers:           headerRules(cfg),
+		Upstream:          upstreamOptions(cfg),
+		Authorization:     g.authz,
+		QueueSize:         cfg.Subscriptions.QueueSize,
+		SlowPolicy:        slowPolicy(cfg.Subscriptions.SlowConsumer),
+		Limits:            operationLimits(cfg.Limits),
+		PreparationBudget: preparationBudget(cfg.Limits.MaxPreparationTime),
+		PlanCacheEntries:  cfg.Limits.MaxPlanCacheEntries,
+		PlanCacheBytes:    int64(cfg.Limits.MaxPlanCacheBytes),
+		Stats:             g.stats,
+		Log:               g.log,
 	})
+}
+
+// preparationBudget maps limits.max_preparation_time onto resolve.Options, where 0 means
+// the default and a negative budget none.
+func preparationBudget(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // operationLimits maps the configuration's operation limits onto the engine's.

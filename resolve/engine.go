@@ -53,6 +53,15 @@ type Options struct {
 	// Limits bound the size and shape of an operation, checked before it is parsed
 	// (default DefaultOperationLimits; a zero field turns that limit off).
 	Limits *OperationLimits
+	// PreparationBudget bounds the time an operation's preparation (parse, normalize,
+	// validate, plan) may take; it is checked between those steps (default
+	// DefaultPreparationBudget; negative: none).
+	PreparationBudget time.Duration
+	// PlanCacheEntries and PlanCacheBytes bound the plan cache (defaults
+	// DefaultPlanCacheEntries and DefaultPlanCacheBytes; bytes are estimated from the
+	// normalized operation's size).
+	PlanCacheEntries int
+	PlanCacheBytes   int64
 	// Stats receives the hub counters; default: a private instance (see Engine.Stats).
 	Stats *Stats
 	// Upstream configures subscriptions served by subgraphs (see upstream.go).
@@ -92,6 +101,12 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if opts.Stats == nil {
 		opts.Stats = &Stats{}
+	}
+	switch {
+	case opts.PreparationBudget == 0:
+		opts.PreparationBudget = DefaultPreparationBudget
+	case opts.PreparationBudget < 0:
+		opts.PreparationBudget = 0
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	e := &Engine{ctx: ctx, cancel: cancel, headers: opts.Headers, opts: opts}
@@ -138,7 +153,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		definition:       built.Definition,
 		clientDefinition: built.ClientDefinition,
 		config:           built.Plan,
-		cache:            newPlanCache(0),
+		cache:            newPlanCache(opts.PlanCacheEntries, opts.PlanCacheBytes),
+		budget:           opts.PreparationBudget,
+		planSem:          make(chan struct{}, 1),
 		maxQueryBytes:    opts.MaxQueryBytes,
 		limits:           limits,
 	}
@@ -163,8 +180,11 @@ func (e *Engine) Groups() int { return e.hub.groupCount() }
 
 // Prepare parses, normalizes, validates and plans a request. A client error is a
 // *RequestError.
-func (e *Engine) Prepare(_ context.Context, req *Request) (*Operation, error) {
-	return e.pipeline.prepare(req)
+//
+// Preparation stops before its next step when ctx ends (the client left) or when the
+// preparation budget is spent (a *RequestError with code MAX_PREPARATION_TIME_EXCEEDED).
+func (e *Engine) Prepare(ctx context.Context, req *Request) (*Operation, error) {
+	return e.pipeline.prepare(ctx, req)
 }
 
 // Execute runs a query or mutation and writes the complete JSON result to w.

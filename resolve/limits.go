@@ -2,7 +2,9 @@ package resolve
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/edgate/edgate/resolve/internal/oplimit"
 )
@@ -56,5 +58,27 @@ func limitError(err error) *RequestError {
 	return &RequestError{
 		Errors: []GraphQLError{{Message: err.Error(), Extensions: map[string]any{"code": CodeValidationFailed}}},
 		Status: http.StatusBadRequest,
+	}
+}
+
+// DefaultPreparationBudget is the default Options.PreparationBudget: within the operation
+// limits preparation takes milliseconds, so only a starved machine spends it.
+const DefaultPreparationBudget = 2 * time.Second
+
+// CodePreparationTimeExceeded is the extensions.code of an operation whose preparation
+// spent its budget.
+const CodePreparationTimeExceeded = "MAX_PREPARATION_TIME_EXCEEDED"
+
+func budgetError(budget time.Duration) *RequestError {
+	return &RequestError{
+		Errors: []GraphQLError{{
+			Message: fmt.Sprintf("preparing the operation took more than %s (limits.max_preparation_time)", budget),
+			Extensions: map[string]any{
+				"code":    CodePreparationTimeExceeded,
+				"limit":   "limits.max_preparation_time",
+				"maximum": budget.String(),
+			},
+		}},
+		Status: http.StatusServiceUnavailable,
 	}
 }

@@ -2,12 +2,13 @@ package resolve
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
@@ -43,39 +44,6 @@ type cachedPlan struct {
 	plan       plan.Plan
 }
 
-// planCache maps normalized operations to plans. Planning is the expensive step; parsing
-// and normalizing per request keeps extracted variables correct without a second cache.
-type planCache struct {
-	mu    sync.Mutex
-	plans map[uint64]*cachedPlan
-	// max bounds memory: when full the cache is reset (operations are few in practice;
-	// a reset only costs re-planning).
-	max int
-}
-
-func newPlanCache(max int) *planCache {
-	if max <= 0 {
-		max = 4096
-	}
-	return &planCache{plans: make(map[uint64]*cachedPlan), max: max}
-}
-
-func (c *planCache) get(key uint64) (*cachedPlan, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, ok := c.plans[key]
-	return p, ok
-}
-
-func (c *planCache) put(p *cachedPlan) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.plans) >= c.max {
-		c.plans = make(map[uint64]*cachedPlan)
-	}
-	c.plans[p.key] = p
-}
-
 // pipeline turns request text into plans for one schema.
 type pipeline struct {
 	definition       *ast.Document
@@ -84,13 +52,28 @@ type pipeline struct {
 	cache            *planCache
 	maxQueryBytes    int
 	limits           OperationLimits
-	// planMu serializes planning: plan.Planner instances are not reused (their path cache
-	// is never reset), and the planner reads shared configuration that is cheaper to
-	// protect than to copy.
-	planMu sync.Mutex
+	// budget bounds the time from the start of preparation to the start of each step; 0:
+	// none.
+	budget time.Duration
+	// planSem serializes planning (a channel, so that a request whose client left stops
+	// waiting): plan.Planner instances are not reused (their path cache is never reset),
+	// and the planner reads shared configuration that is cheaper to protect than to copy.
+	planSem chan struct{}
 }
 
-func (p *pipeline) prepare(req *Request) (*Operation, error) {
+// prepare runs the steps of preparation under ctx: none of them can be interrupted (the
+// operation limits keep each short), so ctx and the budget are checked before each.
+func (p *pipeline) prepare(ctx context.Context, req *Request) (*Operation, error) {
+	start := time.Now()
+	check := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("prepare operation: %w", err)
+		}
+		if p.budget > 0 && time.Since(start) > p.budget {
+			return budgetError(p.budget)
+		}
+		return nil
+	}
 	if strings.TrimSpace(req.Query) == "" {
 		return nil, NewRequestError("a GraphQL request must contain a non-empty \"query\"")
 	}
@@ -111,6 +94,9 @@ func (p *pipeline) prepare(req *Request) (*Operation, error) {
 		return nil, limitError(err)
 	}
 
+	if err := check(); err != nil {
+		return nil, err
+	}
 	doc, report := astparser.ParseGraphqlDocumentString(req.Query)
 	if report.HasErrors() {
 		return nil, reportError(&report, http.StatusBadRequest)
@@ -121,7 +107,13 @@ func (p *pipeline) prepare(req *Request) (*Operation, error) {
 	}
 
 	doc.Input.Variables = append([]byte(nil), variables...)
+	if err := check(); err != nil {
+		return nil, err
+	}
 	if err := p.normalize(&doc, name); err != nil {
+		return nil, err
+	}
+	if err := check(); err != nil {
 		return nil, err
 	}
 	if err := p.validate(&doc); err != nil {
@@ -150,7 +142,10 @@ func (p *pipeline) prepare(req *Request) (*Operation, error) {
 
 	cp, ok := p.cache.get(key)
 	if !ok {
-		pl, err := p.plan(&doc, name)
+		if err := check(); err != nil {
+			return nil, err
+		}
+		pl, err := p.plan(ctx, &doc, name)
 		if err != nil {
 			return nil, err
 		}
@@ -253,9 +248,13 @@ func validateVariables(doc, definition *ast.Document, variables []byte) error {
 	return nil
 }
 
-func (p *pipeline) plan(doc *ast.Document, name string) (pl plan.Plan, err error) {
-	p.planMu.Lock()
-	defer p.planMu.Unlock()
+func (p *pipeline) plan(ctx context.Context, doc *ast.Document, name string) (pl plan.Plan, err error) {
+	select {
+	case p.planSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("plan operation: %w", ctx.Err())
+	}
+	defer func() { <-p.planSem }()
 	defer func() {
 		if r := recover(); r != nil {
 			err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while planning the operation: %v", r)}}, Status: http.StatusInternalServerError}

@@ -238,6 +238,9 @@ func (h *Handler) serveResultAsStream(w http.ResponseWriter, r *http.Request, op
 // application/json it is a 200 whose body holds the errors (GraphQL over HTTP, legacy
 // media type). Anything else is logged and reported as a 500 without details.
 func (h *Handler) writeOperationError(w http.ResponseWriter, r *http.Request, contentType string, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		return // the client left: no one reads an answer, and the work it asked for stopped
+	}
 	var rerr *resolve.RequestError
 	if !errors.As(err, &rerr) {
 		telemetry.Logger(r.Context(), &h.log).Error().Err(err).Str("path", r.URL.Path).Msg("graphql request failed")
