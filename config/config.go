@@ -55,9 +55,41 @@ type Config struct {
 	// Default: no CORS headers, so only same-origin pages can read responses.
 	CORS CORS `yaml:"cors"`
 
-	// ShutdownTimeout bounds graceful shutdown: clients get `complete` / close 1001, then
+	// ShutdownTimeout bounds graceful shutdown, drain delay and drain window included:
 	// whatever is still open after this long is dropped. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Shutdown says how a stopping instance (SIGTERM) hands its clients to the rest of the
+	// fleet.
+	Shutdown Shutdown `yaml:"shutdown"`
+}
+
+// Values of Shutdown.Clients.
+const (
+	// ShutdownReconnect tells clients to reconnect (SSE: a `retry:` hint and the end of the
+	// stream without `complete`; WebSocket: close 1012 Service Restart), so that their
+	// subscriptions move to another instance.
+	ShutdownReconnect = "reconnect"
+	// ShutdownComplete ends every subscription (SSE `complete`, WebSocket `complete` and
+	// close 1001 Going Away): for a single instance that goes away for good.
+	ShutdownComplete = "complete"
+)
+
+// Shutdown is the `shutdown` section: the drain of a stopping instance. On SIGTERM
+// /health/ready answers 503 at once; the listener stays open for DrainDelay, so that load
+// balancers see the 503 and stop sending new clients; then the open subscriptions are
+// ended over DrainWindow, spread evenly, so that their reconnects do not reach the other
+// instances all in the same instant.
+type Shutdown struct {
+	// DrainDelay is how long the instance keeps serving, not ready, before it closes its
+	// listener. Default 0s; set it to what the load balancer needs to notice (its health
+	// check interval times its failure count, or the few seconds Kubernetes takes to
+	// remove an endpoint).
+	DrainDelay time.Duration `yaml:"drain_delay"`
+	// DrainWindow spreads the end of the open subscriptions over this long. Default 0s: all
+	// at once.
+	DrainWindow time.Duration `yaml:"drain_window"`
+	// Clients is ShutdownReconnect or ShutdownComplete. Default ShutdownReconnect.
+	Clients string `yaml:"clients"`
 }
 
 // Subgraph is one entry of `subgraphs`.
@@ -334,6 +366,12 @@ type SSE struct {
 	// HeartbeatInterval is the gap between ":" comment heartbeats on an idle stream.
 	// Default 5s; 0 sends none.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// RetryInterval is the reconnect delay an SSE stream asks its client for (a `retry:`
+	// field at the start of the stream and before a shutdown ends it), instead of
+	// EventSource's default of about 3s. Each stream gets a value drawn between half of it
+	// and all of it, so that the clients of an instance that dies do not all reconnect in
+	// the same instant. Default 1s; 0s sends no hint.
+	RetryInterval time.Duration `yaml:"retry_interval"`
 }
 
 // WebSocket configures the graphql-transport-ws and graphql-ws endpoints.
@@ -481,7 +519,7 @@ func defaults() *Config {
 			Listen:    "127.0.0.1:4223",
 			JetStream: true,
 		},
-		SSE: SSE{HeartbeatInterval: 5 * time.Second},
+		SSE: SSE{HeartbeatInterval: 5 * time.Second, RetryInterval: time.Second},
 		WebSocket: WebSocket{
 			Enabled:                       true,
 			InitTimeout:                   10 * time.Second,
@@ -508,6 +546,7 @@ func defaults() *Config {
 		},
 		Log:             Log{Level: "info", Format: LogJSON},
 		ShutdownTimeout: 10 * time.Second,
+		Shutdown:        Shutdown{Clients: ShutdownReconnect},
 		CORS:            CORS{MaxAge: 5 * time.Minute},
 		Playground:      Playground{Enabled: true},
 	}

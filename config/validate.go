@@ -433,6 +433,12 @@ func (v *validator) limits() error {
 			return v.errorf("limits."+l.key, "limits.%s must not be negative (0 means unlimited)", l.key)
 		}
 	}
+	if d := c.Shutdown.DrainDelay + c.Shutdown.DrainWindow; d >= c.ShutdownTimeout {
+		return v.errorf("shutdown", "shutdown_timeout (%s) must be longer than shutdown.drain_delay + shutdown.drain_window (%s), or the drain is cut short", c.ShutdownTimeout, d)
+	}
+	if err := v.enum("shutdown.clients", "shutdown.clients", c.Shutdown.Clients, ShutdownReconnect, ShutdownComplete); err != nil {
+		return err
+	}
 	return v.enum("subscriptions.slow_consumer", "subscriptions.slow_consumer", c.Subscriptions.SlowConsumer,
 		SlowConsumerDisconnect, SlowConsumerDropOldest)
 }

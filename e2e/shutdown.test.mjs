@@ -2,6 +2,8 @@
 // config as the suite's) gets SIGTERM while every client has a live subscription.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
@@ -12,13 +14,19 @@ import WebSocket from 'ws';
 import { Publisher, aliceUpdated, employeeUpdated, natsURL, until } from './lib/gateway.mjs';
 
 /**
- * startGateway runs EDGATE_BIN with EDGATE_CONFIG (port 0, so a new port) and resolves with
- * its URLs once it logs that it is ready.
+ * startGateway runs EDGATE_BIN with EDGATE_CONFIG (port 0, so a new port) plus extra YAML
+ * lines, and resolves with its URLs once it logs that it is ready.
  */
-async function startGateway() {
+async function startGateway(extraYAML = '') {
   const bin = process.env.EDGATE_BIN;
-  const config = process.env.EDGATE_CONFIG;
+  let config = process.env.EDGATE_CONFIG;
   assert.ok(bin && config, 'EDGATE_BIN and EDGATE_CONFIG are set by e2e/run');
+  if (extraYAML) {
+    // beside the original: its schema paths are relative to its folder
+    const copy = join(dirname(config), `edgate-${process.pid}-${Date.now()}.yaml`);
+    writeFileSync(copy, `${readFileSync(config, 'utf8')}\n${extraYAML}\n`);
+    config = copy;
+  }
   const proc = spawn(bin, ['-config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const log = [];
@@ -40,8 +48,8 @@ describe('graceful shutdown', () => {
   let gw;
   after(() => { if (gw && gw.proc.exitCode === null) gw.proc.kill('SIGKILL'); });
 
-  test('every client gets complete, WebSockets close with 1001, the gateway exits 0', async () => {
-    gw = await startGateway();
+  test('with shutdown.clients: complete, every client gets complete, WebSockets close with 1001, the gateway exits 0', async () => {
+    gw = await startGateway('shutdown: { clients: complete }');
     const ws = gw.url.replace(/^http/, 'ws');
     const pub = await Publisher.connect(gw.nats);
 
@@ -124,6 +132,73 @@ describe('graceful shutdown', () => {
       sseClient.dispose();
       legacyClient.close();
       legacyClient.clearCheckConnectionInterval();
+      await pub.close();
+    }
+  });
+
+  // The default: clients are told to reconnect, so that a fleet's other instances take
+  // their subscriptions over. Retries are off here so that each client reports what it saw.
+  test('by default no client gets complete: WebSockets close with 1012, EventSource gets a retry hint and a lost connection', async () => {
+    gw = await startGateway();
+    const ws = gw.url.replace(/^http/, 'ws');
+    const pub = await Publisher.connect(gw.nats);
+
+    const modern = { next: [], errors: [], completed: false, closes: [] };
+    const modernClient = createWSClient({
+      url: ws, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false,
+      onNonLazyError: () => {},
+      on: { closed: (e) => modern.closes.push(e) },
+    });
+    modern.done = new Promise((resolve) => modernClient.subscribe({ query: employeeUpdated }, {
+      next: (v) => modern.next.push(v),
+      error: (e) => { modern.errors.push(e); resolve(); },
+      complete: () => { modern.completed = true; resolve(); },
+    }));
+
+    // EventSource through a fetch that records the raw stream, to see the retry fields.
+    const es = { next: [], completed: false, errors: 0, raw: '' };
+    const u = new URL(gw.url);
+    u.searchParams.set('query', employeeUpdated);
+    const recordingFetch = async (input, init) => {
+      const resp = await fetch(input, init);
+      const [mine, theirs] = resp.body.tee();
+      (async () => {
+        const dec = new TextDecoder();
+        for await (const chunk of mine) es.raw += dec.decode(chunk, { stream: true });
+      })().catch(() => {});
+      return new Response(theirs, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+    };
+    const source = new EventSource(u, { fetch: recordingFetch });
+    source.addEventListener('next', (e) => es.next.push(JSON.parse(e.data)));
+    es.done = new Promise((resolve) => {
+      source.addEventListener('complete', () => { es.completed = true; source.close(); resolve(); });
+      source.addEventListener('error', () => { es.errors++; source.close(); resolve(); });
+    });
+
+    try {
+      const all = [modern, es];
+      await pub.publishUntil('employeeUpdated.1', { __typename: 'Employee', id: 1 },
+        () => all.every((c) => c.next.length > 0), 'an event on every client');
+      await pub.close();
+
+      gw.proc.kill('SIGTERM');
+
+      await modern.done;
+      assert.equal(modern.completed, false, 'graphql-ws: no complete');
+      await until(() => modern.closes.length > 0, 'graphql-ws: the socket to close');
+      assert.equal(modern.closes[0].code, 1012, 'graphql-ws: close code');
+
+      await es.done;
+      assert.equal(es.completed, false, 'EventSource: no complete event');
+      const retries = [...es.raw.matchAll(/^retry: (\d+)$/gm)].map((m) => Number(m[1]));
+      assert.equal(retries.length, 2, `EventSource: a retry field at the start and at the end, got ${JSON.stringify(es.raw)}`);
+      assert.ok(retries.every((r) => r >= 500 && r <= 1000), `retry values ${retries} within [500, 1000] ms`);
+
+      const { code } = await gw.exited;
+      assert.equal(code, 0, `the gateway exit status; log:\n${gw.log.slice(-20).join('\n')}`);
+    } finally {
+      source.close();
+      await modernClient.dispose();
       await pub.close();
     }
   });

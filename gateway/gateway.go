@@ -100,6 +100,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gatewa
 		Pool:              g.writer,
 		Executor:          g.engines,
 		HeartbeatInterval: offIfZero(cfg.SSE.HeartbeatInterval),
+		RetryInterval:     offIfZero(cfg.SSE.RetryInterval),
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyBytes),
 		Log:               log,
 	})
@@ -200,17 +201,42 @@ func (g *Gateway) Embedded() *eventsource.Embedded { return g.embedded }
 // Serve accepts requests until Shutdown; it returns nil after a graceful shutdown.
 func (g *Gateway) Serve() error { return g.server.Serve() }
 
-// Shutdown stops accepting requests, completes every subscription (SSE `complete`,
-// WebSocket `complete` then close 1001), and closes brokers. It is idempotent.
+// Shutdown drains the instance the way cfg.Shutdown says: /health/ready answers 503 at
+// once; requests are still served for the drain delay, so that load balancers notice;
+// then the listener closes and the open subscriptions end, spread over the drain window,
+// either told to reconnect (SSE: a `retry:` hint and no `complete`; WebSocket: close
+// 1012) or completed (SSE `complete`, WebSocket `complete` then close 1001); then the
+// brokers close. When ctx ends first, whatever is left is ended at once. It is
+// idempotent.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopOnce.Do(func() {
 		g.ready.Store(false)
-		g.sse.Shutdown()
-		if g.ws != nil {
-			g.ws.Shutdown(ctx)
+		g.reloadMu.Lock()
+		sh := g.cfg.Shutdown
+		g.reloadMu.Unlock()
+		if sh.DrainDelay > 0 {
+			g.log.Info().Dur("drain_delay", sh.DrainDelay).Dur("drain_window", sh.DrainWindow).Str("clients", sh.Clients).
+				Msg("not ready; serving until the drain delay has passed")
+			t := time.NewTimer(sh.DrainDelay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
 		}
+		// The listener closes at once; the server waits for its requests, which include
+		// the SSE streams that keep a goroutine, until the handlers below end them.
+		served := make(chan error, 1)
+		go func() { served <- g.server.Shutdown(ctx) }()
+		complete := sh.Clients == config.ShutdownComplete
+		var wg sync.WaitGroup
+		if g.ws != nil {
+			wg.Go(func() { g.ws.Shutdown(ctx, ws.ShutdownOptions{Window: sh.DrainWindow, Complete: complete}) })
+		}
+		g.sse.Shutdown(ctx, sse.ShutdownOptions{Window: sh.DrainWindow, Complete: complete})
+		wg.Wait()
 		g.engines.Shutdown(resolve.End{Code: resolve.EndShutdown, Reason: "the gateway is shutting down"})
-		if err := g.server.Shutdown(ctx); err != nil {
+		if err := <-served; err != nil {
 			g.stopErr = fmt.Errorf("http shutdown: %w", err)
 		}
 		g.writer.Close()
@@ -338,7 +364,7 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 		n, err := eventsource.NewNATS(ctx, eventsource.NATSOptions{
 			ID: "nats/" + p.ID, URL: url, Token: p.Token, User: p.User, Password: p.Password, CredsFile: p.CredsFile,
 			InstanceID: instanceID(cfg), RequestTimeout: p.RequestTimeout,
-			Log: g.log.With().Str("provider", "nats/"+p.ID).Logger(),
+			Log: g.log, // the provider adds its "provider" key
 		})
 		if err != nil {
 			return fmt.Errorf("%s:%d: nats provider %q: %w", cfg.Path, p.Line, p.ID, err)
@@ -354,7 +380,7 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 	for _, p := range cfg.Events.Providers.Kafka {
 		opts := eventsource.KafkaOptions{
 			ID: "kafka/" + p.ID, Brokers: p.Brokers, FetchMaxWait: p.FetchMaxWait, StrictStartup: p.StrictStartup,
-			Log: g.log.With().Str("provider", "kafka/"+p.ID).Logger(),
+			Log: g.log, // the provider adds its "provider" key
 		}
 		if p.TLS != nil {
 			tc, err := clientTLS(p.TLS)
@@ -381,7 +407,7 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 	for _, p := range cfg.Events.Providers.Redis {
 		r, err := eventsource.NewRedis(ctx, eventsource.RedisOptions{
 			ID: "redis/" + p.ID, URLs: p.URLs, Cluster: p.Cluster,
-			Log: g.log.With().Str("provider", "redis/"+p.ID).Logger(),
+			Log: g.log, // the provider adds its "provider" key
 		})
 		if err != nil {
 			return fmt.Errorf("%s:%d: redis provider %q: %w", cfg.Path, p.Line, p.ID, err)

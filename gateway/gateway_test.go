@@ -350,7 +350,7 @@ func TestGateway_SubscriptionsSurviveANATSServerRestart(t *testing.T) {
 }
 
 func TestGateway_ShutdownCompletesEverySSEStream(t *testing.T) {
-	g := startGateway(t)
+	g := startGateway(t, withYAML("shutdown: { clients: complete }"))
 	clients := []*sseClient{
 		subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id } }`, ""),
 		subscribeSSE(t, g.URL(), `subscription { employeeUpdates { id } }`, ""),

@@ -91,7 +91,11 @@ type gwSettings struct {
 	providerYAML string
 	natsURL      string // "" = embedded (or NATS_URL when set)
 	embedded     string // embedded listen address
+	log          *zerolog.Logger
 }
+
+// withLog sends the gateway's log to log instead of nowhere.
+func withLog(log zerolog.Logger) gwOption { return func(g *gwSettings) { g.log = &log } }
 
 func withYAML(s string) gwOption { return func(g *gwSettings) { g.extraYAML += s + "\n" } }
 
@@ -159,7 +163,11 @@ sse: { heartbeat_interval: 1s }
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	gw := serveGateway(t, cfg, zerolog.Nop())
+	log := zerolog.Nop()
+	if s.log != nil {
+		log = *s.log
+	}
+	gw := serveGateway(t, cfg, log)
 	if natsURL == "" {
 		natsURL = gw.Embedded().ClientURL()
 	}
@@ -217,9 +225,12 @@ type sseEvent struct {
 
 type sseClient struct {
 	events chan sseEvent
-	cancel context.CancelFunc
-	header http.Header
-	status int
+	// retries are the values of the stream's retry fields; read them once events is
+	// closed.
+	retries []string
+	cancel  context.CancelFunc
+	header  http.Header
+	status  int
 }
 
 // subscribeSSE opens an SSE subscription (POST) and reads its frames in the background.
@@ -257,6 +268,8 @@ func subscribeSSE(t *testing.T, url, query, variables string, header ...string) 
 				}
 				ev = sseEvent{}
 			case strings.HasPrefix(line, ":"):
+			case strings.HasPrefix(line, "retry:"):
+				c.retries = append(c.retries, strings.TrimSpace(strings.TrimPrefix(line, "retry:")))
 			case strings.HasPrefix(line, "event:"):
 				ev.Event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
 			case strings.HasPrefix(line, "id:"):

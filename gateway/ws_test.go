@@ -116,7 +116,7 @@ func TestGateway_LegacyGraphQLWSDeliversEvents(t *testing.T) {
 }
 
 func TestGateway_ShutdownClosesWebSocketsWith1001(t *testing.T) {
-	g := startGateway(t)
+	g := startGateway(t, withYAML("shutdown: { clients: complete }"))
 	c := dialWS(t, g, "graphql-transport-ws")
 	wsSend(t, c, `{"type":"connection_init"}`)
 	wsRead(t, c)

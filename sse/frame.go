@@ -2,7 +2,9 @@ package sse
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgate/edgate/resolve"
 )
@@ -90,6 +92,13 @@ func (f *frameBuffer) fatal(errs []resolve.GraphQLError) {
 		f.buf = append(f.buf, '}')
 		f.buf = append(f.buf, multipartDelimiter...)
 	}
+}
+
+// retry appends an SSE retry field: the client's reconnect delay, in milliseconds.
+func (f *frameBuffer) retry(d time.Duration) {
+	f.buf = append(f.buf, "retry: "...)
+	f.buf = strconv.AppendInt(f.buf, max(d.Milliseconds(), 0), 10)
+	f.buf = append(f.buf, "\n\n"...)
 }
 
 func (f *frameBuffer) heartbeat() {

@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/internal/drain"
 	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
@@ -23,6 +25,12 @@ type Options struct {
 	// heartbeat (an SSE ":" comment or a multipart "{}" part). Default 5s; negative sends
 	// none.
 	HeartbeatInterval time.Duration
+	// RetryInterval is the reconnect delay an SSE stream asks for in a `retry:` field, sent
+	// with the response headers and before a shutdown tells the client to reconnect. Each
+	// stream gets a value drawn between half of it and all of it, so that the clients of
+	// an instance that dies do not come back in the same instant. Default 1s; negative
+	// sends no hint (EventSource then waits its own default, about 3s).
+	RetryInterval time.Duration
 	// MaxBodyBytes limits a POST body; a larger one gets 413 with a GraphQL error.
 	// Default 1 MiB.
 	MaxBodyBytes int64
@@ -48,6 +56,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultRetryInterval     = time.Second
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMaxPendingBytes   = netwriter.DefaultMaxPendingBytes
@@ -69,6 +78,7 @@ const (
 type Handler struct {
 	exec         Executor
 	heartbeat    time.Duration
+	retry        time.Duration // <= 0: no retry hint
 	maxBody      int64
 	writeTimeout time.Duration
 	maxPending   int
@@ -76,9 +86,11 @@ type Handler struct {
 	log          zerolog.Logger
 
 	closed atomic.Bool
-	mu     sync.Mutex
-	open   *subscriber    // every open stream, linked through subscriber.next
-	served sync.WaitGroup // streams written by the pool
+	// completeOnShutdown: Shutdown ends streams with complete rather than a reconnect hint.
+	completeOnShutdown atomic.Bool
+	mu                 sync.Mutex
+	open               *subscriber    // every open stream, linked through subscriber.next
+	served             sync.WaitGroup // streams written by the pool
 
 	poolOnce sync.Once
 	writer   *netwriter.Pool
@@ -90,6 +102,7 @@ func NewHandler(opts Options) *Handler {
 	h := &Handler{
 		exec:         opts.Executor,
 		heartbeat:    opts.HeartbeatInterval,
+		retry:        opts.RetryInterval,
 		maxBody:      opts.MaxBodyBytes,
 		writeTimeout: opts.WriteTimeout,
 		maxPending:   opts.MaxPendingBytes,
@@ -99,6 +112,9 @@ func NewHandler(opts Options) *Handler {
 	}
 	if h.heartbeat == 0 {
 		h.heartbeat = DefaultHeartbeatInterval
+	}
+	if h.retry == 0 {
+		h.retry = DefaultRetryInterval
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
@@ -132,20 +148,40 @@ func (h *Handler) pool() *netwriter.Pool {
 	return h.writer
 }
 
-// Shutdown completes every open stream (a final "complete" event, or the multipart close
-// delimiter) after the messages already queued, and makes new requests get 503. It waits
-// for the hijacked streams, which http.Server.Shutdown does not see, until their final
-// frames are written and their connections closed (a client that reads nothing is closed
-// after WriteTimeout); it does not wait for the others: their handlers return on their
-// own, which is what http.Server.Shutdown waits for, so call this first.
-func (h *Handler) Shutdown() {
-	h.closed.Store(true)
+// ShutdownOptions say how Shutdown ends the open streams.
+type ShutdownOptions struct {
+	// Window spreads the end of the open streams evenly over this long, so that the
+	// clients told to reconnect do not all reach the other instances at once. 0: all at
+	// once.
+	Window time.Duration
+	// Complete ends each subscription for good: a final "complete" event, or the
+	// multipart close delimiter. By default a stream ends as one the client should open
+	// again elsewhere: an SSE stream gets a `retry:` hint and ends without "complete"
+	// (EventSource reconnects with Last-Event-ID; graphql-sse's client retries), a
+	// multipart stream ends without its close delimiter.
+	Complete bool
+}
+
+// Shutdown ends every open stream after the messages already queued, spread over
+// opts.Window, and makes new requests get 503. It waits for the hijacked streams, which
+// http.Server.Shutdown does not see, until their final frames are written and their
+// connections closed (a client that reads nothing is closed after WriteTimeout); it does
+// not wait for the others: their handlers return on their own, which is what
+// http.Server.Shutdown waits for. When ctx ends, the streams not yet ended are ended at
+// once.
+func (h *Handler) Shutdown(ctx context.Context, opts ShutdownOptions) {
+	h.completeOnShutdown.Store(opts.Complete)
 	h.mu.Lock()
+	h.closed.Store(true)
+	var open []*subscriber
 	for s := h.open; s != nil; s = s.next {
-		s.shutdown.Store(true)
-		s.wakeUp()
+		open = append(open, s)
 	}
 	h.mu.Unlock()
+	drain.Spread(ctx, len(open), opts.Window, func(i int) {
+		open[i].shutdown.Store(true)
+		open[i].wakeUp()
+	})
 	h.served.Wait()
 	h.poolOnce.Do(func() {}) // no pool starts after this
 	if h.ownPool {
@@ -174,7 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// through an accepted stream, because EventSource hides the body of a failed
 		// response. A client that prefers JSON gets the GraphQL-over-HTTP error response.
 		if neg.queryStream == formatSSE {
-			sw := h.startStream(w, r, formatSSE, false)
+			sw := h.startStream(w, r, formatSSE, false, false)
 			sw.buf.fatal(h.operationErrors(err, r))
 			sw.buf.complete()
 			_ = sw.flush()
@@ -221,7 +257,7 @@ func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request, op *resolve.
 // serveResultAsStream runs a query or mutation for an event-stream client: one next, then
 // complete.
 func (h *Handler) serveResultAsStream(w http.ResponseWriter, r *http.Request, op *resolve.Operation) {
-	sw := h.startStream(w, r, formatSSE, false)
+	sw := h.startStream(w, r, formatSSE, false, false)
 	buf := getBuffer()
 	defer putBuffer(buf)
 	if err := h.exec.Execute(r.Context(), op, buf); err != nil {

@@ -30,13 +30,24 @@ func newServer(t *testing.T, opts sse.Options) (*httptest.Server, *sse.Handler, 
 	t.Helper()
 	f := newFakeExecutor()
 	opts.Executor = f
+	opts.RetryInterval = noRetryHint(opts.RetryInterval)
 	h := sse.NewHandler(opts)
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
-		h.Shutdown()
+		h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
 		srv.Close()
 	})
 	return srv, h, f
+}
+
+// noRetryHint turns the `retry:` hint at the start of each stream off for the tests that
+// compare stream bytes exactly, unless a test sets an interval; the hint has tests of its
+// own (shutdown_test.go).
+func noRetryHint(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func requestContext(t *testing.T) (context.Context, context.CancelFunc) {
@@ -602,7 +613,7 @@ func TestShutdown_CompletesOpenStreamsAndRefusesNewRequests(t *testing.T) {
 	subs = append(subs, f.next(t))
 	subs[0].push(t, "5", `{"data":{}}`)
 
-	h.Shutdown()
+	h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
 
 	body, _ := io.ReadAll(sseResps[0].Body)
 	if want := "id: 5\nevent: next\ndata: {\"data\":{}}\n\nevent: complete\ndata:\n\n"; string(body) != want {

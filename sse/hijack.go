@@ -58,7 +58,7 @@ func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, op *reso
 		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
 	}
-	sw := h.startStream(w, r, format, true)
+	sw := h.startStream(w, r, format, true, true)
 	// The request context ends when this handler returns, long before the stream does.
 	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
 	if err != nil {
@@ -97,7 +97,7 @@ func (h *Handler) serveDetached(w http.ResponseWriter, d detacher, r *http.Reque
 		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
 	}
-	sw := h.startStream(w, r, format, false)
+	sw := h.startStream(w, r, format, false, true)
 	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
 	if err != nil {
 		sw.buf.fatal(h.operationErrors(err, r))

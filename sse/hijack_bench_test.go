@@ -3,6 +3,7 @@
 package sse_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -72,7 +73,7 @@ func openHijacked(b *testing.B, n int, opts sse.Options) ([]*fakeSub, *byteCount
 		go counter.read(streams[i].conn)
 	}
 	return subs, counter, func() {
-		h.Shutdown()
+		h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
 		srv.Close()
 		for _, s := range streams {
 			s.conn.Close()

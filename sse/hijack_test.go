@@ -99,13 +99,14 @@ func newTrackedServer(t *testing.T, opts sse.Options, l *trackingListener) (*htt
 		f = newFakeExecutor()
 	}
 	opts.Executor = f
+	opts.RetryInterval = noRetryHint(opts.RetryInterval)
 	h := sse.NewHandler(opts)
 	srv := httptest.NewUnstartedServer(h)
 	l.Listener = srv.Listener
 	srv.Listener = l
 	srv.Start()
 	t.Cleanup(func() {
-		h.Shutdown()
+		h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
 		srv.Close()
 	})
 	return srv, h, f
@@ -383,7 +384,7 @@ func TestHijacked_ShutdownCompletesStreamsAndWaitsForThem(t *testing.T) {
 		subs[i] = f.next(t)
 	}
 	subs[3].push(t, "7", `{"data":{}}`)
-	h.Shutdown()
+	h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
 	// Shutdown returned: every hijacked connection is written and closed already
 	for i := range n {
 		select {

@@ -17,7 +17,7 @@ import (
 
 func TestSSE_FiftySubscriptionsShareOneHTTP2Connection(t *testing.T) {
 	f := newFakeExecutor()
-	h := sse.NewHandler(sse.Options{Executor: f, HeartbeatInterval: time.Minute})
+	h := sse.NewHandler(sse.Options{Executor: f, HeartbeatInterval: time.Minute, RetryInterval: -1})
 	srv, err := httpserver.Listen(httpserver.Options{Addr: "127.0.0.1:0", Handler: h})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestSSE_FiftySubscriptionsShareOneHTTP2Connection(t *testing.T) {
 	mu.Unlock()
 
 	// graceful shutdown: streams complete, then the server stops
-	h.Shutdown()
+	h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
 	for i, fr := range responses {
 		if got := fr.next(t); got != "event: complete\ndata:\n\n" {
 			t.Fatalf("stream %d: %q", i, got)
@@ -118,7 +118,7 @@ func TestSSE_FiftySubscriptionsShareOneHTTP2Connection(t *testing.T) {
 // streams of the connection go on, and idle streams hold no goroutine.
 func TestSSE_HTTP2StreamResetUnsubscribesAtOnceWithoutGoroutines(t *testing.T) {
 	f := newFakeExecutor()
-	h := sse.NewHandler(sse.Options{Executor: f, HeartbeatInterval: time.Minute})
+	h := sse.NewHandler(sse.Options{Executor: f, HeartbeatInterval: time.Minute, RetryInterval: -1})
 	srv, err := httpserver.Listen(httpserver.Options{Addr: "127.0.0.1:0", Handler: h})
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestSSE_HTTP2StreamResetUnsubscribesAtOnceWithoutGoroutines(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	defer func() {
-		h.Shutdown()
+		h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)

@@ -2,6 +2,7 @@ package sse_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -41,7 +42,7 @@ func TestSSE_RequestIDInErrorExtensionsAndLogLines(t *testing.T) {
 	h := sse.NewHandler(sse.Options{Executor: f, Log: log})
 	srv := httptest.NewServer(telemetry.RequestIDs(log, h))
 	t.Cleanup(func() {
-		h.Shutdown()
+		h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
 		srv.Close()
 	})
 

@@ -3,6 +3,7 @@ package sse
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -79,11 +80,12 @@ func (s *subscriber) Next(dst []byte, room int, now time.Duration) ([]byte, bool
 		*scratch = msgs[:0]
 		msgsPool.Put(scratch)
 	}
-	if end == nil && s.shutdown.Load() {
-		end = &resolve.End{}
-	}
-	if end != nil {
+	switch {
+	case end != nil:
 		s.h.endFrames(&fb, *end)
+		s.ended = true
+	case s.shutdown.Load():
+		s.h.shutdownFrames(&fb)
 		s.ended = true
 	}
 	s.opened = fb.opened
@@ -123,6 +125,28 @@ func (h *Handler) endFrames(fb *frameBuffer, end resolve.End) {
 	fb.complete()
 }
 
+// shutdownFrames appends the end of a stream that Shutdown ends: complete, or (the
+// default) a reconnect hint and no complete, so that the client opens the subscription
+// again on another instance instead of taking it as over. A multipart stream ends without
+// its close delimiter: for Apollo's clients that is an interrupted stream, not a
+// completed one.
+func (h *Handler) shutdownFrames(fb *frameBuffer) {
+	if h.completeOnShutdown.Load() {
+		fb.complete()
+		return
+	}
+	if fb.format == formatSSE && h.retry > 0 {
+		fb.retry(h.retryHint())
+	}
+}
+
+// retryHint is the reconnect delay one stream asks for: drawn between half of
+// RetryInterval and all of it, so that the clients of one instance spread out.
+func (h *Handler) retryHint() time.Duration {
+	half := h.retry / 2
+	return half + rand.N(h.retry-half+1)
+}
+
 // streamWriter buffers frames for one stream and hands them to out in one piece.
 type streamWriter struct {
 	buf frameBuffer
@@ -134,7 +158,11 @@ type streamWriter struct {
 // response (HTTP/1.1 streams whose connection is hijacked) has no Transfer-Encoding: its
 // body ends when the server closes the connection ("Connection: close"), the set-up the
 // SSE specification recommends, so the frames go on the socket as they are.
-func (h *Handler) startStream(w http.ResponseWriter, r *http.Request, format streamFormat, closeDelimited bool) *streamWriter {
+//
+// A subscription's SSE stream (retryHint) starts with a `retry:` field in the same write,
+// so that a client whose connection breaks reconnects after RetryInterval rather than
+// EventSource's default of about 3s.
+func (h *Handler) startStream(w http.ResponseWriter, r *http.Request, format streamFormat, closeDelimited, retryHint bool) *streamWriter {
 	hd := w.Header()
 	switch format {
 	case formatSSE:
@@ -155,6 +183,11 @@ func (h *Handler) startStream(w http.ResponseWriter, r *http.Request, format str
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rw := &responseOut{w: w, rc: http.NewResponseController(w), writeTimeout: h.writeTimeout}
+	if retryHint && format == formatSSE && h.retry > 0 {
+		fb := frameBuffer{format: format}
+		fb.retry(h.retryHint())
+		_, _ = w.Write(fb.buf)
+	}
 	_ = rw.rc.Flush()
 	return &streamWriter{buf: frameBuffer{format: format}, out: rw.write}
 }
@@ -216,7 +249,7 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, op *
 	defer h.unregister(sub)
 
 	ctx := r.Context()
-	sw := h.startStream(w, r, format, false)
+	sw := h.startStream(w, r, format, false, true)
 	stream, err := h.exec.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
 	if err != nil {
 		sw.buf.fatal(h.operationErrors(err, r))
@@ -256,11 +289,12 @@ func (h *Handler) run(ctx context.Context, sub *subscriber, stream *resolve.Stre
 				sw.buf.next(msgs[i].ID, msgs[i].Payload)
 			}
 			clear(msgs) // payloads are shared with other subscribers: do not pin them
-			if end == nil && sub.shutdown.Load() {
-				end = &resolve.End{}
-			}
-			if end != nil {
-				h.endFrames(&sw.buf, *end)
+			if end != nil || sub.shutdown.Load() {
+				if end != nil {
+					h.endFrames(&sw.buf, *end)
+				} else {
+					h.shutdownFrames(&sw.buf)
+				}
 				_ = sw.flush()
 				return
 			}

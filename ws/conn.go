@@ -64,7 +64,7 @@ type conn struct {
 	subs        []*subscription // running operations; a slice because most hold one
 	out         []byte          // encoded frames waiting for the writer
 	dirty       []*subscription // subscriptions whose stream has something to pull
-	draining    bool            // Shutdown: complete every subscription, then close 1001
+	draining    bool            // Shutdown: end every subscription, then close (see shutdown)
 	timer       *time.Timer     // init timeout, later the close grace
 
 	lastPing time.Duration // used only by the writer's Tick
@@ -241,7 +241,8 @@ func (c *conn) closeWith(code int, reason string) {
 	c.tag(c.h.log.Debug()).Int("code", code).Str("reason", reason).Msg("websocket closing")
 }
 
-// shutdown completes every subscription and then closes the connection with 1001.
+// shutdown delivers what is queued, then completes every subscription and closes the
+// connection with 1001, or (reconnect) closes it with 1012 alone.
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	if c.state >= stateClosing {
@@ -250,7 +251,7 @@ func (c *conn) shutdown() {
 	}
 	if c.state != stateReady {
 		c.mu.Unlock()
-		c.closeWith(closeGoingAway, "server shutting down")
+		c.closeWith(c.h.shutdownClose())
 		return
 	}
 	c.state = stateClosing

@@ -20,11 +20,12 @@ const (
 
 // WebSocket close codes used by both protocols (RFC 6455 section 7.4.1).
 const (
-	closeNormal        = 1000
-	closeGoingAway     = 1001
-	closeProtocolError = 1002
-	closeInvalidData   = 1007
-	closeTooBig        = 1009
+	closeNormal         = 1000
+	closeGoingAway      = 1001
+	closeServiceRestart = 1012
+	closeProtocolError  = 1002
+	closeInvalidData    = 1007
+	closeTooBig         = 1009
 )
 
 // errFrame is a violation of RFC 6455 framing; the connection is closed with 1002.

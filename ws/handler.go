@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/internal/drain"
 	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
@@ -79,8 +80,10 @@ type Handler struct {
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
 	closed bool
-	idle   chan struct{} // closed when the last connection is gone after Shutdown began
-	count  atomic.Int64
+	// restart: Shutdown closes with 1012 and no complete messages (set before closed)
+	restart atomic.Bool
+	idle    chan struct{} // closed when the last connection is gone after Shutdown began
+	count   atomic.Int64
 
 	// forceReaderGoroutine makes every connection use a reader goroutine (tests of the
 	// portable path).
@@ -221,8 +224,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.closed {
 		h.mu.Unlock()
 		// Shutdown began during the handshake.
+		code, reason := h.shutdownClose()
 		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = nc.Write(appendCloseFrame(nil, closeGoingAway, "server shutting down"))
+		_, _ = nc.Write(appendCloseFrame(nil, code, reason))
 		_ = nc.Close()
 		return
 	}
@@ -273,16 +277,36 @@ func (h *Handler) removeConn(c *conn) {
 // Connections returns the number of open WebSocket connections.
 func (h *Handler) Connections() int { return int(h.count.Load()) }
 
-// Shutdown completes every subscription (a complete message each), closes every
-// connection with 1001 Going Away and stops the handler's goroutines. Connections that
-// have not finished their closing handshake when ctx ends are closed at once. New
-// upgrades are refused with 503.
-func (h *Handler) Shutdown(ctx context.Context) {
+// ShutdownOptions say how Shutdown ends the open connections.
+type ShutdownOptions struct {
+	// Window spreads the closes of the open connections evenly over this long, so that
+	// the clients do not all reconnect to the other instances at once. 0: all at once.
+	Window time.Duration
+	// Complete ends each subscription for good: a complete message each, then close 1001
+	// Going Away. By default a connection gets what is queued for it and then close 1012
+	// Service Restart without complete messages, so that clients that retry (graphql-ws
+	// does on 1012) subscribe again on another instance.
+	Complete bool
+}
+
+// shutdownClose is the close code and reason of a connection that Shutdown ends.
+func (h *Handler) shutdownClose() (int, string) {
+	if h.restart.Load() {
+		return closeServiceRestart, "service restart"
+	}
+	return closeGoingAway, "server shutting down"
+}
+
+// Shutdown ends every connection as opts say, spread over opts.Window, and stops the
+// handler's goroutines. Connections that have not finished their closing handshake when
+// ctx ends are closed at once. New upgrades are refused with 503.
+func (h *Handler) Shutdown(ctx context.Context, opts ShutdownOptions) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return
 	}
+	h.restart.Store(!opts.Complete)
 	h.closed = true
 	idle := make(chan struct{})
 	if len(h.conns) == 0 {
@@ -296,9 +320,7 @@ func (h *Handler) Shutdown(ctx context.Context) {
 	}
 	h.mu.Unlock()
 
-	for _, c := range conns {
-		c.shutdown()
-	}
+	drain.Spread(ctx, len(conns), opts.Window, func(i int) { conns[i].shutdown() })
 	select {
 	case <-idle:
 	case <-ctx.Done():

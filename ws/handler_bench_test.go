@@ -134,7 +134,7 @@ func measureIdleConnections(b *testing.B, n, subsPerConn int, m mode) (per perCo
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		h.Shutdown(ctx)
+		h.Shutdown(ctx, ShutdownOptions{Complete: true})
 		srv.Close()
 	}()
 

@@ -132,7 +132,7 @@ func TestHandler_ShutdownCompletesSubscriptionsThenCloses1001(t *testing.T) {
 				defer close(done)
 				ctx, cancel := context.WithTimeout(context.Background(), wait)
 				defer cancel()
-				s.h.Shutdown(ctx)
+				s.h.Shutdown(ctx, ShutdownOptions{Complete: true})
 			}()
 
 			// Whatever was queued is delivered before the completes.
@@ -187,7 +187,7 @@ func TestHandler_ShutdownGivesUpOnUnresponsiveClientsWhenContextEnds(t *testing.
 	defer cancel()
 	// The client's reader answers the close at once, so the context's end is not needed;
 	// either way Shutdown must return with every stream closed.
-	s.h.Shutdown(ctx)
+	s.h.Shutdown(ctx, ShutdownOptions{Complete: true})
 	fs.waitClosed(t)
 	if got := s.h.Connections(); got != 0 {
 		t.Fatalf("Connections() = %d after Shutdown", got)

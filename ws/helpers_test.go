@@ -155,7 +155,7 @@ func newServer(t *testing.T, opts Options, m ...mode) *server {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		h.Shutdown(ctx)
+		h.Shutdown(ctx, ShutdownOptions{Complete: true})
 		srv.Close()
 	})
 	return &server{h: h, url: "ws" + strings.TrimPrefix(srv.URL, "http"), exec: exec}

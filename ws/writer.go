@@ -22,7 +22,8 @@ type fillScratch struct {
 var scratchPool = sync.Pool{New: func() any { return new(fillScratch) }}
 
 // Fill implements netwriter.Owner: queued frames first, then the results of every woken
-// stream, then (on shutdown) a complete per subscription and the 1001 close.
+// stream, then (on shutdown) a complete per subscription and the 1001 close, or (shutdown
+// with reconnect) the 1012 close alone.
 func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 	c.mu.Lock()
 	if c.state == stateClosed {
@@ -32,6 +33,7 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 	buf = append(buf, c.out...)
 	c.out = nil
 	draining := c.draining
+	restart := draining && c.h.restart.Load()
 	sc := scratchPool.Get().(*fillScratch)
 	work := sc.work[:0]
 	if draining {
@@ -81,6 +83,11 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 			sc.msgs = msgs[:0]
 		}
 		if draining {
+			if restart {
+				// the client subscribes again elsewhere: no complete, which would end it
+				c.h.release(stopped{cancel: s.cancel, stream: st})
+				continue
+			}
 			end = &resolve.End{}
 		}
 		if end == nil {
@@ -103,7 +110,8 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 		scratchPool.Put(sc)
 	}
 	if draining {
-		buf = appendCloseFrame(buf, closeGoingAway, "server shutting down")
+		code, reason := c.h.shutdownClose()
+		buf = appendCloseFrame(buf, code, reason)
 	}
 	return buf, false
 }
