@@ -67,6 +67,8 @@ const (
 type NATS struct {
 	// resumeSeq numbers the ephemeral consumers of resumed streams.
 	resumeSeq      atomic.Uint64
+	replicasMu     sync.Mutex
+	replicas       map[string]replicasEntry // stream name → its replica count
 	id             string
 	log            zerolog.Logger
 	nc             *nats.Conn

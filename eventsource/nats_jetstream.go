@@ -22,10 +22,18 @@ const (
 	jetStreamStopTimeout = 5 * time.Second
 	// jetStreamRetryMin and jetStreamRetryMax bound the pause between attempts to create
 	// the durable consumer while the server is unreachable or the consumer was lost.
-	jetStreamRetryMin = 250 * time.Millisecond
+	jetStreamRetryMin = 100 * time.Millisecond
 	jetStreamRetryMax = 10 * time.Second
-	// jetStreamAttemptTimeout bounds one background attempt.
-	jetStreamAttemptTimeout = 5 * time.Second
+	// jetStreamAttemptMin and jetStreamAttemptMax bound one attempt's JetStream API
+	// requests. The first attempts are short: a request that went to a cluster node that
+	// just died (or sat in the reconnect buffer) is given up quickly and sent again over
+	// the new connection, instead of waiting out the client library's 5s; later attempts
+	// double their time, so a merely slow server still answers.
+	jetStreamAttemptMin = time.Second
+	jetStreamAttemptMax = 5 * time.Second
+	// streamReplicasTTL is how long a stream's replica count is trusted before it is
+	// looked up again for new resume consumers.
+	streamReplicasTTL = time.Minute
 )
 
 // jetStreamConsumer is a durable JetStream consumer delivering to one fn. A supervisor
@@ -121,7 +129,9 @@ func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOp
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	err := errNotConnected
 	if n.nc.IsConnected() {
-		err = c.start(ctx)
+		actx, cancel := context.WithTimeout(ctx, jetStreamAttemptMin)
+		err = c.start(actx)
+		cancel()
 	}
 	if err != nil && !c.retryable(err) {
 		c.cancel()
@@ -151,6 +161,13 @@ func (c *jetStreamConsumer) start(ctx context.Context) error {
 	}
 	if c.ephemeral {
 		cfg.Durable, cfg.Name = "", c.name
+		// The server makes a consumer without a durable name R1 unless told otherwise; a
+		// resumed stream must survive the loss of a node like its stream does.
+		r, err := c.n.streamReplicas(ctx, c.stream)
+		if err != nil {
+			return c.startError(err)
+		}
+		cfg.Replicas = r
 	}
 	if len(c.subjects) == 1 {
 		cfg.FilterSubject = c.subjects[0]
@@ -173,11 +190,8 @@ func (c *jetStreamConsumer) start(ctx context.Context) error {
 		}
 		cons, err = c.n.js.CreateOrUpdateConsumer(ctx, c.stream, cfg)
 	}
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("jetstream stream %q not found (create it before subscribing to %v): %w", c.stream, c.subjects, err)
-	}
 	if err != nil {
-		return fmt.Errorf("jetstream consumer %q on stream %q for %v: %w", c.name, c.stream, c.subjects, err)
+		return c.startError(err)
 	}
 
 	c.mu.Lock()
@@ -196,6 +210,41 @@ func (c *jetStreamConsumer) start(ctx context.Context) error {
 	}
 	c.cc = cc
 	return nil
+}
+
+// startError gives an error of start its context.
+func (c *jetStreamConsumer) startError(err error) error {
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("jetstream stream %q not found (create it before subscribing to %v): %w", c.stream, c.subjects, err)
+	}
+	return fmt.Errorf("jetstream consumer %q on stream %q for %v: %w", c.name, c.stream, c.subjects, err)
+}
+
+// streamReplicas is the replica count of stream, cached for streamReplicasTTL.
+func (n *NATS) streamReplicas(ctx context.Context, stream string) (int, error) {
+	n.replicasMu.Lock()
+	e, ok := n.replicas[stream]
+	n.replicasMu.Unlock()
+	if ok && time.Since(e.at) < streamReplicasTTL {
+		return e.n, nil
+	}
+	st, err := n.js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	r := max(st.CachedInfo().Config.Replicas, 1)
+	n.replicasMu.Lock()
+	if n.replicas == nil {
+		n.replicas = map[string]replicasEntry{}
+	}
+	n.replicas[stream] = replicasEntry{n: r, at: time.Now()}
+	n.replicasMu.Unlock()
+	return r, nil
+}
+
+type replicasEntry struct {
+	n  int
+	at time.Time
 }
 
 // stopDelivery stops the current delivery and waits for it. c.mu must be held.
@@ -217,7 +266,7 @@ func (c *jetStreamConsumer) supervise() {
 			return
 		case <-c.kick:
 		}
-		delay := jetStreamRetryMin
+		delay, attempt := jetStreamRetryMin, jetStreamAttemptMin
 		for {
 			for !c.n.nc.IsConnected() {
 				// Requests would only wait in the reconnect buffer until they time out.
@@ -227,7 +276,8 @@ func (c *jetStreamConsumer) supervise() {
 				case <-time.After(jetStreamRetryMin):
 				}
 			}
-			ctx, cancel := context.WithTimeout(c.ctx, jetStreamAttemptTimeout)
+			ctx, cancel := context.WithTimeout(c.ctx, attempt)
+			attempt = min(2*attempt, jetStreamAttemptMax)
 			err := c.start(ctx)
 			cancel()
 			if err == nil {

@@ -29,6 +29,8 @@ type Registry struct {
 
 	// background counts consumer creations and closes in flight; Close waits for them.
 	background sync.WaitGroup
+	// resumes numbers the consumers of resumed streams, which are never shared.
+	resumes atomic.Uint64
 }
 
 type registeredProvider struct {
@@ -127,6 +129,13 @@ func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []
 		return nil, fmt.Errorf("%s provider %q subscribe %v: nil handler", rp.p.Kind(), providerID, subjects)
 	}
 	key := consumerKey(providerID, subjects, opts)
+	if opts.StartAfter != "" {
+		// A resumed consumer is private: one that another subscriber started from the
+		// same position earlier has moved on, and joining it would skip what it delivered
+		// before. (Clients of a failed instance reconnect with the same position at
+		// slightly different times.)
+		key += "\x00\x03resume\x00" + strconv.FormatUint(r.resumes.Add(1), 10)
+	}
 	sub := &subscriber{fn: fn}
 
 	r.mu.Lock()

@@ -91,3 +91,42 @@ func TestSSE_LastEventIDThatCannotResumeFallsBackToLive(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// Clients of a failed instance reconnect with the same Last-Event-ID at slightly different
+// times. Each resumes on its own: the second must not join the first's resumed stream,
+// which has moved past the events the second still needs.
+func TestSSE_TwoClientsResumingFromTheSamePositionEachGetEverythingAfterIt(t *testing.T) {
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "jetstream_events.graphql",
+		providers: "    nats:\n      - id: default\n",
+		extra:     `embedded_nats: { listen: "127.0.0.1:0", jetstream: true }`,
+	})
+	js, _ := jetStreamOf(t, g.Embedded().ClientURL())
+	c := subscribeSSE(t, g.URL(), streamSubscription, `{"id":4}`)
+	eventually(t, "the consumer", func() bool { return g.stats.Subscribers.Load() == 1 })
+	jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`)
+	last := c.nextFrame(t).ID
+	c.close()
+	eventually(t, "no subscriber", func() bool { return g.stats.Subscribers.Load() == 0 })
+
+	var missed []string
+	for range 2 {
+		missed = append(missed, fmt.Sprint(jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`)))
+	}
+	first := subscribeSSE(t, g.URL(), streamSubscription, `{"id":4}`, "Last-Event-ID", last)
+	for _, id := range missed {
+		if got := first.nextFrame(t).ID; got != id {
+			t.Fatalf("first resumer: id %s, want %s", got, id)
+		}
+	}
+	missed = append(missed, fmt.Sprint(jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`)))
+	if got := first.nextFrame(t).ID; got != missed[2] {
+		t.Fatalf("first resumer, live: id %s, want %s", got, missed[2])
+	}
+	second := subscribeSSE(t, g.URL(), streamSubscription, `{"id":4}`, "Last-Event-ID", last)
+	for _, id := range missed {
+		if got := second.nextFrame(t).ID; got != id {
+			t.Fatalf("second resumer: id %s, want %s", got, id)
+		}
+	}
+}

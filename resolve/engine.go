@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -74,6 +76,8 @@ type Options struct {
 
 // Engine executes GraphQL requests against one composed schema.
 type Engine struct {
+	// resumes numbers resumed subscriptions, each a group of its own
+	resumes   atomic.Uint64
 	ctx       context.Context
 	cancel    context.CancelFunc
 	pipeline  *pipeline
@@ -251,7 +255,11 @@ func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptio
 	var resume string
 	if t, isEvent := sp.Response.Trigger.Source.(*eventTrigger); isEvent && opts.LastEventID != "" && resumable(t.binding) {
 		resume = opts.LastEventID
-		_, _ = d.WriteString("\x00resume\x00" + resume)
+		// A resumed subscription is a group of its own: a group that another client
+		// started from the same position earlier has moved on, and joining it would skip
+		// what it delivered before (the clients of a failed instance reconnect with the
+		// same position at slightly different times).
+		_, _ = d.WriteString("\x00resume\x00" + resume + "\x00" + strconv.FormatUint(e.resumes.Add(1), 10))
 	}
 	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial, req: op.Request, resume: resume}
 
