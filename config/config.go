@@ -265,6 +265,9 @@ type KafkaProvider struct {
 	// FetchMaxWait bounds how long a fetch waits for new records, and so the delivery
 	// latency of a quiet topic; 0 means the provider default, 100ms.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+	// PartitionCheckInterval is how often running consumers look for partitions added to
+	// their topics (read from their start); 0 means the provider default, 5s.
+	PartitionCheckInterval time.Duration `yaml:"partition_check_interval"`
 	// StrictStartup makes start-up fail when no broker answers; default false (connect in
 	// the background and keep retrying).
 	StrictStartup bool `yaml:"strict_startup"`

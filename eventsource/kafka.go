@@ -40,6 +40,10 @@ type KafkaOptions struct {
 	// StartTimeout bounds the broker round trips of start-up: the reachability check of
 	// StrictStartup and the end-offset lookup of each Consume; default 5s.
 	StartTimeout time.Duration
+	// PartitionCheckInterval is how often a running consumer looks for partitions added to
+	// its topics; it reads new ones from their start, so their events reach the running
+	// subscriptions too. Default 5s.
+	PartitionCheckInterval time.Duration
 	// StrictStartup makes NewKafka fail when no broker answers within StartTimeout. Without
 	// it the provider starts anyway and its consumers begin once the brokers come up.
 	StrictStartup bool
@@ -57,6 +61,7 @@ type KafkaSASL struct {
 
 const (
 	defaultKafkaFetchMaxWait   = 100 * time.Millisecond
+	defaultKafkaPartitionCheck = 5 * time.Second
 	defaultKafkaPublishTimeout = 10 * time.Second
 	defaultKafkaStartTimeout   = 5 * time.Second
 )
@@ -89,6 +94,9 @@ func NewKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = defaultKafkaPublishTimeout
+	}
+	if opts.PartitionCheckInterval <= 0 {
+		opts.PartitionCheckInterval = defaultKafkaPartitionCheck
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = defaultKafkaStartTimeout
@@ -234,6 +242,13 @@ func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOption
 			pinned[t][p] = kgo.NewOffset().At(last + 1)
 			position.set(t, p, last)
 		}
+		for p := range pinned[t] {
+			if _, ok := parts[p]; !ok {
+				// Not in the client's position, which holds every partition its consumer
+				// knew: added since, so all of it is news to the client.
+				pinned[t][p] = kgo.NewOffset().AtStart()
+			}
+		}
 	}
 
 	clientOpts := append([]kgo.Opt{}, k.baseOpts...)
@@ -257,7 +272,14 @@ func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOption
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
-	c := &kafkaConsumer{provider: k, client: client, cancel: cancel, done: make(chan struct{}), position: position}
+	c := &kafkaConsumer{provider: k, client: client, cancel: cancel, done: make(chan struct{}), watched: make(chan struct{}), position: position}
+	known := make(map[string]map[int32]bool, len(pinned))
+	for t, parts := range pinned {
+		known[t] = make(map[int32]bool, len(parts))
+		for p := range parts {
+			known[t][p] = true
+		}
+	}
 
 	k.mu.Lock()
 	if k.closed {
@@ -270,7 +292,56 @@ func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOption
 	k.mu.Unlock()
 
 	go c.run(runCtx, fn)
+	go c.watchPartitions(runCtx, known)
 	return c, nil
+}
+
+// watchPartitions adds the partitions that appear in the consumer's pinned topics, read
+// from their start: the client consumes only the partitions it was given, and a topic
+// that gains partitions while subscribers are open would otherwise send them nothing from
+// the new ones, without a word.
+func (c *kafkaConsumer) watchPartitions(ctx context.Context, known map[string]map[int32]bool) {
+	defer close(c.watched)
+	if len(known) == 0 {
+		return
+	}
+	topics := make([]string, 0, len(known))
+	for t := range known {
+		topics = append(topics, t)
+	}
+	every := c.provider.opts.PartitionCheckInterval
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, every)
+		details, err := c.provider.admin.ListTopics(lctx, topics...)
+		cancel()
+		if err != nil {
+			continue // brokers unreachable: the next tick tries again
+		}
+		added := map[string]map[int32]kgo.Offset{}
+		details.EachPartition(func(p kadm.PartitionDetail) {
+			if p.Err != nil || known[p.Topic] == nil || known[p.Topic][p.Partition] {
+				return
+			}
+			known[p.Topic][p.Partition] = true
+			if added[p.Topic] == nil {
+				added[p.Topic] = map[int32]kgo.Offset{}
+			}
+			added[p.Topic][p.Partition] = kgo.NewOffset().AtStart()
+		})
+		if len(added) > 0 {
+			for t, parts := range added {
+				c.provider.opts.Log.Info().Str("topic", t).Int("partitions", len(parts)).Msg("kafka topic gained partitions; consuming them from their start")
+			}
+			c.client.AddConsumePartitions(added)
+		}
+	}
 }
 
 // endOffsets looks up the current end offset of every partition of topics. Topics it could
@@ -378,7 +449,8 @@ type kafkaConsumer struct {
 	provider *Kafka
 	client   *kgo.Client
 	cancel   context.CancelFunc
-	done     chan struct{}
+	done     chan struct{} // run returned
+	watched  chan struct{} // watchPartitions returned
 	once     sync.Once
 }
 
@@ -462,6 +534,7 @@ func (c *kafkaConsumer) Close() error {
 	c.once.Do(func() {
 		c.cancel()
 		<-c.done
+		<-c.watched
 		c.client.Close()
 		c.provider.mu.Lock()
 		delete(c.provider.consumers, c)

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/edgate/edgate/eventsource"
@@ -385,5 +387,46 @@ func TestKafka_ResumeAfterAPositionDeliversWhatWasMissed(t *testing.T) {
 	}
 	if _, err := k.Consume(context.Background(), []string{"resume"}, eventsource.ConsumeOptions{StartAfter: "nonsense"}, sink.fn); err == nil {
 		t.Fatal("a bad position was accepted")
+	}
+}
+
+// A topic that gains partitions while a consumer runs: records written to the new
+// partitions reach it, from their start.
+func TestKafka_RunningConsumerSeesPartitionsAddedToItsTopic(t *testing.T) {
+	verifyNoLeaks(t)
+	cluster := startKfake(t, 0, "grow")
+	defer cluster.Close()
+	k := newKafkaProvider(t, cluster.ListenAddrs(), func(o *eventsource.KafkaOptions) { o.PartitionCheckInterval = 50 * time.Millisecond })
+	defer k.Close()
+	c, sink := mustConsume(t, k, "grow")
+	defer c.Close()
+	mustPublish(t, k, "grow", "before")
+	if ev := sink.next(t); string(ev.Data) != "before" {
+		t.Fatalf("got %q", ev.Data)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 2, "grow"); err != nil {
+		t.Fatalf("add partitions: %v", err)
+	}
+	// Written at once, before the consumer can have noticed the partitions: read from
+	// their start, they still arrive.
+	for p := int32(1); p <= 2; p++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "grow", Partition: p, Value: []byte(fmt.Sprint("new-", p))}).FirstErr(); err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
+	got := map[string]bool{}
+	for range 2 {
+		got[string(sink.next(t).Data)] = true
+	}
+	if !got["new-1"] || !got["new-2"] {
+		t.Fatalf("got %v, want the records of both new partitions", got)
 	}
 }

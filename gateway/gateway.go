@@ -380,7 +380,8 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 	for _, p := range cfg.Events.Providers.Kafka {
 		opts := eventsource.KafkaOptions{
 			ID: "kafka/" + p.ID, Brokers: p.Brokers, FetchMaxWait: p.FetchMaxWait, StrictStartup: p.StrictStartup,
-			Log: g.log, // the provider adds its "provider" key
+			PartitionCheckInterval: p.PartitionCheckInterval,
+			Log:                    g.log, // the provider adds its "provider" key
 		}
 		if p.TLS != nil {
 			tc, err := clientTLS(p.TLS)
