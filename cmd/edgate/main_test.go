@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -238,5 +242,38 @@ type edfs__PublishResult { success: Boolean! }
 		if strings.Contains(stdout, internal) {
 			t.Errorf("schema has %q:\n%s", internal, stdout)
 		}
+	}
+}
+
+func TestHealthcheckExitsZeroOnlyWhenTheGatewayIsReady(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health/ready" || !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	dir := writeFiles(t, map[string]string{
+		// an unspecified host: the check asks 127.0.0.1
+		"edgate.yaml": "listen_addr: 0.0.0.0:" + port + `
+subgraphs:
+  - name: employees
+    routing_url: http://127.0.0.1:1/graphql
+    schema: { file: employees.graphql }
+`,
+		"employees.graphql": okSubgraph,
+	})
+	cfg := filepath.Join(dir, "edgate.yaml")
+	if _, stderr, status := edgate(t, "-healthcheck", "-config", cfg); status != 1 || !strings.Contains(stderr, "503") {
+		t.Fatalf("not ready: status %d, stderr %q", status, stderr)
+	}
+	ready.Store(true)
+	if _, stderr, status := edgate(t, "-healthcheck", "-config", cfg); status != 0 {
+		t.Fatalf("ready: status %d, stderr %q", status, stderr)
+	}
+	srv.Close()
+	if _, _, status := edgate(t, "-healthcheck", "-config", cfg); status != 1 {
+		t.Fatalf("nothing listening: status %d", status)
 	}
 }
