@@ -81,6 +81,76 @@ type NATS struct {
 	mu        sync.Mutex
 	consumers map[Consumer]struct{}
 	closed    bool
+
+	// routes carries the single-subject core subscriptions (see natsRoutes); its
+	// goroutine runs from NewNATS to Close.
+	routes *natsRoutes
+}
+
+// natsRoutes delivers the messages of every single-subject core subscription of a
+// provider. A callback subscription of the client library costs a goroutine (and its
+// stack) per subject, which with a subject per user is most of a subscription's memory;
+// channel subscriptions cost none. They all feed one channel, in the order the messages
+// came off the socket, and one goroutine routes each to its consumer. Routing does only
+// a map lookup and the consumer's non-blocking callback.
+type natsRoutes struct {
+	msgs chan *nats.Msg
+	mu   sync.RWMutex
+	subs map[*nats.Subscription]*natsConsumer
+	stop chan struct{}
+	done chan struct{}
+}
+
+// natsRoutesChanSize is the channel between the client library and the routing goroutine:
+// it absorbs scheduling delays; past it the library drops messages as a slow consumer
+// (logged, counted).
+const natsRoutesChanSize = 1 << 16
+
+func startRoutes() *natsRoutes {
+	r := &natsRoutes{msgs: make(chan *nats.Msg, natsRoutesChanSize), subs: make(map[*nats.Subscription]*natsConsumer), stop: make(chan struct{}), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+func (r *natsRoutes) run() {
+	defer close(r.done)
+	for {
+		select {
+		case <-r.stop:
+			return
+		case m := <-r.msgs:
+			r.mu.RLock()
+			c := r.subs[m.Sub]
+			r.mu.RUnlock()
+			if c != nil {
+				c.deliverDirect(m)
+			}
+		}
+	}
+}
+
+// subscribe makes a channel subscription routed to c. The route is in place before the
+// subscription exists on the server: the lock is held across the client call, which only
+// buffers the SUB.
+func (r *natsRoutes) subscribe(nc *nats.Conn, subject string, c *natsConsumer) (*nats.Subscription, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sub, err := nc.ChanSubscribe(subject, r.msgs)
+	if err == nil {
+		r.subs[sub] = c
+	}
+	return sub, err
+}
+
+func (r *natsRoutes) forget(sub *nats.Subscription) {
+	r.mu.Lock()
+	delete(r.subs, sub)
+	r.mu.Unlock()
+}
+
+func (r *natsRoutes) close() {
+	close(r.stop)
+	<-r.done
 }
 
 // NewNATS connects to the server. When the server is unreachable the provider still starts
@@ -161,6 +231,7 @@ func NewNATS(ctx context.Context, opts NATSOptions) (*NATS, error) {
 		return nil, fmt.Errorf("nats provider %q jetstream: %w", opts.ID, err)
 	}
 	n.nc, n.js = nc, js
+	n.routes = startRoutes()
 	return n, nil
 }
 
@@ -240,6 +311,8 @@ type natsConsumer struct {
 	stop    chan struct{}
 	stopped chan struct{}
 	drops   atomic.Uint64
+	// routes delivers a single-subject consumer's messages (nil with several subjects).
+	routes *natsRoutes
 }
 
 // natsMergeChanSize is the channel between the client library and the forwarding
@@ -270,10 +343,8 @@ func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func(Event
 		if c.msgs != nil {
 			sub, err = n.nc.ChanSubscribe(subject, c.msgs)
 		} else {
-			sub, err = n.nc.Subscribe(subject, c.deliverDirect)
-			if err == nil {
-				err = sub.SetPendingLimits(natsPendingMsgs, natsPendingBytes)
-			}
+			c.routes = n.routes
+			sub, err = c.routes.subscribe(n.nc, subject, c)
 		}
 		if sub != nil {
 			c.subs = append(c.subs, sub)
@@ -350,6 +421,9 @@ func (c *natsConsumer) release() {
 	for _, sub := range c.subs {
 		// Fails only when the connection is already closed, which removed it anyway.
 		_ = sub.Unsubscribe()
+		if c.routes != nil {
+			c.routes.forget(sub)
+		}
 	}
 	if c.queue != nil {
 		close(c.stop)
@@ -421,5 +495,6 @@ func (n *NATS) Close() error {
 		_ = c.Close()
 	}
 	n.nc.Close()
+	n.routes.close()
 	return nil
 }
