@@ -46,6 +46,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Headers forward client headers to subgraphs.
 	Headers HeaderRules
+	// EntityBatchWindow is how long an `_entities` fetch of event resolution waits for
+	// fetches of other groups to share one subgraph request (entitybatch.go); 0 means
+	// DefaultEntityBatchWindow, negative turns batching off.
+	EntityBatchWindow time.Duration
 	// QueueSize is each subscriber's queue capacity (default DefaultQueueSize).
 	QueueSize int
 	// SlowPolicy applies when a subscriber's queue is full (default Disconnect).
@@ -128,11 +132,21 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	})
 
 	streaming := &http.Client{Transport: opts.HTTPClient.Transport}
+	fetchClient := opts.HTTPClient
+	if opts.EntityBatchWindow >= 0 {
+		window := opts.EntityBatchWindow
+		if window == 0 {
+			window = DefaultEntityBatchWindow
+		}
+		c := *opts.HTTPClient
+		c.Transport = newEntityBatcher(opts.HTTPClient.Transport, window, 30*time.Second, opts.Stats)
+		fetchClient = &c
+	}
 	subClient := graphql_datasource.NewGraphQLSubscriptionClient(opts.HTTPClient, streaming, ctx)
 	events := &eventFactory{ctx: ctx, broker: opts.Events, log: opts.Log, authz: opts.Authorization}
 	built, err := opts.Supergraph.Build(schema.BuildOptions{
 		GraphQLFactory: func(string) (plan.PlannerFactory[graphql_datasource.Configuration], error) {
-			return graphql_datasource.NewFactory(ctx, opts.HTTPClient, subClient)
+			return graphql_datasource.NewFactory(ctx, fetchClient, subClient)
 		},
 		EventFactory: func(id, name string, md *plan.DataSourceMetadata, bindings []directives.Binding) (plan.DataSource, error) {
 			return newEventDataSource(events, id, name, md, bindings)

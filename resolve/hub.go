@@ -24,6 +24,15 @@ import (
 // subgraph subscription), resolves each event once and copies the resulting bytes into
 // every member's bounded Stream. Nothing on this path blocks on a subscriber.
 //
+// A group has no goroutine of its own: most groups are idle most of the time (a subject
+// per user), so the trigger's callback queues the event in the group's inbox and hands
+// the group to the hub's workers (workers.go), one of which drains it. A group is with at
+// most one worker at a time, which keeps its events in order.
+//
+// The event path, in order (each step a natural hook point): enqueue (per group, on the
+// broker's goroutine) → drain (per group, on a worker) → process: resolveEvent once per
+// group (fast path or the general resolver) → broadcast: Push to each member.
+//
 // Lock order: hub.mu, then group.mu. Stream locks are leaves.
 
 // eventSubscriber is what the hub needs from the broker registry.
@@ -53,7 +62,7 @@ type hub struct {
 	groups map[uint64]*group
 	// onEmpty runs when the last group ends (a retired engine stops then).
 	onEmpty func()
-	wg      sync.WaitGroup
+	workers *workers
 }
 
 func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscriber, opts hubOptions) *hub {
@@ -66,7 +75,9 @@ func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscrib
 	if opts.stats == nil {
 		opts.stats = &Stats{}
 	}
-	return &hub{ctx: ctx, resolver: resolver, events: events, opts: opts, groups: make(map[uint64]*group)}
+	h := &hub{ctx: ctx, resolver: resolver, events: events, opts: opts, groups: make(map[uint64]*group)}
+	h.workers = newWorkers(ctx, workerLinger)
+	return h
 }
 
 // groupSpec is everything needed to start a group; all members share it.
@@ -91,7 +102,10 @@ type group struct {
 	cancel context.CancelFunc
 	ready  chan struct{}
 	err    error
-	mu     sync.Mutex // guards members, snap, dirty, inbox, closing
+	// fast renders events without the general resolver when the event alone satisfies
+	// the selection (fastpath.go); nil when it does not.
+	fast *eventRender
+	mu   sync.Mutex // guards members, snap, dirty, inbox, dropped, scheduled, again, closing
 	// members is the set of subscribers; joins and leaves are O(1). snap is the slice the
 	// worker broadcasts to, rebuilt from members only after a change (so thousands of
 	// joins cost no copying, and an event after them one O(N) rebuild).
@@ -99,15 +113,17 @@ type group struct {
 	snap    []*Stream
 	dirty   bool
 	inbox   []eventsource.Event
-	wake    chan struct{}
-	closing bool
-	stop    func()
-	done    chan struct{}
-
-	seq     uint64
 	dropped uint64
+	// scheduled is set while the group is handed to or held by a worker; again asks that
+	// worker for one more pass (the upstream run finished while it was draining).
+	scheduled bool
+	again     bool
+	closing   bool
+	stop      func()
 
-	up *upstreamRun // set by startUpstream before the worker starts
+	seq uint64 // only the worker holding the group touches it
+
+	up *upstreamRun // set by startUpstream before the first event
 }
 
 // join adds s to the group for spec, starting the group if it is new. It returns once the
@@ -200,7 +216,7 @@ func (h *hub) shutdown(end End) {
 			s.Finish(end)
 		}
 	}
-	h.wg.Wait()
+	h.workers.stop()
 }
 
 // groupCount returns the number of running groups.
@@ -212,8 +228,13 @@ func (h *hub) groupCount() int {
 
 func (h *hub) newGroup(spec groupSpec) *group {
 	ctx, cancel := context.WithCancel(h.ctx)
-	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel, ready: make(chan struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
-	g.members = make(map[*Stream]struct{})
+	if _, isEvent := spec.sub.Trigger.Source.(*eventTrigger); isEvent {
+		// entity fetches of events may share requests with other groups' (entitybatch.go)
+		ctx = withEntityBatching(ctx)
+	}
+	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
+	g.members = make(map[*Stream]struct{}, 1)
+	g.fast = fastRenderFor(spec.sub)
 	rctx := engine.NewContext(ctx)
 	rctx.Variables = mustParseVariables(spec.variables)
 	rctx.Request.Header = spec.headers.client
@@ -289,15 +310,15 @@ func (g *group) start() {
 			g.err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("subscribe to %s provider %q: %v", t.binding.Broker, t.binding.ProviderID, err), Path: []any{t.field}}}, Status: http.StatusInternalServerError}
 			return
 		}
+		g.mu.Lock()
 		g.stop = stop
+		g.mu.Unlock()
 	default:
 		if err := g.startUpstream(input); err != nil {
 			g.err = err
 			return
 		}
 	}
-	g.h.wg.Add(1)
-	go g.run()
 }
 
 // enqueue is the broker callback: it never blocks.
@@ -315,11 +336,42 @@ func (g *group) enqueue(ev eventsource.Event) {
 		return
 	}
 	g.inbox = append(g.inbox, ev)
+	run := !g.scheduled
+	g.scheduled = true
+	// A lone subscriber's event that the fast path renders costs less than handing it to
+	// a worker (a goroutine wake-up): it is delivered on the broker's goroutine. Groups
+	// with many members, or whose events need the general resolver, go to a worker.
+	inline := run && g.fast != nil && len(g.members) <= inlineMembers
 	g.mu.Unlock()
-	select {
-	case g.wake <- struct{}{}:
-	default:
+	switch {
+	case inline:
+		var buf bytes.Buffer
+		g.drain(&buf)
+	case run:
+		g.h.workers.run(g)
 	}
+}
+
+// inlineMembers is the most members a group may have for its fast-path events to be
+// delivered on the broker's goroutine.
+const inlineMembers = 4
+
+// schedule has a worker look at the group even without new events (an upstream
+// subscription ended and its members are to be finished).
+func (g *group) schedule() {
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		return
+	}
+	if g.scheduled {
+		g.again = true
+		g.mu.Unlock()
+		return
+	}
+	g.scheduled = true
+	g.mu.Unlock()
+	g.h.workers.run(g)
 }
 
 func (g *group) close() {
@@ -337,21 +389,16 @@ func (g *group) close() {
 	g.cancel()
 }
 
-func (g *group) run() {
-	defer g.h.wg.Done()
-	defer close(g.done)
-	var batch []eventsource.Event
-	var buf bytes.Buffer
+// drain runs on a worker: it processes the inbox until it is empty, then releases the
+// group. The inbox is taken whole, so an idle group keeps no event buffer.
+func (g *group) drain(buf *bytes.Buffer) {
 	for {
-		select {
-		case <-g.ctx.Done():
-			return
-		case <-g.wake:
-		}
 		g.mu.Lock()
-		batch, g.inbox = g.inbox, batch[:0]
+		batch := g.inbox
+		g.inbox = nil
 		dropped := g.dropped
 		g.dropped = 0
+		g.again = false
 		g.mu.Unlock()
 		if dropped > 0 {
 			g.h.opts.log.Warn().Uint64("dropped", dropped).Uint64("group", g.spec.key).Msg("subscription group fell behind; events dropped for its members")
@@ -359,14 +406,21 @@ func (g *group) run() {
 		}
 		for i := range batch {
 			if g.ctx.Err() != nil {
-				return
+				break
 			}
-			g.process(&batch[i], &buf)
+			g.process(&batch[i], buf)
 			batch[i] = eventsource.Event{}
 		}
 		if g.upstreamFinished() {
 			return
 		}
+		g.mu.Lock()
+		if g.ctx.Err() != nil || (len(g.inbox) == 0 && g.dropped == 0 && !g.again) {
+			g.scheduled = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
 	}
 }
 
@@ -448,6 +502,11 @@ func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload 
 		}
 	}
 	initial := wrapAt(data, merge)
+	if g.fast != nil {
+		if out, ok := g.fast.render(make([]byte, 0, len(initial)+16), initial); ok {
+			return out, true
+		}
+	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.h.opts.fetchTimeout)
 	defer cancel()
 	buf.Reset()
@@ -562,6 +621,10 @@ type Stats struct {
 	ResolveCount   atomic.Uint64
 	ResolveNanos   atomic.Uint64
 	UpstreamErrors atomic.Uint64
+	// EntityFetches counts the `_entities` fetches of event resolution; EntityRequests the
+	// subgraph requests that served them (fewer when fetches were batched).
+	EntityFetches  atomic.Uint64
+	EntityRequests atomic.Uint64
 }
 
 func (s *Stats) observeResolve(d time.Duration) {

@@ -82,3 +82,58 @@ func benchFanOut(b *testing.B, n int, query string) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
 }
+
+// BenchmarkHub_OwnSubjects is the per-user pattern: every subscriber has its own subject
+// (employeeUpdated(id: i)), so each event is resolved for one subscriber. ns/op is per
+// event and delivery; events go round robin over the subjects.
+func BenchmarkHub_OwnSubjects(b *testing.B) {
+	for _, q := range []struct{ name, selection string }{{"key-only", "{ id }"}, {"entities", "{ id name }"}} {
+		b.Run(q.name, func(b *testing.B) {
+			const n = 1000
+			e, mem := newEngineWith(b, Options{Log: zerolog.Nop()})
+			streams := make([]*Stream, n)
+			done := make(chan struct{}, 1)
+			wake := func() {
+				select {
+				case done <- struct{}{}:
+				default:
+				}
+			}
+			for i := range streams {
+				op, err := e.Prepare(context.Background(), &Request{Query: fmt.Sprintf("subscription { employeeUpdated(id: %d) %s }", i+1, q.selection)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if streams[i], err = e.Subscribe(context.Background(), op, SubscribeOptions{Wake: wake}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			defer func() {
+				for _, s := range streams {
+					s.Close()
+				}
+			}()
+			subjects := make([]string, n)
+			for i := range subjects {
+				subjects[i] = fmt.Sprintf("employeeUpdated.%d", i+1)
+			}
+			payload := []byte(`{"__typename":"Employee","id":1}`)
+			var buf []Message
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := i % n
+				if err := mem.Publish(context.Background(), subjects[k], payload); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					buf, _ = streams[k].Pull(buf[:0])
+					if len(buf) > 0 {
+						break
+					}
+					<-done
+				}
+			}
+		})
+	}
+}

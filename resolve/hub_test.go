@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -189,4 +190,93 @@ func TestHub_GroupsByVariablesAndLastLeaveClosesConsumer(t *testing.T) {
 	if n := e.Stats().Subscribers.Load(); n != 0 {
 		t.Fatalf("%d subscribers counted, want 0", n)
 	}
+}
+
+// A group has no goroutine of its own: subscribers on their own subjects cost goroutines
+// only while their events are being resolved, and events still arrive in order.
+func TestHub_IdleGroupsHoldNoGoroutines(t *testing.T) {
+	e, mem := newEngineWith(t, Options{Log: zerolog.Nop()})
+	const n = 200
+	type sub struct {
+		s    *Stream
+		wake chan struct{}
+	}
+	subs := make([]sub, n)
+	for i := range subs {
+		op, err := e.Prepare(context.Background(), &Request{Query: fmt.Sprintf("subscription { employeeUpdated(id: %d) { id } }", i+1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wake := make(chan struct{}, 1)
+		s, err := e.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		subs[i] = sub{s, wake}
+	}
+	if e.Groups() != n {
+		t.Fatalf("groups = %d, want %d", e.Groups(), n)
+	}
+	if g := hubGoroutines(); g > 0 {
+		t.Errorf("%d idle groups hold %d goroutines of the hub", n, g)
+	}
+	for round := 1; round <= 3; round++ {
+		for i := range subs {
+			payload := fmt.Sprintf(`{"__typename":"Employee","id":%d}`, 1000*round+i)
+			if err := mem.Publish(context.Background(), fmt.Sprintf("employeeUpdated.%d", i+1), []byte(payload)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, s := range subs {
+		var got []Message
+		for len(got) < 3 {
+			msgs, end := s.s.Pull(nil)
+			got = append(got, msgs...)
+			if end != nil {
+				t.Fatalf("subscriber %d ended: %+v", i, end)
+			}
+			if len(got) < 3 {
+				select {
+				case <-s.wake:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("subscriber %d got %d of 3 events", i, len(got))
+				}
+			}
+		}
+		for round := 1; round <= 3; round++ {
+			want := fmt.Sprintf(`{"data":{"employeeUpdated":{"id":%d}}}`, 1000*round+i)
+			if string(got[round-1].Payload) != want {
+				t.Fatalf("subscriber %d event %d = %s, want %s", i, round, got[round-1].Payload, want)
+			}
+		}
+	}
+	// the workers that resolved them leave once idle
+	deadline := time.Now().Add(10 * time.Second)
+	for e.hub.workers.count() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers remain after the events", e.hub.workers.count())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// hubGoroutines counts the goroutines running code of the hub (groups, workers); the
+// test broker's own goroutines are not the hub's.
+func hubGoroutines() int {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "edgate/resolve.(*") {
+			n++
+		}
+	}
+	return n
 }

@@ -328,13 +328,10 @@ func (r *upstreamRun) finish(end End) {
 		r.final = &end
 	}
 	r.mu.Unlock()
-	select {
-	case r.g.wake <- struct{}{}:
-	default:
-	}
+	r.g.schedule()
 }
 
-// upstreamFinished is called by the group's worker after each batch: when the upstream
+// upstreamFinished is called by the worker draining the group after each batch: when the upstream
 // subscription is over and the inbox is drained, it takes the group out of the hub (new
 // subscribers start a fresh one), stops it and ends its members. It reports whether the
 // worker should stop.

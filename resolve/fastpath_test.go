@@ -1,0 +1,109 @@
+package resolve
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/eventsource"
+)
+
+// groupOf returns the running group of a subscription's stream.
+func groupOf(t *testing.T, e *Engine, s *Stream) *group {
+	t.Helper()
+	e.hub.mu.Lock()
+	defer e.hub.mu.Unlock()
+	for _, g := range e.hub.groups {
+		g.mu.Lock()
+		_, ok := g.members[s]
+		g.mu.Unlock()
+		if ok {
+			return g
+		}
+	}
+	t.Fatal("no group holds the stream")
+	return nil
+}
+
+// The fast path must print exactly what the general resolver prints, and step aside
+// (leaving the result and its errors to the resolver) for events it does not handle.
+func TestFastPath_RendersWhatTheResolverRendersAndStepsAsideOtherwise(t *testing.T) {
+	e, mem := newEngineWith(t, Options{Log: zerolog.Nop()})
+	events := []string{
+		`{"__typename":"Employee","id":7}`,
+		`{ "id" : 7 , "__typename" : "Employee" }`,
+		`{"id":12345678901234567890}`,
+		`{"__typename":"Employee","id":"7"}`, // wrong type: the resolver reports it
+		`{"__typename":"Employee","id":null}`,
+		`{"__typename":"Employee","id":7.5}`,
+	}
+	for _, tc := range []struct {
+		query string
+		fast  bool
+	}{
+		{`subscription { employeeUpdated(id: 1) { id } }`, true},
+		{`subscription { employeeUpdated(id: 1) { __typename id } }`, true},
+		{`subscription S { e: employeeUpdated(id: 1) { t: __typename id } }`, true},
+		// the planner fetches an aliased key field from the entity's subgraph
+		{`subscription { employeeUpdated(id: 1) { key: id } }`, false},
+		{`subscription { employeeUpdated(id: 1) { ... on Employee { id } } }`, true},
+		{`subscription { employeeUpdated(id: 1) { id name } }`, false}, // needs _entities
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			op, err := e.Prepare(context.Background(), &Request{Query: tc.query})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wake := make(chan struct{}, 1)
+			s, err := e.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			g := groupOf(t, e, s)
+			if (g.fast != nil) != tc.fast {
+				t.Fatalf("fast path: %v, want %v", g.fast != nil, tc.fast)
+			}
+			if g.fast == nil {
+				return
+			}
+			fast := g.fast
+			data := []byte(events[0])
+			if fields := g.spec.sub.Trigger.Source.(*eventTrigger).fields; fields != nil {
+				data, _ = project(data, fields)
+			}
+			if _, ok := fast.render(nil, wrapAt(data, g.spec.sub.Trigger.PostProcessing.MergePath)); !ok {
+				t.Error("the fast path does not render a well-formed event")
+			}
+			var buf bytes.Buffer
+			for _, data := range events {
+				ev := eventsource.Event{Subject: "employeeUpdated.1", Data: []byte(data)}
+				got, ok1 := g.resolveEvent(&ev, &buf)
+				g.fast = nil
+				want, ok2 := g.resolveEvent(&ev, &buf)
+				g.fast = fast
+				if ok1 != ok2 || !bytes.Equal(got, want) {
+					t.Errorf("event %s:\n fast path %s\n resolver  %s", data, got, want)
+				}
+			}
+			// and through the hub to a subscriber
+			if err := mem.Publish(context.Background(), "employeeUpdated.1", []byte(events[0])); err != nil {
+				t.Fatal(err)
+			}
+			got := next(t, s, wake)
+			g.fast = nil
+			want, _ := g.resolveEvent(&eventsource.Event{Data: []byte(events[0])}, &buf)
+			g.fast = fast
+			if !bytes.Equal(got.Payload, want) {
+				t.Errorf("delivered %s, want %s", got.Payload, want)
+			}
+		})
+	}
+}
