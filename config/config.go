@@ -410,6 +410,10 @@ type Subscriptions struct {
 	// SlowConsumer is what happens when a client's queue is full: SlowConsumerDisconnect
 	// or SlowConsumerDropOldest. Default SlowConsumerDisconnect.
 	SlowConsumer string `yaml:"slow_consumer"`
+	// EntityBatchWindow is how long an `_entities` fetch made for an event waits for the
+	// fetches of other subscription groups, to the same subgraph with the same headers and
+	// query, to share one request with them. Default 1ms; 0 turns batching off.
+	EntityBatchWindow time.Duration `yaml:"entity_batch_window"`
 }
 
 // Limits protects the gateway; a request over a limit gets a clear error.
@@ -531,7 +535,7 @@ func defaults() *Config {
 			ForwardInitPayload:            true,
 			MaxMessageBytes:               64 << 10,
 		},
-		Subscriptions: Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect},
+		Subscriptions: Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect, EntityBatchWindow: time.Millisecond},
 		Limits: Limits{
 			MaxRequestBodyBytes:      1 << 20,
 			MaxOperationTokens:       15000,

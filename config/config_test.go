@@ -176,7 +176,7 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 	if c.WebSocket != wantWS {
 		t.Errorf("websocket: %+v", c.WebSocket)
 	}
-	if c.Subscriptions != (Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect}) {
+	if c.Subscriptions != (Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect, EntityBatchWindow: time.Millisecond}) {
 		t.Errorf("subscriptions: %+v", c.Subscriptions)
 	}
 	wantLimits := Limits{MaxRequestBodyBytes: 1 << 20, MaxOperationTokens: 15000, MaxOperationNesting: 128,
@@ -331,7 +331,7 @@ websocket:
   max_subscriptions_per_connection: 0
   forward_init_payload: true
   max_message_bytes: 128KiB
-subscriptions: { queue_size: 16, slow_consumer: drop_oldest }
+subscriptions: { queue_size: 16, slow_consumer: drop_oldest, entity_batch_window: 0 }
 limits:
   max_connections: 10000
   max_request_body_bytes: 2MB
@@ -401,7 +401,7 @@ shutdown_timeout: 30s
 	if c.WebSocket != wantWS {
 		t.Errorf("websocket: %+v", c.WebSocket)
 	}
-	if c.Subscriptions != (Subscriptions{QueueSize: 16, SlowConsumer: SlowConsumerDropOldest}) {
+	if c.Subscriptions != (Subscriptions{QueueSize: 16, SlowConsumer: SlowConsumerDropOldest, EntityBatchWindow: 0}) {
 		t.Errorf("subscriptions: %+v", c.Subscriptions)
 	}
 	if c.Limits != (Limits{MaxConnections: 10000, MaxRequestBodyBytes: 2_000_000, MaxOperationTokens: 2000, MaxOperationNesting: 40,

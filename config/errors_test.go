@@ -326,6 +326,11 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 			want:   `edgate.yaml:2: subscriptions.queue_size must be at least 1`,
 		},
 		{
+			name:   "entity batch window too long",
+			config: sub + "subscriptions: { entity_batch_window: 2s }\n",
+			want:   `edgate.yaml:2: subscriptions.entity_batch_window must be between 0 (off) and 1s`,
+		},
+		{
 			name:   "negative max connections",
 			config: sub + "limits:\n  max_connections: -1\n",
 			want:   `edgate.yaml:3: limits.max_connections must not be negative (0 means unlimited)`,

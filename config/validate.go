@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -404,6 +405,8 @@ func (v *validator) limits() error {
 		return v.errorf("websocket.max_subscriptions_per_connection", "websocket.max_subscriptions_per_connection must not be negative (0 means unlimited)")
 	case c.Subscriptions.QueueSize < 1:
 		return v.errorf("subscriptions.queue_size", "subscriptions.queue_size must be at least 1")
+	case c.Subscriptions.EntityBatchWindow < 0 || c.Subscriptions.EntityBatchWindow > time.Second:
+		return v.errorf("subscriptions.entity_batch_window", "subscriptions.entity_batch_window must be between 0 (off) and 1s")
 	case c.Limits.MaxConnections < 0:
 		return v.errorf("limits.max_connections", "limits.max_connections must not be negative (0 means unlimited)")
 	case c.Limits.MaxOperationTokens < 1:

@@ -4,6 +4,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -163,6 +164,8 @@ func (g *Gateway) newEngine(cfg *config.Config, super *schema.Supergraph) (*reso
 		PreparationBudget: preparationBudget(cfg.Limits.MaxPreparationTime),
 		PlanCacheEntries:  cfg.Limits.MaxPlanCacheEntries,
 		PlanCacheBytes:    int64(cfg.Limits.MaxPlanCacheBytes),
+		// config's 0 is off, resolve's is its default
+		EntityBatchWindow: cmp.Or(cfg.Subscriptions.EntityBatchWindow, -1),
 		Stats:             g.stats,
 		Log:               g.log,
 	})
