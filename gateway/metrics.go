@@ -33,6 +33,8 @@ func metricsHandler(g *Gateway) http.Handler {
 	counter("upstream_errors_total", "Failures of subscriptions served by subgraphs (refused, dropped, timed out).", func() float64 { return float64(s.UpstreamErrors.Load()) })
 	gauge("engines", "Running engines: 1, plus retired ones still serving subscriptions after a reload.", func() float64 { return float64(g.engines.Engines()) })
 	counter("event_resolves_total", "Events resolved (once per group).", func() float64 { return float64(s.ResolveCount.Load()) })
+	counter("entity_fetches_total", "_entities fetches made to resolve events.", func() float64 { return float64(s.EntityFetches.Load()) })
+	counter("entity_requests_total", "Subgraph requests that served the _entities fetches of events (fewer than the fetches when batched across groups).", func() float64 { return float64(s.EntityRequests.Load()) })
 	counter("event_resolve_seconds_total", "Time spent resolving events; divide by event_resolves_total for the mean latency.", func() float64 { return float64(s.ResolveNanos.Load()) / 1e9 })
 	for id := range g.registry.Stats() {
 		id := id
