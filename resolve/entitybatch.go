@@ -50,15 +50,16 @@ type entityBatcher struct {
 	timeout time.Duration
 	stats   *Stats
 
-	mu      sync.Mutex
-	pending map[string]*entityBatch
+	mu       sync.Mutex
+	pending  map[string]*entityBatch
+	inflight map[string]int // requests being made per key
 }
 
 func newEntityBatcher(next http.RoundTripper, window, timeout time.Duration, stats *Stats) *entityBatcher {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &entityBatcher{next: next, window: window, timeout: timeout, stats: stats, pending: make(map[string]*entityBatch)}
+	return &entityBatcher{next: next, window: window, timeout: timeout, stats: stats, pending: make(map[string]*entityBatch), inflight: make(map[string]int)}
 }
 
 type entityBatch struct {
@@ -107,9 +108,18 @@ func (b *entityBatcher) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// add sends w at once when nothing is in flight or waiting for its key (a lone event pays
+// no window), and otherwise adds it to the key's batch, which goes out when its window
+// ends or it is full.
 func (b *entityBatcher) add(key string, query []byte, w *entityWaiter) {
 	b.mu.Lock()
 	bt := b.pending[key]
+	if bt == nil && b.inflight[key] == 0 {
+		b.inflight[key]++
+		b.mu.Unlock()
+		b.send(key, &entityBatch{key: key, query: query, first: w.req, waiters: []*entityWaiter{w}, reps: len(w.reps)})
+		return
+	}
 	if bt == nil {
 		bt = &entityBatch{key: key, query: query, first: w.req}
 		b.pending[key] = bt
@@ -120,24 +130,37 @@ func (b *entityBatcher) add(key string, query []byte, w *entityWaiter) {
 	full := bt.reps >= entityBatchMax
 	if full {
 		delete(b.pending, key)
+		b.inflight[key]++
 	}
 	b.mu.Unlock()
 	if full && bt.timer.Stop() {
-		go b.send(bt)
+		go b.send(key, bt)
 	}
 }
 
 // flush sends bt when its window ends, unless it was sent full already.
 func (b *entityBatcher) flush(bt *entityBatch) {
 	b.mu.Lock()
-	if b.pending[bt.key] == bt {
-		delete(b.pending, bt.key)
+	if b.pending[bt.key] != bt {
+		b.mu.Unlock()
+		return
 	}
+	delete(b.pending, bt.key)
+	b.inflight[bt.key]++
 	b.mu.Unlock()
-	b.send(bt)
+	b.send(bt.key, bt)
 }
 
-func (b *entityBatcher) send(bt *entityBatch) {
+// send makes the requests of bt and hands out the answers; the key's in-flight count was
+// raised by the caller.
+func (b *entityBatcher) send(key string, bt *entityBatch) {
+	defer func() {
+		b.mu.Lock()
+		if b.inflight[key]--; b.inflight[key] == 0 {
+			delete(b.inflight, key)
+		}
+		b.mu.Unlock()
+	}()
 	if len(bt.waiters) == 1 {
 		w := bt.waiters[0]
 		b.stats.EntityRequests.Add(1)

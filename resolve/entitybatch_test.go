@@ -107,8 +107,9 @@ func TestEntityBatch_EventsOfManyGroupsShareOneEntitiesRequest(t *testing.T) {
 			t.Errorf("subscriber %d got %s, want %s", i+1, p, want)
 		}
 	}
-	// one request for all 20 (two if the machine delayed a straggler past the window)
-	if r := env.sub.CountEntitiesRequests(); r < 1 || r > 2 {
+	// the first fetch goes at once, the others wait in one batch while it is in flight (a
+	// third request if the machine delayed a straggler past the window)
+	if r := env.sub.CountEntitiesRequests(); r < 1 || r > 3 {
 		t.Errorf("%d _entities requests for %d events", r, n)
 	}
 	// the engine already shares identical fetches (5 distinct entities here)
@@ -131,12 +132,14 @@ func TestEntityBatch_AnswerWithErrorsIsRetriedPerFetch(t *testing.T) {
 	}
 	want := newBatchEnv(t, -1, nil).run(t, 5, ids)
 	for _, tc := range []struct {
-		name     string
-		wrap     func(http.Handler) http.Handler
-		requests int
+		name          string
+		wrap          func(http.Handler) http.Handler
+		min, requests uint64
 	}{
-		{"split", nil, 1},
-		{"errors", refuseBatches, 1 + 5},
+		// the first at once, the other four in one batch (or three batches at worst)
+		{"split", nil, 2, 3},
+		// the batch fails and each of its fetches is retried alone
+		{"errors", refuseBatches, 1 + 5, 1 + 4 + 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newBatchEnv(t, 200*time.Millisecond, tc.wrap)
@@ -146,8 +149,8 @@ func TestEntityBatch_AnswerWithErrorsIsRetriedPerFetch(t *testing.T) {
 					t.Errorf("subscriber %d: batched %s, unbatched %s", i+1, got[i], want[i])
 				}
 			}
-			if r := env.e.Stats().EntityRequests.Load(); r != uint64(tc.requests) {
-				t.Errorf("%d subgraph requests, want %d", r, tc.requests)
+			if r := env.e.Stats().EntityRequests.Load(); r < tc.min || r > tc.requests {
+				t.Errorf("%d subgraph requests, want %d to %d", r, tc.min, tc.requests)
 			}
 		})
 	}
