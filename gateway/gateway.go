@@ -55,6 +55,9 @@ type Gateway struct {
 	// scheme and path never change on reload (see restartRequired), so URL needs no lock.
 	scheme, path string
 
+	// hooks are the Go hooks of WithHooks; they outlive reloads.
+	hooks resolve.Hooks
+
 	ready    atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -62,8 +65,14 @@ type Gateway struct {
 
 // New builds everything the configuration describes and binds the listener; Serve starts
 // accepting requests. On error everything already started is stopped again.
-func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *Gateway, err error) {
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ...Option) (_ *Gateway, err error) {
 	g := &Gateway{cfg: cfg, log: log, stats: &resolve.Stats{}, ctx: ctx, scheme: "http", path: cfg.GraphQLPath}
+	for _, o := range options {
+		o(g)
+	}
+	if err := resolve.CheckHooks(g.hooks); err != nil {
+		return nil, err // before anything starts
+	}
 	if cfg.TLS != nil {
 		g.scheme = "https"
 	}
@@ -158,6 +167,7 @@ func (g *Gateway) newEngine(cfg *config.Config, super *schema.Supergraph) (*reso
 		Headers:           headerRules(cfg),
 		Upstream:          upstreamOptions(cfg),
 		Authorization:     g.authz,
+		Hooks:             g.hooks,
 		QueueSize:         cfg.Subscriptions.QueueSize,
 		SlowPolicy:        slowPolicy(cfg.Subscriptions.SlowConsumer),
 		Limits:            operationLimits(cfg.Limits),

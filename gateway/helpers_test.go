@@ -92,6 +92,12 @@ type gwSettings struct {
 	natsURL      string // "" = embedded (or NATS_URL when set)
 	embedded     string // embedded listen address
 	log          *zerolog.Logger
+	options      []Option
+}
+
+// withOptions passes Go options (hooks) to New.
+func withOptions(o ...Option) gwOption {
+	return func(g *gwSettings) { g.options = append(g.options, o...) }
 }
 
 // withLog sends the gateway's log to log instead of nowhere.
@@ -167,7 +173,7 @@ sse: { heartbeat_interval: 1s }
 	if s.log != nil {
 		log = *s.log
 	}
-	gw := serveGateway(t, cfg, log)
+	gw := serveGateway(t, cfg, log, s.options...)
 	if natsURL == "" {
 		natsURL = gw.Embedded().ClientURL()
 	}
@@ -329,9 +335,9 @@ type natsMsg = nats.Msg
 
 // serveGateway starts a gateway from cfg and, when the test ends, shuts it down and checks
 // that Serve returned cleanly.
-func serveGateway(t *testing.T, cfg *config.Config, log zerolog.Logger) *Gateway {
+func serveGateway(t *testing.T, cfg *config.Config, log zerolog.Logger, options ...Option) *Gateway {
 	t.Helper()
-	gw, err := New(context.Background(), cfg, log)
+	gw, err := New(context.Background(), cfg, log, options...)
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

@@ -56,15 +56,9 @@ func (e *Engine) authorizeSubscription(t *eventTrigger, sub *engine.GraphQLSubsc
 	}
 	// The subjects depend on the arguments only, as in group.start; rendering them here
 	// costs a template render per subscribe, on authorized providers only.
-	rctx := engine.NewContext(e.ctx)
-	rctx.Variables = mustParseVariables(variables)
-	var buf bytes.Buffer
-	if err := sub.Trigger.InputTemplate.Render(rctx, nil, &buf); err != nil {
-		return nil, fmt.Errorf("render subscription input: %w", err)
-	}
-	subjects, err := t.binding.RenderSubjects(argsOf(buf.Bytes()))
+	subjects, err := e.subscriptionSubjects(t, sub, variables)
 	if err != nil {
-		return nil, &RequestError{Errors: []GraphQLError{{Message: err.Error(), Path: []any{t.field}}}, Status: http.StatusBadRequest}
+		return nil, err
 	}
 	for _, s := range subjects {
 		if !grant.Allows(s) {
@@ -75,6 +69,22 @@ func (e *Engine) authorizeSubscription(t *eventTrigger, sub *engine.GraphQLSubsc
 		}
 	}
 	return grant, nil
+}
+
+// subscriptionSubjects renders the subjects an event subscription consumes, or the
+// client's error for arguments that do not render.
+func (e *Engine) subscriptionSubjects(t *eventTrigger, sub *engine.GraphQLSubscription, variables []byte) ([]string, error) {
+	rctx := engine.NewContext(e.ctx)
+	rctx.Variables = mustParseVariables(variables)
+	var buf bytes.Buffer
+	if err := sub.Trigger.InputTemplate.Render(rctx, nil, &buf); err != nil {
+		return nil, fmt.Errorf("render subscription input: %w", err)
+	}
+	subjects, err := t.binding.RenderSubjects(argsOf(buf.Bytes()))
+	if err != nil {
+		return nil, &RequestError{Errors: []GraphQLError{{Message: err.Error(), Path: []any{t.field}}}, Status: http.StatusBadRequest}
+	}
+	return subjects, nil
 }
 
 // expireWith ends s with EndUnauthenticated when the grant's token expires. The timer

@@ -75,7 +75,9 @@ type Options struct {
 	// Authorization restricts the subjects clients may use, by provider (ProviderKey);
 	// providers without a policy are open (see authz.go). Default: none.
 	Authorization map[string]*subjectauth.Policy
-	Log           zerolog.Logger
+	// Hooks extend subscriptions and publishes (see Hooks). Default: none.
+	Hooks Hooks
+	Log   zerolog.Logger
 }
 
 // Engine executes GraphQL requests against one composed schema.
@@ -91,6 +93,7 @@ type Engine struct {
 	subgraphs []string
 	opts      Options
 	schema    *schema.Schema
+	hooks     *hookSet // nil: none
 }
 
 // New builds the plan configuration for opts.Supergraph and starts the resolver.
@@ -116,8 +119,12 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	case opts.PreparationBudget < 0:
 		opts.PreparationBudget = 0
 	}
+	hooks, err := newHookSet(opts.Hooks, opts.Log)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	e := &Engine{ctx: ctx, cancel: cancel, headers: opts.Headers, opts: opts}
+	e := &Engine{ctx: ctx, cancel: cancel, headers: opts.Headers, opts: opts, hooks: hooks}
 
 	e.resolver = engine.New(ctx, engine.ResolverOptions{
 		MaxConcurrency:               1024,
@@ -143,7 +150,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		fetchClient = &c
 	}
 	subClient := graphql_datasource.NewGraphQLSubscriptionClient(opts.HTTPClient, streaming, ctx)
-	events := &eventFactory{ctx: ctx, broker: opts.Events, log: opts.Log, authz: opts.Authorization}
+	events := &eventFactory{ctx: ctx, broker: opts.Events, log: opts.Log, authz: opts.Authorization, hooks: hooks}
 	built, err := opts.Supergraph.Build(schema.BuildOptions{
 		GraphQLFactory: func(string) (plan.PlannerFactory[graphql_datasource.Configuration], error) {
 			return graphql_datasource.NewFactory(ctx, fetchClient, subClient)
@@ -211,7 +218,7 @@ func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) error 
 	if !ok {
 		return NewRequestError("subscriptions must be requested over SSE, multipart or WebSocket")
 	}
-	if len(e.opts.Authorization) > 0 {
+	if len(e.opts.Authorization) > 0 || e.hooks != nil {
 		ctx = withClientHeader(ctx, op.Request.Header)
 	}
 	rctx := engine.NewContext(ctx)
@@ -238,7 +245,7 @@ func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) error 
 
 // Subscribe starts a subscription. The returned stream receives one Message per event;
 // the caller pulls when opts.Wake fires and must Close the stream when the client leaves.
-func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptions) (*Stream, error) {
+func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOptions) (*Stream, error) {
 	sp, ok := op.prepared.plan.plan.(*plan.SubscriptionResponsePlan)
 	if !ok {
 		return nil, NewRequestError(fmt.Sprintf("operation %q is a %s, not a subscription", op.Name, op.Kind))
@@ -249,6 +256,11 @@ func (e *Engine) Subscribe(_ context.Context, op *Operation, opts SubscribeOptio
 		var err error
 		if grant, err = e.authorizeSubscription(t, sp.Response, variables, op.Request.Header); err != nil {
 			return nil, err
+		}
+		if e.hooks != nil && len(e.hooks.start) > 0 {
+			if err := e.startHooks(ctx, t, sp.Response, op, variables, grant); err != nil {
+				return nil, err
+			}
 		}
 	}
 	fh := e.headers.forward(op.Request.Header, e.subgraphs)

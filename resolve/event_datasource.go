@@ -52,6 +52,7 @@ type eventFactory struct {
 	broker eventBroker
 	log    zerolog.Logger
 	authz  map[string]*subjectauth.Policy // by ProviderKey; see authz.go
+	hooks  *hookSet                       // nil: none
 }
 
 func (f *eventFactory) Planner(abstractlogger.Logger) plan.DataSourcePlanner[eventConfig] {
@@ -260,7 +261,7 @@ func (p *eventPlanner) ConfigureFetch() engine.FetchConfiguration {
 			children = p.root.children
 		}
 		src = &publishSource{
-			brokerAction: action, broker: p.factory.broker, log: p.factory.log,
+			brokerAction: action, broker: p.factory.broker, log: p.factory.log, hooks: p.factory.hooks,
 			succeeded: publishResult(children, p.returnType, true),
 			failed:    publishResult(children, p.returnType, false),
 		}
@@ -390,6 +391,7 @@ type publishSource struct {
 	brokerAction
 	broker eventBroker
 	log    zerolog.Logger
+	hooks  *hookSet // nil: none
 	// succeeded and failed are the field's whole result, with every selected field of
 	// edfs__PublishResult (success, __typename) under its response key.
 	succeeded, failed []byte
@@ -399,6 +401,14 @@ func (s *publishSource) Load(ctx context.Context, _ http.Header, input []byte) (
 	args, subject, gqlErr := s.prepare(ctx, input)
 	if gqlErr != nil {
 		return errorResponse(gqlErr), nil
+	}
+	if s.hooks != nil && len(s.hooks.publish) > 0 {
+		p := &Publish{Header: clientHeader(ctx), Field: s.binding.FieldName, Provider: ProviderKey(s.binding), Subject: subject, Payload: args}
+		if gqlErr := s.hooks.onPublish(ctx, p); gqlErr != nil {
+			gqlErr.Path = []any{s.field}
+			return errorResponse(gqlErr), nil
+		}
+		args = p.Payload
 	}
 	if err := s.broker.Publish(ctx, ProviderKey(s.binding), subject, args); err != nil {
 		s.log.Warn().Err(err).Str("provider", s.binding.ProviderID).Str("subject", subject).

@@ -151,6 +151,9 @@ type Grant struct {
 	Subject string
 	// Anonymous is set for a client without a token (AllowAnonymous).
 	Anonymous bool
+	// Claims are the token's verified claims (nil for anonymous clients); shared, so
+	// read-only.
+	Claims map[string]any
 }
 
 // Allows reports whether the grant covers subject (see Covers).
@@ -232,7 +235,7 @@ func (p *Policy) verify(token string) (*Grant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid token: %w", err)
 	}
-	g := &Grant{syntax: p.syntax, patterns: patterns}
+	g := &Grant{syntax: p.syntax, patterns: patterns, Claims: claims}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		g.Expires = exp.Time
 	}

@@ -1,0 +1,51 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/edgate/edgate/resolve"
+)
+
+// An Option changes how New builds a gateway beyond its configuration file.
+type Option func(*Gateway)
+
+// WithHooks adds Go hooks to event-driven subscriptions and publishes. Each value may
+// implement any of SubscriptionStartHook and PublishHook; New fails for a value that
+// implements none. Hooks run in the order given and survive reloads.
+//
+//	type onlyOwnTeam struct{}
+//
+//	func (onlyOwnTeam) OnSubscriptionStart(ctx context.Context, s *gateway.SubscriptionStart) error {
+//		if s.Claims["team"] != "payments" {
+//			return &gateway.HookError{Code: "FORBIDDEN", Message: "payments only"}
+//		}
+//		return nil
+//	}
+//
+//	gw, err := gateway.New(ctx, cfg, log, gateway.WithHooks(onlyOwnTeam{}))
+func WithHooks(hooks ...any) Option {
+	return func(g *Gateway) { g.hooks.Handlers = append(g.hooks.Handlers, hooks...) }
+}
+
+// WithHookTimeout bounds each hook call (default 5s): a hook that overruns is abandoned
+// and its subscription or publish fails with HOOK_TIMEOUT.
+func WithHookTimeout(d time.Duration) Option {
+	return func(g *Gateway) { g.hooks.Timeout = d }
+}
+
+// The hook types, so that a binary with hooks needs only this package.
+type (
+	// SubscriptionStartHook is called before an event-driven subscription starts; an
+	// error refuses it.
+	SubscriptionStartHook = resolve.SubscriptionStartHook
+	// SubscriptionStart is what a SubscriptionStartHook sees: headers, claims, the
+	// operation and the subjects.
+	SubscriptionStart = resolve.SubscriptionStart
+	// PublishHook is called before a publish mutation sends; it may rewrite the payload
+	// or refuse.
+	PublishHook = resolve.PublishHook
+	// Publish is what a PublishHook sees and may change.
+	Publish = resolve.Publish
+	// HookError is an error a hook returns to choose the client's extensions.code.
+	HookError = resolve.HookError
+)
