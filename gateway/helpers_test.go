@@ -117,7 +117,7 @@ func withEmbeddedNATS(listen string) gwOption {
 
 // startGateway starts a gateway with the demo employees and products subgraphs and the
 // test event subgraph, on NATS_URL when set, otherwise on an embedded NATS server.
-func startGateway(t *testing.T, opts ...gwOption) *testGateway {
+func startGateway(t testing.TB, opts ...gwOption) *testGateway {
 	t.Helper()
 	s := gwSettings{natsURL: os.Getenv("NATS_URL"), embedded: "127.0.0.1:0"}
 	for _, o := range opts {
@@ -335,7 +335,7 @@ type natsMsg = nats.Msg
 
 // serveGateway starts a gateway from cfg and, when the test ends, shuts it down and checks
 // that Serve returned cleanly.
-func serveGateway(t *testing.T, cfg *config.Config, log zerolog.Logger, options ...Option) *Gateway {
+func serveGateway(t testing.TB, cfg *config.Config, log zerolog.Logger, options ...Option) *Gateway {
 	t.Helper()
 	gw, err := New(context.Background(), cfg, log, options...)
 	if err != nil {
