@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -128,5 +130,75 @@ func TestSSE_TwoClientsResumingFromTheSamePositionEachGetEverythingAfterIt(t *te
 		if got := second.nextFrame(t).ID; got != id {
 			t.Fatalf("second resumer: id %s, want %s", got, id)
 		}
+	}
+}
+
+// The WebSocket resume extension: a subscribe whose extensions hold lastEventId gets each
+// result's stream position in payload.extensions.eventId, and one that names a position
+// resumes after it, like Last-Event-ID over SSE.
+func TestWebSocket_ResumeExtensionReplaysMissedJetStreamEvents(t *testing.T) {
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "jetstream_events.graphql",
+		providers: "    nats:\n      - id: default\n",
+		extra:     `embedded_nats: { listen: "127.0.0.1:0", jetstream: true }`,
+	})
+	js, _ := jetStreamOf(t, g.Embedded().ClientURL())
+	wsURL := "ws://" + g.Addr() + "/graphql"
+	subscribe := func(c *wsClient, lastEventID string) {
+		payload, _ := json.Marshal(map[string]any{
+			"query":      streamSubscription,
+			"variables":  map[string]any{"id": 4},
+			"extensions": map[string]any{"lastEventId": lastEventID},
+		})
+		c.send(t, wsFrame{ID: "s", Type: "subscribe", Payload: payload})
+	}
+	type result struct {
+		Data       json.RawMessage `json:"data"`
+		Extensions struct {
+			EventID string `json:"eventId"`
+		} `json:"extensions"`
+	}
+	next := func(c *wsClient) result {
+		t.Helper()
+		var r result
+		if err := json.Unmarshal([]byte(c.next(t, "s")), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	first := dialGatewayWS(t, wsURL, nil, "")
+	subscribe(first, "") // positions, no resume
+	eventually(t, "the consumer", func() bool { return g.stats.Subscribers.Load() == 1 })
+	seq := jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`)
+	got := next(first)
+	if got.Extensions.EventID != fmt.Sprint(seq) || !strings.Contains(string(got.Data), `"id":4`) {
+		t.Fatalf("live result %+v, want eventId %d", got, seq)
+	}
+	_ = first.conn.CloseNow()
+	eventually(t, "no subscriber", func() bool { return g.stats.Subscribers.Load() == 0 })
+
+	missed := []uint64{
+		jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`),
+		jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`),
+	}
+	second := dialGatewayWS(t, wsURL, nil, "")
+	subscribe(second, got.Extensions.EventID)
+	for _, want := range missed {
+		if r := next(second); r.Extensions.EventID != fmt.Sprint(want) {
+			t.Fatalf("replayed eventId %q, want %d", r.Extensions.EventID, want)
+		}
+	}
+
+	// Without the extension, results are unchanged.
+	plain := dialGatewayWS(t, wsURL, nil, "")
+	plain.subscribe(t, "s", `subscription { employeeUpdatedStream(id: 4) { id } }`)
+	eventually(t, "two subscribers", func() bool { return g.stats.Subscribers.Load() == 2 })
+	live := jsPublish(t, js, "employees.4", `{"__typename":"Employee","id":4}`)
+	if r := plain.next(t, "s"); strings.Contains(r, "extensions") {
+		t.Fatalf("result without the extension: %s", r)
+	}
+	if r := next(second); r.Extensions.EventID != fmt.Sprint(live) {
+		t.Fatalf("live after replay: eventId %q, want %d", r.Extensions.EventID, live)
 	}
 }

@@ -78,6 +78,9 @@ type subscription struct {
 	cancel context.CancelFunc
 	dirty  bool // listed in conn.dirty, or woken before its stream was attached
 	done   bool // removed from conn.subs; its stream is closed or about to be
+	// positions: results carry their stream position (the resume extension, resumeFrom);
+	// set with stream, before the writer reads either
+	positions bool
 }
 
 type startResult int
@@ -420,7 +423,8 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 		return
 	}
 	if op.Kind == resolve.Subscription {
-		st, err := c.h.opts.Executor.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: func() { c.wake(s) }})
+		lastEventID, positions := resumeFrom(req.Extensions)
+		st, err := c.h.opts.Executor.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: func() { c.wake(s) }, LastEventID: lastEventID})
 		if err != nil {
 			c.fail(s, err)
 			return
@@ -432,6 +436,7 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 			return
 		}
 		s.stream = st
+		s.positions = positions
 		woken := s.dirty
 		s.dirty = false
 		// The context only stopped the start; an attached subscription keeps none.

@@ -215,6 +215,45 @@ func appendMessage(dst []byte, id, typ string, payload []byte) []byte {
 	return append(dst, '}')
 }
 
+// appendResultAt is appendResult for a subscription that opted in to stream positions
+// (resumeFrom): the payload gets "extensions":{"eventId":<position>} as its last member,
+// which the client sends back as lastEventId to resume after it. A payload that has
+// extensions of its own, or is not an object, goes out unchanged.
+func appendResultAt(dst []byte, id, typ string, payload []byte, eventID string) []byte {
+	if eventID == "" || len(payload) < 2 || payload[0] != '{' || payload[len(payload)-1] != '}' || bytes.Contains(payload, []byte(`"extensions"`)) {
+		return appendResult(dst, id, typ, payload)
+	}
+	quotedEventID, _ := json.Marshal(eventID)
+	ext := make([]byte, 0, len(`,"extensions":{"eventId":}}`)+len(quotedEventID))
+	if len(bytes.TrimSpace(payload[1:len(payload)-1])) > 0 {
+		ext = append(ext, ',')
+	}
+	ext = append(ext, `"extensions":{"eventId":`...)
+	ext = append(ext, quotedEventID...)
+	ext = append(ext, "}}"...)
+	with := make([]byte, 0, len(payload)-1+len(ext))
+	with = append(with, payload[:len(payload)-1]...)
+	with = append(with, ext...)
+	return appendResult(dst, id, typ, with)
+}
+
+// resumeFrom reads the resume extension of a subscribe (or start) payload's extensions:
+// {"lastEventId": "<position>"} resumes a JetStream or Kafka field after that position,
+// like SSE's Last-Event-ID, and with any string value (also "") the subscription's results
+// carry their positions (appendResultAt).
+func resumeFrom(extensions json.RawMessage) (lastEventID string, positions bool) {
+	if !isObject(extensions) {
+		return "", false
+	}
+	var e struct {
+		LastEventID *string `json:"lastEventId"`
+	}
+	if json.Unmarshal(extensions, &e) != nil || e.LastEventID == nil {
+		return "", false
+	}
+	return *e.LastEventID, true
+}
+
 // appendResult appends the frame of one result of operation id:
 // {"id":"<id>","type":"<typ>","payload":<payload>}. The payload is the hub's shared
 // rendering and is copied, never re-encoded; nothing per subscription is kept for it.

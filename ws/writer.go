@@ -77,7 +77,11 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 				}
 			}
 			for _, m := range msgs {
-				buf = appendResult(buf, s.id, c.proto.nextType, m.Payload)
+				if s.positions {
+					buf = appendResultAt(buf, s.id, c.proto.nextType, m.Payload, m.ID)
+				} else {
+					buf = appendResult(buf, s.id, c.proto.nextType, m.Payload)
+				}
 			}
 			clear(msgs)
 			sc.msgs = msgs[:0]
