@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,4 +214,131 @@ func postWith(t *testing.T, g *testGateway, query, variables string, header ...s
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// snapshotHook sends the current state of the employee first. Before answering it
+// publishes a live event and waits until the gateway received it, so that the test shows
+// the event that arrived while the hook ran is delivered after the snapshot, not lost.
+type snapshotHook struct {
+	g *testGateway
+	t *testing.T
+}
+
+func (h snapshotHook) OnSnapshot(_ context.Context, s *SubscriptionStart) ([][]byte, error) {
+	if s.Header.Get("X-Live-During-Snapshot") != "" {
+		before := h.g.stats.EventsReceived.Load()
+		// On employee 3's subject, but naming employee 2, so that it differs from the snapshot.
+		h.g.publish(h.t, "employeeUpdated.3", `{"__typename":"Employee","id":2}`)
+		for h.g.stats.EventsReceived.Load() == before {
+			runtime.Gosched()
+		}
+	}
+	var v struct{ ID int }
+	if err := json.Unmarshal(s.Variables, &v); err != nil {
+		return nil, err
+	}
+	return [][]byte{[]byte(`{"__typename":"Employee","id":` + strconv.Itoa(v.ID) + `}`)}, nil
+}
+
+func TestGateway_SnapshotHookSendsStateFirstAndLosesNothing(t *testing.T) {
+	hook := snapshotHook{t: t}
+	g := startGateway(t, withOptions(WithHooks(&lateBound{snapshot: func(ctx context.Context, s *SubscriptionStart) ([][]byte, error) { return hook.OnSnapshot(ctx, s) }})))
+	hook.g = g
+	c := subscribeSSE(t, g.URL(), `subscription($id: Int!) { employeeUpdated(id: $id) { id name } }`, `{"id":3}`, "X-Live-During-Snapshot", "1")
+	defer c.close()
+	// The snapshot, resolved like an event (name from the employees subgraph) ...
+	if got := c.next(t); got != `{"data":{"employeeUpdated":{"id":3,"name":"Chen Wei"}}}` {
+		t.Fatalf("first event %s, want the snapshot", got)
+	}
+	// ... then the event published while the hook ran.
+	if got := c.next(t); got != `{"data":{"employeeUpdated":{"id":2,"name":"Bilal Khan"}}}` {
+		t.Fatalf("second event %s, want the live one", got)
+	}
+	g.publish(t, "employeeUpdated.3", `{"__typename":"Employee","id":3}`)
+	if got := c.next(t); got != `{"data":{"employeeUpdated":{"id":3,"name":"Chen Wei"}}}` {
+		t.Fatalf("third event %s", got)
+	}
+	// The snapshot went to this subscriber only: another one on the same group gets
+	// its own snapshot and then the live event, once.
+	c2 := subscribeSSE(t, g.URL(), `subscription($id: Int!) { employeeUpdated(id: $id) { id name } }`, `{"id":3}`)
+	defer c2.close()
+	if got := c2.next(t); got != `{"data":{"employeeUpdated":{"id":3,"name":"Chen Wei"}}}` {
+		t.Fatalf("second subscriber's snapshot %s", got)
+	}
+	g.publish(t, "employeeUpdated.3", `{"__typename":"Employee","id":3}`)
+	c.next(t)
+	c2.next(t)
+	c.nothing(t, 50*time.Millisecond)
+}
+
+// lateBound lets a test build a hook that needs the gateway it is passed to.
+type lateBound struct {
+	snapshot func(context.Context, *SubscriptionStart) ([][]byte, error)
+}
+
+func (l *lateBound) OnSnapshot(ctx context.Context, s *SubscriptionStart) ([][]byte, error) {
+	return l.snapshot(ctx, s)
+}
+
+// eventHooks drops events of employee 13, turns employee 14 into employee 1 (for the
+// whole group), and redacts names for subscribers without "X-Role: admin".
+type eventHooks struct{ groupCalls, subscriberCalls atomic.Int64 }
+
+func (h *eventHooks) OnGroupEvent(_ context.Context, e *GroupEvent) error {
+	h.groupCalls.Add(1)
+	switch {
+	case strings.HasSuffix(e.Subject, ".13"):
+		e.Data = nil
+	case strings.HasSuffix(e.Subject, ".14"):
+		e.Data = []byte(`{"__typename":"Employee","id":1}`)
+	}
+	return nil
+}
+
+func (h *eventHooks) OnSubscriberEvent(_ context.Context, e *SubscriberEvent) error {
+	h.subscriberCalls.Add(1)
+	if e.Header.Get("X-Role") != "admin" {
+		e.Payload = bytes.ReplaceAll(e.Payload, []byte(`"name":"Alice Johnson"`), []byte(`"name":"REDACTED"`))
+	}
+	return nil
+}
+
+func TestGateway_EventHooksPerGroupAndPerSubscriber(t *testing.T) {
+	hooks := &eventHooks{}
+	g := startGateway(t, withOptions(WithHooks(hooks)))
+	query := `subscription { employeeUpdates { id name } }`
+	admin := subscribeSSE(t, g.URL(), query, "", "X-Role", "admin")
+	defer admin.close()
+	user := subscribeSSE(t, g.URL(), query, "")
+	defer user.close()
+	ws := dialWS(t, g, "graphql-transport-ws")
+	wsSend(t, ws, `{"type":"connection_init"}`)
+	if m := wsRead(t, ws); m["type"] != "connection_ack" {
+		t.Fatalf("got %v", m)
+	}
+	wsSend(t, ws, `{"id":"1","type":"subscribe","payload":{"query":"subscription { employeeUpdates { id name } }"}}`)
+	eventually(t, "three subscribers", func() bool { return g.stats.Subscribers.Load() == 3 })
+	if n := g.Engine().Groups(); n != 1 {
+		t.Fatalf("%d groups, want 1 (the role header is not forwarded)", n)
+	}
+
+	g.publish(t, "employeeUpdated.13", `{"__typename":"Employee","id":13}`) // dropped
+	g.publish(t, "employeeUpdated.14", `{"__typename":"Employee","id":14}`) // becomes 1
+	if got := admin.next(t); got != `{"data":{"employeeUpdates":{"id":1,"name":"Alice Johnson"}}}` {
+		t.Fatalf("admin got %s", got)
+	}
+	if got := user.next(t); got != `{"data":{"employeeUpdates":{"id":1,"name":"REDACTED"}}}` {
+		t.Fatalf("user got %s", got)
+	}
+	m := wsRead(t, ws)
+	b, _ := json.Marshal(m["payload"])
+	if m["type"] != "next" || string(b) != `{"data":{"employeeUpdates":{"id":1,"name":"REDACTED"}}}` {
+		t.Fatalf("WebSocket subscriber got %v", m)
+	}
+	if got := hooks.groupCalls.Load(); got != 2 {
+		t.Fatalf("group hook called %d times for 2 events of one group, want 2", got)
+	}
+	if got := hooks.subscriberCalls.Load(); got != 3 {
+		t.Fatalf("subscriber hook called %d times for 1 delivered event to 3 subscribers, want 3", got)
+	}
 }

@@ -10,8 +10,11 @@ import (
 type Option func(*Gateway)
 
 // WithHooks adds Go hooks to event-driven subscriptions and publishes. Each value may
-// implement any of SubscriptionStartHook and PublishHook; New fails for a value that
-// implements none. Hooks run in the order given and survive reloads.
+// implement any of SubscriptionStartHook (authorize), SnapshotHook (send the current state
+// first), GroupEventHook (rewrite or drop an event for a group), SubscriberEventHook
+// (redact or skip per subscriber) and PublishHook (rewrite or refuse a publish); New fails
+// for a value that implements none. Hooks run in the order given and survive reloads.
+// Without hooks, none of this costs anything.
 //
 //	type onlyOwnTeam struct{}
 //
@@ -48,4 +51,15 @@ type (
 	Publish = resolve.Publish
 	// HookError is an error a hook returns to choose the client's extensions.code.
 	HookError = resolve.HookError
+	// SnapshotHook sends a new subscriber events of its own (the current state) before
+	// live events, with nothing lost in between.
+	SnapshotHook = resolve.SnapshotHook
+	// GroupEventHook sees each event once per group of identical subscriptions.
+	GroupEventHook = resolve.GroupEventHook
+	// GroupEvent is an event as a group received it.
+	GroupEvent = resolve.GroupEvent
+	// SubscriberEventHook sees each response once per subscriber, with its claims.
+	SubscriberEventHook = resolve.SubscriberEventHook
+	// SubscriberEvent is one response on its way to one subscriber.
+	SubscriberEvent = resolve.SubscriberEvent
 )

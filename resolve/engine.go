@@ -184,12 +184,17 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		maxQueryBytes:    opts.MaxQueryBytes,
 		limits:           limits,
 	}
+	var eventHooks *hookSet
+	if hooks != nil && (len(hooks.group) > 0 || len(hooks.subscriber) > 0) {
+		eventHooks = hooks
+	}
 	e.hub = newHub(ctx, e.resolver, opts.Events, hubOptions{
-		queueSize: opts.QueueSize,
-		policy:    opts.SlowPolicy,
-		log:       opts.Log,
-		stats:     opts.Stats,
-		upstream:  newUpstreamConfig(opts.HTTPClient, opts.Upstream, opts.Log),
+		queueSize:  opts.QueueSize,
+		policy:     opts.SlowPolicy,
+		log:        opts.Log,
+		stats:      opts.Stats,
+		upstream:   newUpstreamConfig(opts.HTTPClient, opts.Upstream, opts.Log),
+		eventHooks: eventHooks,
 	})
 	return e, nil
 }
@@ -252,13 +257,14 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 	}
 	variables := canonicalJSON(op.prepared.variables)
 	var grant *subjectauth.Grant
+	var start *SubscriptionStart // for the hooks; nil without them
 	if t, isEvent := sp.Response.Trigger.Source.(*eventTrigger); isEvent {
 		var err error
 		if grant, err = e.authorizeSubscription(t, sp.Response, variables, op.Request.Header); err != nil {
 			return nil, err
 		}
-		if e.hooks != nil && len(e.hooks.start) > 0 {
-			if err := e.startHooks(ctx, t, sp.Response, op, variables, grant); err != nil {
+		if e.hooks != nil && (len(e.hooks.start) > 0 || len(e.hooks.snapshot) > 0) {
+			if start, err = e.startHooks(ctx, t, sp.Response, op, variables, grant); err != nil {
 				return nil, err
 			}
 		}
@@ -290,8 +296,25 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial, req: op.Request, resume: resume}
 
 	s := NewStream(e.opts.QueueSize, e.opts.SlowPolicy, opts.Wake)
-	if err := e.hub.join(spec, s); err != nil {
+	if e.hooks != nil && len(e.hooks.subscriber) > 0 {
+		info := &subscriberInfo{header: op.Request.Header}
+		if t, isEvent := sp.Response.Trigger.Source.(*eventTrigger); isEvent {
+			info.field = t.field
+		}
+		if grant != nil {
+			info.claims = grant.Claims
+		}
+		s.info = info
+	}
+	g, err := e.hub.join(spec, s)
+	if err != nil {
 		return nil, err
+	}
+	if start != nil && len(e.hooks.snapshot) > 0 {
+		if err := e.snapshot(ctx, g, s, start); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	expireWith(s, grant)
 	e.opts.Stats.Subscribers.Add(1)

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 
+	"github.com/edgate/edgate/eventsource"
 	"github.com/edgate/edgate/internal/subjectauth"
 )
 
@@ -25,7 +27,8 @@ import (
 // an error, and a hook that overruns Timeout is abandoned (its context ends) and counts
 // as an error too.
 type Hooks struct {
-	// Handlers are values implementing SubscriptionStartHook and/or PublishHook.
+	// Handlers are values implementing any of SubscriptionStartHook, SnapshotHook,
+	// GroupEventHook, SubscriberEventHook and PublishHook.
 	Handlers []any
 	// Timeout bounds each hook call; 0 means DefaultHookTimeout.
 	Timeout time.Duration
@@ -62,6 +65,60 @@ type SubscriptionStart struct {
 	// rendered subjects, topics or channels the subscription consumes.
 	Provider string
 	Subjects []string
+}
+
+// SnapshotHook sends a new subscriber the current state before live events. It is called
+// after the subscription joined its broker consumer, while live events for it are held,
+// so nothing published meanwhile is lost: the snapshot goes first, then every live event
+// that arrived since the join. (A snapshot read after such an event may already reflect
+// it; the event is still delivered, so clients should apply events idempotently.) Each
+// returned value is an event payload, resolved like a broker event (entity fields come
+// from the subgraphs) and delivered to this subscriber only. An error ends the
+// subscription before it is answered, like a refusal of OnSubscriptionStart.
+type SnapshotHook interface {
+	OnSnapshot(ctx context.Context, s *SubscriptionStart) ([][]byte, error)
+}
+
+// GroupEventHook sees each event once per subscription group (the subscribers with the
+// same operation, variables and forwarded headers), before it is resolved: it may
+// replace GroupEvent.Data for all of them, or set it to nil to drop the event. It runs on
+// the group's worker: its cost is added to every event of the group, and a slow hook
+// delays only its group's events.
+type GroupEventHook interface {
+	OnGroupEvent(ctx context.Context, e *GroupEvent) error
+}
+
+// GroupEvent is an event as a group received it.
+type GroupEvent struct {
+	// Field is the subscription field, Provider and Subject where the event came from.
+	Field    string
+	Provider string
+	Subject  string
+	// Variables are the group's variables; Header the request header of the subscriber
+	// that started the group.
+	Variables json.RawMessage
+	Header    http.Header
+	// Data is the event payload; replace it to rewrite the event, set nil to drop it.
+	Data []byte
+}
+
+// SubscriberEventHook sees each resolved response once per subscriber, with that
+// subscriber's header and claims: it may replace SubscriberEvent.Payload (redact a field
+// for this user) or set it to nil to skip the event for this subscriber. It runs for every
+// subscriber of every event, so it costs a call per delivery: keep it cheap. Without it,
+// a group's subscribers share one payload.
+type SubscriberEventHook interface {
+	OnSubscriberEvent(ctx context.Context, e *SubscriberEvent) error
+}
+
+// SubscriberEvent is one response on its way to one subscriber.
+type SubscriberEvent struct {
+	Field  string
+	Header http.Header
+	Claims map[string]any
+	// Payload is the complete response ({"data":...}); it is shared with the group's other
+	// subscribers, so a hook must not modify it in place: assign a new slice.
+	Payload []byte
 }
 
 // PublishHook is called before a publish mutation sends its message. It may replace
@@ -111,8 +168,11 @@ func CheckHooks(h Hooks) error {
 
 // hookSet is Hooks sorted by interface once, when the engine is built.
 type hookSet struct {
-	start   []SubscriptionStartHook
-	publish []PublishHook
+	start      []SubscriptionStartHook
+	snapshot   []SnapshotHook
+	group      []GroupEventHook
+	subscriber []SubscriberEventHook
+	publish    []PublishHook
 	timeout time.Duration
 	log     zerolog.Logger
 }
@@ -133,8 +193,17 @@ func newHookSet(h Hooks, log zerolog.Logger) (*hookSet, error) {
 		if x, ok := v.(PublishHook); ok {
 			s.publish, used = append(s.publish, x), true
 		}
+		if x, ok := v.(SnapshotHook); ok {
+			s.snapshot, used = append(s.snapshot, x), true
+		}
+		if x, ok := v.(GroupEventHook); ok {
+			s.group, used = append(s.group, x), true
+		}
+		if x, ok := v.(SubscriberEventHook); ok {
+			s.subscriber, used = append(s.subscriber, x), true
+		}
 		if !used {
-			return nil, fmt.Errorf("hook %d (%T) implements no hook interface (SubscriptionStartHook, PublishHook)", i, v)
+			return nil, fmt.Errorf("hook %d (%T) implements no hook interface (SubscriptionStartHook, SnapshotHook, GroupEventHook, SubscriberEventHook, PublishHook)", i, v)
 		}
 	}
 	return s, nil
@@ -204,11 +273,12 @@ func (s *hookSet) onPublish(ctx context.Context, p *Publish) *GraphQLError {
 	return nil
 }
 
-// startHooks runs the subscription start hooks for an event subscription.
-func (e *Engine) startHooks(ctx context.Context, t *eventTrigger, sub *engine.GraphQLSubscription, op *Operation, variables []byte, grant *subjectauth.Grant) error {
+// startHooks runs the subscription start hooks for an event subscription and returns
+// what they saw, for the snapshot hooks.
+func (e *Engine) startHooks(ctx context.Context, t *eventTrigger, sub *engine.GraphQLSubscription, op *Operation, variables []byte, grant *subjectauth.Grant) (*SubscriptionStart, error) {
 	subjects, err := e.subscriptionSubjects(t, sub, variables)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st := &SubscriptionStart{
 		Header:        op.Request.Header,
@@ -222,5 +292,88 @@ func (e *Engine) startHooks(ctx context.Context, t *eventTrigger, sub *engine.Gr
 	if grant != nil {
 		st.Claims = grant.Claims
 	}
-	return e.hooks.onSubscriptionStart(ctx, st)
+	return st, e.hooks.onSubscriptionStart(ctx, st)
+}
+
+// snapshot runs the snapshot hooks for a subscriber that just joined g, resolves what
+// they return like broker events and queues it before the live events that s holds.
+func (e *Engine) snapshot(ctx context.Context, g *group, s *Stream, st *SubscriptionStart) error {
+	var msgs []Message
+	var buf bytes.Buffer
+	for _, h := range e.hooks.snapshot {
+		var events [][]byte
+		gqlErr, status := e.hooks.call(ctx, "OnSnapshot", func(ctx context.Context) error {
+			var err error
+			events, err = h.OnSnapshot(ctx, st)
+			return err
+		})
+		if gqlErr != nil {
+			gqlErr.Path = []any{st.Field}
+			return &RequestError{Errors: []GraphQLError{*gqlErr}, Status: status}
+		}
+		for _, data := range events {
+			ev := eventsource.Event{Data: data}
+			if payload, ok := g.resolveEvent(&ev, &buf); ok {
+				msgs = append(msgs, Message{Payload: payload})
+			}
+		}
+	}
+	s.prepend(msgs)
+	return nil
+}
+
+// direct runs an event hook on the calling goroutine, turning a panic into an error; a
+// call slower than the timeout is logged. Event hooks run per event (and per subscriber),
+// where a goroutine and a timer per call would cost more than most hooks.
+func (s *hookSet) direct(name string, f func(context.Context) error) (err error) {
+	started := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error().Str("hook", name).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("hook panicked")
+			err = fmt.Errorf("hook %s failed", name)
+		}
+		if d := time.Since(started); d > s.timeout {
+			s.log.Warn().Str("hook", name).Dur("took", d).Msg("hook is slower than the hook timeout")
+		}
+	}()
+	return f(context.Background())
+}
+
+// subscriberInfo is what a SubscriberEventHook needs of one subscriber; streams carry it
+// only when such a hook is registered.
+type subscriberInfo struct {
+	field  string
+	header http.Header
+	claims map[string]any
+}
+
+// onGroupEvent runs the group hooks on one event; it returns the data to resolve, nil to
+// drop the event. An error (or panic) drops it too, with a log line.
+func (s *hookSet) onGroupEvent(e *GroupEvent) []byte {
+	for _, h := range s.group {
+		if err := s.direct("OnGroupEvent", func(ctx context.Context) error { return h.OnGroupEvent(ctx, e) }); err != nil {
+			s.log.Warn().Err(err).Str("field", e.Field).Str("subject", e.Subject).Msg("group event hook failed; event dropped for the group")
+			return nil
+		}
+		if e.Data == nil {
+			return nil
+		}
+	}
+	return e.Data
+}
+
+// onSubscriberEvent runs the subscriber hooks; nil skips the event for this subscriber.
+// An error (or panic) sends the subscriber an error in place of the event.
+func (s *hookSet) onSubscriberEvent(info *subscriberInfo, payload []byte) []byte {
+	e := &SubscriberEvent{Field: info.field, Header: info.header, Claims: info.claims, Payload: payload}
+	for _, h := range s.subscriber {
+		if err := s.direct("OnSubscriberEvent", func(ctx context.Context) error { return h.OnSubscriberEvent(ctx, e) }); err != nil {
+			s.log.Warn().Err(err).Str("field", info.field).Msg("subscriber event hook failed")
+			return graphQLErrorResponse("the event could not be delivered: a gateway hook failed")
+		}
+		if e.Payload == nil {
+			return nil
+		}
+	}
+	return e.Payload
 }

@@ -50,6 +50,9 @@ type hubOptions struct {
 	log          zerolog.Logger
 	stats        *Stats
 	upstream     *upstreamConfig // subscriptions served by subgraphs (upstream.go)
+	// eventHooks are the group and subscriber event hooks; nil when there are none, and
+	// then the event path does not look at hooks at all.
+	eventHooks *hookSet
 }
 
 type hub struct {
@@ -128,12 +131,12 @@ type group struct {
 
 // join adds s to the group for spec, starting the group if it is new. It returns once the
 // group's trigger is running, or with the error that prevented it.
-func (h *hub) join(spec groupSpec, s *Stream) error {
+func (h *hub) join(spec groupSpec, s *Stream) (*group, error) {
 	for {
 		h.mu.Lock()
 		if h.ctx.Err() != nil {
 			h.mu.Unlock()
-			return errors.New("the gateway is shutting down")
+			return nil, errors.New("the gateway is shutting down")
 		}
 		g, ok := h.groups[spec.key]
 		if !ok {
@@ -145,10 +148,10 @@ func (h *hub) join(spec groupSpec, s *Stream) error {
 			if g.err != nil {
 				s.SetOnClose(nil)
 				h.remove(g)
-				return g.err
+				return nil, g.err
 			}
 			h.opts.stats.Groups.Add(1)
-			return nil
+			return g, nil
 		}
 		g.addMember(s)
 		h.mu.Unlock()
@@ -156,9 +159,9 @@ func (h *hub) join(spec groupSpec, s *Stream) error {
 		if g.err != nil {
 			s.SetOnClose(nil)
 			g.removeMember(s)
-			return g.err
+			return nil, g.err
 		}
-		return nil
+		return g, nil
 	}
 }
 
@@ -341,7 +344,7 @@ func (g *group) enqueue(ev eventsource.Event) {
 	// A lone subscriber's event that the fast path renders costs less than handing it to
 	// a worker (a goroutine wake-up): it is delivered on the broker's goroutine. Groups
 	// with many members, or whose events need the general resolver, go to a worker.
-	inline := run && g.fast != nil && len(g.members) <= inlineMembers
+	inline := run && g.fast != nil && len(g.members) <= inlineMembers && g.h.opts.eventHooks == nil
 	g.mu.Unlock()
 	switch {
 	case inline:
@@ -436,6 +439,14 @@ func (g *group) nextID(position string) string {
 func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer) {
 	started := time.Now()
 	id := g.nextID(ev.Position)
+	if hooks := g.h.opts.eventHooks; hooks != nil && len(hooks.group) > 0 {
+		if t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger); isEvent {
+			ge := &GroupEvent{Field: t.field, Provider: ProviderKey(t.binding), Subject: ev.Subject, Variables: g.spec.variables, Header: g.spec.headers.client, Data: ev.Data}
+			if ev.Data = hooks.onGroupEvent(ge); ev.Data == nil {
+				return
+			}
+		}
+	}
 	payload, ok := g.resolveEvent(ev, buf)
 	if !ok {
 		return
@@ -447,7 +458,17 @@ func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer) {
 func (g *group) broadcast(m Message) {
 	members := g.snapshot()
 	stats := g.h.opts.stats
+	var perSubscriber *hookSet
+	if hooks := g.h.opts.eventHooks; hooks != nil && len(hooks.subscriber) > 0 {
+		perSubscriber = hooks
+	}
 	for _, s := range members {
+		m := m
+		if perSubscriber != nil && s.info != nil {
+			if m.Payload = perSubscriber.onSubscriberEvent(s.info, m.Payload); m.Payload == nil {
+				continue
+			}
+		}
 		queued, dropped := s.Push(m)
 		if queued {
 			stats.MessagesQueued.Add(1)

@@ -60,6 +60,8 @@ type Stream struct {
 	// hooks run after onClose when the stream is closed (e.g. a token-expiry timer).
 	hooks   []func()
 	dropped uint64
+	// info is set only when a SubscriberEventHook is registered (see hooks.go).
+	info *subscriberInfo
 }
 
 // NewStream returns a stream of the given capacity. wake is called, without locks held and
@@ -252,4 +254,29 @@ func (s *Stream) popFront() {
 	s.buf[s.head] = Message{}
 	s.head = (s.head + 1) % len(s.buf)
 	s.n--
+}
+
+// prepend queues msgs before everything queued so far (a SnapshotHook's events go before
+// the live events that arrived while it ran). The transport has not pulled yet: it gets
+// the stream only when Subscribe returns.
+func (s *Stream) prepend(msgs []Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.end != nil || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	all := make([]Message, 0, len(msgs)+s.n)
+	all = append(all, msgs...)
+	for i := 0; i < s.n; i++ {
+		all = append(all, s.buf[(s.head+i)%len(s.buf)])
+	}
+	s.buf, s.head, s.n = all, 0, len(all)
+	if s.limit < s.n {
+		s.limit = s.n // a snapshot bigger than the queue still goes out whole
+	}
+	s.mu.Unlock()
+	s.wake()
 }
