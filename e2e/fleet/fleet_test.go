@@ -3,8 +3,9 @@
 // Package fleet runs edgate as a fleet on loopback and breaks it while events flow: a
 // 3-node NATS cluster with JetStream (a stream with 3 replicas), a 3-broker Kafka (kfake),
 // two edgate processes built from cmd/edgate behind HAProxy with the configuration of
-// deploy/haproxy, and SSE clients that reconnect the way EventSource does (after the
-// server's retry hint, with Last-Event-ID).
+// deploy/haproxy, SSE clients that reconnect the way EventSource does (after the server's
+// retry hint, with Last-Event-ID) and graphql-transport-ws clients that reconnect like
+// graphql-ws and resume with the WebSocket resume extension (extensions.lastEventId).
 //
 //	go test -tags fleet -count=1 -v ./e2e/fleet/     # needs haproxy on PATH
 //
@@ -37,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,6 +53,7 @@ const (
 	kafkaTopic   = "fleet-kafka"
 	jsSubject    = "fleet.js"
 	clientsPer   = 3 // SSE clients per field
+	wsClientsPer = 2 // WebSocket clients per field
 	// afterFault is how many further events every client must get before a fault counts
 	// as survived.
 	afterFault = 20
@@ -237,18 +240,52 @@ type received struct {
 	at  time.Time
 }
 
-// sseClient reads a subscription through the load balancer the way EventSource does: it
-// reconnects after the server's retry hint (3s until it got one) and sends the last id it
-// saw as Last-Event-ID.
-type sseClient struct {
-	name, url, field string
+// tracker records what one client received.
+type tracker struct {
+	name, field string
 
 	mu         sync.Mutex
 	got        []received
 	lastID     string
-	retry      time.Duration
 	reconnects int
 	completes  int
+}
+
+// record notes one result of the client's field; id is its position ("" for none).
+func (c *tracker) record(data json.RawMessage, id string) {
+	var v map[string]struct {
+		ID int `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id != "" {
+		c.lastID = id
+	}
+	c.got = append(c.got, received{seq: v[c.field].ID, at: time.Now()})
+}
+
+func (c *tracker) snapshot() []received {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.got)
+}
+
+func (c *tracker) last() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastID
+}
+
+// sseClient reads a subscription through the load balancer the way EventSource does: it
+// reconnects after the server's retry hint (3s until it got one) and sends the last id it
+// saw as Last-Event-ID.
+type sseClient struct {
+	*tracker
+	url   string
+	retry time.Duration
 }
 
 func (c *sseClient) run(ctx context.Context) {
@@ -257,8 +294,8 @@ func (c *sseClient) run(ctx context.Context) {
 		c.stream(ctx)
 		c.mu.Lock()
 		c.reconnects++
-		wait := c.retry
 		c.mu.Unlock()
+		wait := c.retry
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
@@ -269,11 +306,9 @@ func (c *sseClient) run(ctx context.Context) {
 func (c *sseClient) stream(ctx context.Context) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	req.Header.Set("Accept", "text/event-stream")
-	c.mu.Lock()
-	if c.lastID != "" {
-		req.Header.Set("Last-Event-ID", c.lastID)
+	if id := c.last(); id != "" {
+		req.Header.Set("Last-Event-ID", id)
 	}
-	c.mu.Unlock()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return
@@ -297,9 +332,7 @@ func (c *sseClient) stream(ctx context.Context) {
 			event, data = "", ""
 		case strings.HasPrefix(line, "retry:"):
 			if ms, err := strconv.Atoi(strings.TrimSpace(line[6:])); err == nil {
-				c.mu.Lock()
 				c.retry = time.Duration(ms) * time.Millisecond
-				c.mu.Unlock()
 			}
 		case strings.HasPrefix(line, "id:"):
 			id = strings.TrimSpace(line[3:])
@@ -312,37 +345,95 @@ func (c *sseClient) stream(ctx context.Context) {
 }
 
 func (c *sseClient) dispatch(event, data, id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if id != "" {
-		c.lastID = id
-	}
 	switch event {
 	case "complete":
+		c.mu.Lock()
 		c.completes++
+		c.mu.Unlock()
 	case "next":
 		var v struct {
-			Data map[string]struct {
-				ID int `json:"id"`
-			} `json:"data"`
+			Data json.RawMessage `json:"data"`
 		}
-		if json.Unmarshal([]byte(data), &v) != nil {
-			return
+		if json.Unmarshal([]byte(data), &v) == nil {
+			c.record(v.Data, id)
 		}
-		c.got = append(c.got, received{seq: v.Data[c.field].ID, at: time.Now()})
 	}
 }
 
-func (c *sseClient) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.got)
+// wsClient is a graphql-transport-ws client that, like graphql-ws, reconnects and
+// subscribes again after the connection closes, using the resume extension: it keeps
+// the last payload.extensions.eventId and sends it as extensions.lastEventId.
+type wsClient struct {
+	*tracker
+	url string
 }
 
-func (c *sseClient) snapshot() []received {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.got)
+func (c *wsClient) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		c.session(ctx)
+		c.mu.Lock()
+		c.reconnects++
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(300 * time.Millisecond): // graphql-ws waits 1s+ with its default backoff
+		}
+	}
+}
+
+func (c *wsClient) session(ctx context.Context) {
+	conn, _, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return
+	}
+	defer conn.CloseNow()
+	write := func(v any) error {
+		b, _ := json.Marshal(v)
+		return conn.Write(ctx, websocket.MessageText, b)
+	}
+	if write(map[string]any{"type": "connection_init"}) != nil {
+		return
+	}
+	subscribed := false
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		var m struct {
+			Type    string `json:"type"`
+			Payload struct {
+				Data       json.RawMessage `json:"data"`
+				Extensions struct {
+					EventID string `json:"eventId"`
+				} `json:"extensions"`
+			} `json:"payload"`
+		}
+		if json.Unmarshal(b, &m) != nil {
+			return
+		}
+		switch m.Type {
+		case "connection_ack":
+			if !subscribed {
+				subscribed = true
+				err := write(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+					"query":      fmt.Sprintf("subscription { %s { id } }", c.field),
+					"extensions": map[string]any{"lastEventId": c.last()},
+				}})
+				if err != nil {
+					return
+				}
+			}
+		case "ping":
+			_ = write(map[string]any{"type": "pong"})
+		case "next":
+			c.record(m.Payload.Data, m.Payload.Extensions.EventID)
+		case "complete":
+			c.mu.Lock()
+			c.completes++
+			c.mu.Unlock()
+		}
+	}
 }
 
 // ---- publisher ----
@@ -534,13 +625,21 @@ log: { level: info, format: json }
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	var clients []*sseClient
+	var clients []*tracker
 	for _, field := range []string{"fleetJetStream", "fleetKafka"} {
-		for i := range clientsPer {
-			q := url.QueryEscape(fmt.Sprintf("subscription { %s { id } }", field))
-			c := &sseClient{name: fmt.Sprintf("%s-%d", field, i), url: "http://" + lb.addr + "/graphql?query=" + q, field: field}
-			clients = append(clients, c)
-			wg.Go(func() { c.run(ctx) })
+		for i := range clientsPer + wsClientsPer {
+			tr := &tracker{name: fmt.Sprintf("%s-sse-%d", field, i), field: field}
+			if i < clientsPer {
+				q := url.QueryEscape(fmt.Sprintf("subscription { %s { id } }", field))
+				c := &sseClient{tracker: tr, url: "http://" + lb.addr + "/graphql?query=" + q}
+				wg.Go(func() { c.run(ctx) })
+			} else {
+				tr.name = fmt.Sprintf("%s-ws-%d", field, i-clientsPer)
+				c := &wsClient{tracker: tr, url: "ws://" + lb.addr + "/graphql"}
+				wg.Go(func() { c.run(ctx) })
+			}
+			c := tr
+			clients = append(clients, tr)
 			// one at a time, so that leastconn alternates
 			want := len(clients)
 			waitFor(t, 20*time.Second, "subscription "+c.name, func() bool {
