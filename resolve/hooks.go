@@ -313,7 +313,12 @@ func (e *Engine) snapshot(ctx context.Context, g *group, s *Stream, st *Subscrip
 		}
 		for _, data := range events {
 			ev := eventsource.Event{Data: data}
-			if payload, ok := g.resolveEvent(&ev, &buf); ok {
+			payload, ok := g.resolveEvent(&ev, &buf)
+			if ok && s.info != nil && len(e.hooks.subscriber) > 0 {
+				// The snapshot is this subscriber's delivery like any other.
+				payload = e.hooks.onSubscriberEvent(s.info, payload)
+			}
+			if ok && payload != nil {
 				msgs = append(msgs, Message{Payload: payload})
 			}
 		}

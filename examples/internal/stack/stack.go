@@ -44,8 +44,9 @@ func ConfigPath(name string) string {
 
 // Start serves the demo employees subgraph on the host and port of the "employees"
 // subgraph's routing_url (a free port when that one is taken; cfg is updated to match) and
-// then starts the gateway of cfg. On error everything started is stopped again.
-func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger) (s *Stack, err error) {
+// then starts the gateway of cfg with options (hooks). On error everything started is
+// stopped again.
+func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ...gateway.Option) (s *Stack, err error) {
 	s = &Stack{log: log}
 	defer func() {
 		if err != nil {
@@ -73,7 +74,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger) (s *Stac
 	s.employees = &http.Server{Handler: demo.Employees().Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.employees.Serve(ln) }()
 
-	if s.Gateway, err = gateway.New(ctx, cfg, log); err != nil {
+	if s.Gateway, err = gateway.New(ctx, cfg, log, options...); err != nil {
 		return nil, err
 	}
 	s.served = make(chan error, 1)
