@@ -168,8 +168,11 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 	if c.ListenAddr != want.ListenAddr || c.GraphQLPath != "/graphql" {
 		t.Errorf("listen %q, path %q", c.ListenAddr, c.GraphQLPath)
 	}
-	if c.SSE.HeartbeatInterval != 5*time.Second {
+	if c.SSE.HeartbeatInterval != 5*time.Second || c.SSE.RetryInterval != time.Second {
 		t.Errorf("sse: %+v", c.SSE)
+	}
+	if c.Shutdown != (Shutdown{Clients: ShutdownReconnect}) {
+		t.Errorf("shutdown: %+v", c.Shutdown)
 	}
 	wantWS := WebSocket{Enabled: true, InitTimeout: 10 * time.Second, PingInterval: 10 * time.Second,
 		MaxSubscriptionsPerConnection: 100, ForwardInitPayload: true, MaxMessageBytes: 64 * 1024}

@@ -166,6 +166,16 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 			want:   `edgate.yaml:2: sse.heartbeat_interval: duration "-1s" must not be negative`,
 		},
 		{
+			name:   "drain longer than the shutdown timeout",
+			config: sub + "shutdown: { drain_delay: 6s, drain_window: 5s }\n",
+			want:   `edgate.yaml:2: shutdown_timeout (10s) must be longer than shutdown.drain_delay + shutdown.drain_window (11s), or the drain is cut short`,
+		},
+		{
+			name:   "unknown shutdown.clients",
+			config: sub + "shutdown: { clients: reconect }\n",
+			want:   `edgate.yaml:2: shutdown.clients "reconect" must be "reconnect" or "complete" (did you mean "reconnect"?)`,
+		},
+		{
 			name:   "invalid size",
 			config: sub + "websocket:\n  max_message_bytes: 64 kilobytes\n",
 			want:   `edgate.yaml:3: websocket.max_message_bytes: invalid size "64 kilobytes" (use e.g. 65536, 64KiB, 1MiB)`,
