@@ -100,7 +100,7 @@ type groupSpec struct {
 type group struct {
 	h      *hub
 	spec   groupSpec
-	rctx   *engine.Context
+	rctx   *engine.Context // nil while the fast path needs none (resolveContext)
 	ctx    context.Context
 	cancel context.CancelFunc
 	ready  chan struct{}
@@ -238,13 +238,26 @@ func (h *hub) newGroup(spec groupSpec) *group {
 	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
 	g.members = make(map[*Stream]struct{}, 1)
 	g.fast = fastRenderFor(spec.sub)
-	rctx := engine.NewContext(ctx)
-	rctx.Variables = mustParseVariables(spec.variables)
-	rctx.Request.Header = spec.headers.client
-	rctx.SubgraphHeadersBuilder = spec.headers
-	rctx.InitialPayload = spec.initial
-	g.rctx = rctx
+	g.rctx = g.newResolveContext()
 	return g
+}
+
+func (g *group) newResolveContext() *engine.Context {
+	rctx := engine.NewContext(g.ctx)
+	rctx.Variables = mustParseVariables(g.spec.variables)
+	rctx.Request.Header = g.spec.headers.client
+	rctx.SubgraphHeadersBuilder = g.spec.headers
+	rctx.InitialPayload = g.spec.initial
+	return rctx
+}
+
+// resolveContext is the engine context of the general resolver and the filter, made
+// again when the fast path released it; only the goroutine draining the group calls it.
+func (g *group) resolveContext() *engine.Context {
+	if g.rctx == nil {
+		g.rctx = g.newResolveContext()
+	}
+	return g.rctx
 }
 
 func (g *group) addMember(s *Stream) {
@@ -289,6 +302,12 @@ func (g *group) start() {
 		return
 	}
 	input := buf.Bytes()
+	if g.fast != nil && g.spec.sub.Filter == nil {
+		// Events render without the engine context (a few hundred bytes with the parsed
+		// variables, per group): drop it before any event can arrive; a fallback makes it
+		// again.
+		g.rctx = nil
+	}
 	switch t := g.spec.sub.Trigger.Source.(type) {
 	case *eventTrigger:
 		subjects, err := t.binding.RenderSubjects(argsOf(input))
@@ -504,7 +523,7 @@ func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload 
 	// The filter reads the event as published (its fieldPaths name schema fields).
 	if f := g.spec.sub.Filter; f != nil {
 		buf.Reset()
-		skip, err := f.SkipEvent(g.rctx, data, buf)
+		skip, err := f.SkipEvent(g.resolveContext(), data, buf)
 		if err != nil {
 			return graphQLErrorResponse("subscription filter: " + err.Error()), true
 		}
@@ -531,7 +550,7 @@ func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload 
 	ctx, cancel := context.WithTimeout(g.ctx, g.h.opts.fetchTimeout)
 	defer cancel()
 	buf.Reset()
-	if _, err := g.h.resolver.ResolveGraphQLResponse(g.rctx.WithContext(ctx), g.spec.sub.Response, initial, buf); err != nil {
+	if _, err := g.h.resolver.ResolveGraphQLResponse(g.resolveContext().WithContext(ctx), g.spec.sub.Response, initial, buf); err != nil {
 		return graphQLErrorResponse("resolve event: " + err.Error()), true
 	}
 	return bytes.Clone(buf.Bytes()), true
