@@ -57,6 +57,7 @@ type hubOptions struct {
 
 type hub struct {
 	ctx      context.Context
+	eventCtx context.Context // ctx, marked for entity batching: every event group's context
 	resolver *engine.Resolver
 	events   eventSubscriber
 	opts     hubOptions
@@ -79,6 +80,8 @@ func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscrib
 		opts.stats = &Stats{}
 	}
 	h := &hub{ctx: ctx, resolver: resolver, events: events, opts: opts, groups: make(map[uint64]*group)}
+	// entity fetches of events may share requests with other groups' (entitybatch.go)
+	h.eventCtx = withEntityBatching(ctx)
 	h.workers = newWorkers(ctx, workerLinger)
 	return h
 }
@@ -122,6 +125,7 @@ type group struct {
 	scheduled bool
 	again     bool
 	closing   bool
+	stopped   atomic.Bool // closing, readable without the lock
 	stop      func()
 
 	seq uint64 // only the worker holding the group touches it
@@ -230,10 +234,16 @@ func (h *hub) groupCount() int {
 }
 
 func (h *hub) newGroup(spec groupSpec) *group {
-	ctx, cancel := context.WithCancel(h.ctx)
+	var ctx context.Context
+	cancel := func() {}
 	if _, isEvent := spec.sub.Trigger.Source.(*eventTrigger); isEvent {
-		// entity fetches of events may share requests with other groups' (entitybatch.go)
-		ctx = withEntityBatching(ctx)
+		// An event group shares the hub's context: a cancelable context of its own costs
+		// about 1 KiB per group (most of it in the parent's set of children), and nothing
+		// runs under it for longer than one fetch. close marks the group stopped instead.
+		ctx = h.eventCtx
+	} else {
+		// an upstream subscription lives as long as the group
+		ctx, cancel = context.WithCancel(h.ctx)
 	}
 	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
 	g.members = make(map[*Stream]struct{}, 1)
@@ -333,8 +343,13 @@ func (g *group) start() {
 			return
 		}
 		g.mu.Lock()
+		closed := g.closing
 		g.stop = stop
 		g.mu.Unlock()
+		if closed {
+			// the last member left while the subscription was being made
+			stop()
+		}
 	default:
 		if err := g.startUpstream(input); err != nil {
 			g.err = err
@@ -403,6 +418,7 @@ func (g *group) close() {
 		return
 	}
 	g.closing = true
+	g.stopped.Store(true)
 	stop := g.stop
 	g.mu.Unlock()
 	if stop != nil {
@@ -410,6 +426,9 @@ func (g *group) close() {
 	}
 	g.cancel()
 }
+
+// done reports whether the group was closed or the engine stopped.
+func (g *group) done() bool { return g.stopped.Load() || g.ctx.Err() != nil }
 
 // drain runs on a worker: it processes the inbox until it is empty, then releases the
 // group. The inbox is taken whole, so an idle group keeps no event buffer.
@@ -427,7 +446,7 @@ func (g *group) drain(buf *bytes.Buffer) {
 			g.broadcast(Message{ID: g.nextID(""), Payload: graphQLErrorResponse(fmt.Sprintf("%d events were dropped because the gateway could not resolve them fast enough", dropped))})
 		}
 		for i := range batch {
-			if g.ctx.Err() != nil {
+			if g.done() {
 				break
 			}
 			g.process(&batch[i], buf)
@@ -437,7 +456,7 @@ func (g *group) drain(buf *bytes.Buffer) {
 			return
 		}
 		g.mu.Lock()
-		if g.ctx.Err() != nil || (len(g.inbox) == 0 && g.dropped == 0 && !g.again) {
+		if g.done() || (len(g.inbox) == 0 && g.dropped == 0 && !g.again) {
 			g.scheduled = false
 			g.mu.Unlock()
 			return
