@@ -11,9 +11,13 @@ import (
 	"time"
 )
 
-// entitiesSubgraph is the employees subgraph of testdata/employees.graphql, answering the
-// gateway's `_entities` fetches with a name per representation. It counts fetches, so the
-// report can show whether the gateway resolves once per event or once per subscriber.
+// entitiesSubgraph serves the benchmark's subgraphs on one listener: the employees
+// subgraph of testdata/employees.graphql at /graphql (root `employee(id:)` queries and
+// `_entities` fetches, answering a name per representation) and the details subgraph of
+// testdata/details.graphql at /details (`_entities` with a department). It answers from
+// the request's variables without executing GraphQL, so it costs the shared cores little.
+// It counts `_entities` fetches, so the report can show whether the gateway resolves once
+// per event or once per subscriber.
 type entitiesSubgraph struct {
 	srv             *http.Server
 	ln              net.Listener
@@ -22,13 +26,13 @@ type entitiesSubgraph struct {
 }
 
 type graphqlRequest struct {
-	Query     string `json:"query"`
-	Variables struct {
-		Representations []struct {
-			Typename string          `json:"__typename"`
-			ID       json.RawMessage `json:"id"`
-		} `json:"representations"`
-	} `json:"variables"`
+	Query     string                     `json:"query"`
+	Variables map[string]json.RawMessage `json:"variables"`
+}
+
+type representation struct {
+	Typename string          `json:"__typename"`
+	ID       json.RawMessage `json:"id"`
 }
 
 func startEntitiesSubgraph(addr string) (*entitiesSubgraph, error) {
@@ -59,9 +63,31 @@ func (s *entitiesSubgraph) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeGraphQLError(w, "bad request: "+err.Error())
 		return
 	}
-	reps := req.Variables.Representations
-	if reps == nil {
-		writeGraphQLError(w, "the edgate-bench employees subgraph answers _entities fetches only")
+	details := r.URL.Path == "/details"
+	raw, isEntities := req.Variables["representations"]
+	if !isEntities {
+		if details || !strings.Contains(req.Query, "employee") {
+			writeGraphQLError(w, "the edgate-bench subgraphs answer _entities fetches and employee(id:) only")
+			return
+		}
+		// a root employee(id:) query: the id is the request's only numeric variable
+		id := json.RawMessage("1")
+		for _, v := range req.Variables {
+			if len(v) > 0 && v[0] >= '0' && v[0] <= '9' {
+				id = v
+				break
+			}
+		}
+		buf := make([]byte, 0, 128)
+		buf = append(buf, `{"data":{"employee":`...)
+		buf = appendEmployee(buf, id, false)
+		buf = append(buf, "}}"...)
+		_, _ = w.Write(buf)
+		return
+	}
+	var reps []representation
+	if err := json.Unmarshal(raw, &reps); err != nil {
+		writeGraphQLError(w, "bad representations: "+err.Error())
 		return
 	}
 	s.fetches.Add(1)
@@ -76,10 +102,19 @@ func (s *entitiesSubgraph) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			buf = append(buf, "null"...)
 			continue
 		}
-		buf = fmt.Appendf(buf, `{"__typename":"Employee","id":%s,"name":"Employee %s"}`, rep.ID, strings.Trim(string(rep.ID), `"`))
+		buf = appendEmployee(buf, rep.ID, details)
 	}
 	buf = append(buf, "]}}"...)
 	_, _ = w.Write(buf)
+}
+
+// appendEmployee appends the employee with id as the employees subgraph (name) or the
+// details subgraph (department) knows it.
+func appendEmployee(buf []byte, id json.RawMessage, details bool) []byte {
+	if details {
+		return fmt.Appendf(buf, `{"__typename":"Employee","id":%s,"department":"Department %s"}`, id, strings.Trim(string(id), `"`))
+	}
+	return fmt.Appendf(buf, `{"__typename":"Employee","id":%s,"name":"Employee %s"}`, id, strings.Trim(string(id), `"`))
 }
 
 func writeGraphQLError(w http.ResponseWriter, msg string) {

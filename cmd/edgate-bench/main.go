@@ -1,4 +1,5 @@
-// Command edgate-bench measures a gateway's subscription fan-out: it opens N subscribers
+// Command edgate-bench measures a gateway's subscription fan-out (and, with -mode query,
+// its queries and mutations): it opens N subscribers
 // over SSE or graphql-transport-ws, publishes numbered events to NATS at a given rate and
 // reports loss, order, delivered messages per second, publish-to-client latency, the
 // gateway's CPU per delivery and memory per idle subscriber, and its own CPU. See README.md.
@@ -64,6 +65,12 @@ type options struct {
 	entities     bool
 	entitiesAddr string
 
+	mode        string
+	op          string
+	clients     int
+	distinct    int
+	queryWarmup time.Duration
+
 	jsonFile string
 	worker   bool
 	verbose  bool
@@ -108,6 +115,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.entities, "entities", false, "serve the employees subgraph and select its name field, so each event needs an _entities fetch")
 	fs.StringVar(&o.entitiesAddr, "entities-addr", "127.0.0.1:4011", "listen address of the employees subgraph (must match the gateway config)")
 
+	fs.StringVar(&o.mode, "mode", "subscribe", "subscribe (fan-out of published events) or query (closed-loop queries and mutations over HTTP)")
+	fs.StringVar(&o.op, "op", "one-fetch", "with -mode query: one-fetch, entity-jump, typename or publish (-query overrides the text)")
+	fs.IntVar(&o.clients, "clients", 32, "with -mode query: closed-loop clients, each on its own keep-alive connection")
+	fs.IntVar(&o.distinct, "distinct", 1, "with -mode query: cycle through this many differently named copies of the operation")
+	fs.DurationVar(&o.queryWarmup, "query-warmup", 2*time.Second, "with -mode query: load before the measured -duration (default duration there: 10s)")
+
 	fs.StringVar(&o.jsonFile, "json", "", "also write the report as JSON to this file")
 	fs.BoolVar(&o.worker, "worker", false, "internal: run as a worker process of another edgate-bench")
 	fs.BoolVar(&o.verbose, "v", false, "log progress in detail")
@@ -128,6 +141,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.subjects > 1 && !set["subject"] {
 		o.subject = subjectTemplate
 	}
+	if o.mode == "query" {
+		if !set["duration"] {
+			o.duration = 10 * time.Second
+		}
+		if o.query == "" {
+			o.query = queryOps[o.op]
+		}
+	}
 	if o.query == "" {
 		switch {
 		case o.subjects > 1 && o.entities:
@@ -147,6 +168,20 @@ func (o *options) validate() error {
 	switch {
 	case o.worker:
 		return nil
+	case o.mode == "query":
+		switch {
+		case o.query == "":
+			return fmt.Errorf("-op %q: want one-fetch, entity-jump, typename or publish", o.op)
+		case o.clients < 1 || o.clients > 10000:
+			return fmt.Errorf("-clients %d: want 1..10000", o.clients)
+		case o.duration <= 0:
+			return fmt.Errorf("-duration %v: must be positive", o.duration)
+		case o.start != "" && o.gatewayBin != "":
+			return fmt.Errorf("-start and -gateway-bin: give one")
+		}
+		return nil
+	case o.mode != "subscribe":
+		return fmt.Errorf("-mode %q: want subscribe or query", o.mode)
 	case o.transport != "sse" && o.transport != "ws":
 		return fmt.Errorf("-transport %q: want sse or ws", o.transport)
 	case o.subscribers < 1:
@@ -195,6 +230,23 @@ func main() {
 	if o.worker {
 		if err := loadgen.ServeWorker(ctx, os.Stdin, os.Stdout, log.With().Int("worker", os.Getpid()).Logger()); err != nil {
 			fmt.Fprintln(os.Stderr, "edgate-bench worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.mode == "query" {
+		rep, err := runQueries(ctx, o, log)
+		if rep != nil {
+			rep.writeText(os.Stdout)
+			if o.jsonFile != "" {
+				if werr := rep.writeJSON(o.jsonFile); werr != nil {
+					fmt.Fprintln(os.Stderr, "edgate-bench:", werr)
+					os.Exit(1)
+				}
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "edgate-bench:", err)
 			os.Exit(1)
 		}
 		return

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgate/edgate/config"
+	edgate "github.com/edgate/edgate/gateway"
 	"github.com/edgate/edgate/schema"
 	"github.com/edgate/edgate/testkit/loadgen"
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -257,6 +259,69 @@ func TestRun_SmokeAgainstFakeGateway(t *testing.T) {
 			var back report
 			if b, err := os.ReadFile(jsonPath); err != nil || json.Unmarshal(b, &back) != nil || back.Received != rep.Received {
 				t.Errorf("json report does not round-trip: %v", err)
+			}
+			t.Logf("\n%s", text.String())
+		})
+	}
+}
+
+// TestRunQueries_AgainstGateway drives -mode query against a real gateway on the
+// benchmark's own config, for each operation and with -distinct.
+func TestRunQueries_AgainstGateway(t *testing.T) {
+	natsURL := startNATS(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subgraphAddr := ln.Addr().String()
+	ln.Close()
+	cfg, err := config.Load("testdata/edgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ListenAddr = "127.0.0.1:0"
+	for i := range cfg.Subgraphs {
+		if u := cfg.Subgraphs[i].RoutingURL; u != "" {
+			cfg.Subgraphs[i].RoutingURL = strings.Replace(u, "127.0.0.1:4011", subgraphAddr, 1)
+		}
+	}
+	cfg.Events.Providers.NATS[0].URL = natsURL
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gw, err := edgate.New(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve() }()
+	defer func() {
+		if err := gw.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+		<-served
+	}()
+
+	for _, tc := range []struct{ op, distinct string }{{"one-fetch", "1"}, {"entity-jump", "1"}, {"typename", "5"}, {"publish", "1"}} {
+		t.Run(tc.op, func(t *testing.T) {
+			o, err := parseFlags([]string{"-mode", "query", "-op", tc.op, "-distinct", tc.distinct, "-url", gw.URL(), "-entities-addr", subgraphAddr,
+				"-gateway-pid", fmt.Sprint(os.Getpid()), "-clients", "4", "-duration", "300ms", "-query-warmup", "50ms"}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := runQueries(ctx, o, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Requests == 0 || rep.Errors != 0 || rep.PerSecond <= 0 {
+				t.Fatalf("requests %d errors %d (%s) req/s %v", rep.Requests, rep.Errors, rep.ErrorSample, rep.PerSecond)
+			}
+			if rep.LatencyMS.P50 <= 0 || rep.LatencyMS.P99 < rep.LatencyMS.P50 || rep.Gateway.CPUMicrosPerRequest <= 0 {
+				t.Errorf("latency %+v gateway %+v", rep.LatencyMS, rep.Gateway)
+			}
+			var text bytes.Buffer
+			rep.writeText(&text)
+			if !strings.Contains(text.String(), "req/s") || !strings.Contains(text.String(), "µs per request") {
+				t.Errorf("text report:\n%s", text.String())
 			}
 			t.Logf("\n%s", text.String())
 		})

@@ -144,7 +144,9 @@ func (r *report) fill(res loadgen.Result) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func (r *report) writeJSON(path string) error {
+func (r *report) writeJSON(path string) error { return writeJSONFile(path, r) }
+
+func writeJSONFile(path string, r any) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
