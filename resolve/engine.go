@@ -41,8 +41,9 @@ type Options struct {
 	Supergraph *schema.Supergraph
 	// Events is the broker registry (eventsource.Registry).
 	Events Broker
-	// HTTPClient performs subgraph requests; default: a client with a 30 s timeout and
-	// pooled keep-alive connections.
+	// HTTPClient performs subgraph requests; default: a client with a 30 s timeout,
+	// keep-alive connections (up to 1,024 idle per subgraph host) and HTTP/2 where a TLS
+	// subgraph offers it.
 	HTTPClient *http.Client
 	// Headers forward client headers to subgraphs.
 	Headers HeaderRules
@@ -240,6 +241,15 @@ func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) error 
 		_, err := w.Write(refused)
 		return err
 	}
+	// The transports pass a buffer, which the result is resolved into without a copy; a
+	// failed resolve leaves it to them to discard. Other writers get the result only once
+	// it is complete.
+	if buf, ok := w.(*bytes.Buffer); ok {
+		if _, err := e.resolver.ResolveGraphQLResponse(rctx, sp.Response, nil, buf); err != nil {
+			return fmt.Errorf("execute %s %q: %w", op.Kind, op.Name, err)
+		}
+		return nil
+	}
 	var buf bytes.Buffer
 	if _, err := e.resolver.ResolveGraphQLResponse(rctx, sp.Response, nil, &buf); err != nil {
 		return fmt.Errorf("execute %s %q: %w", op.Kind, op.Name, err)
@@ -336,10 +346,12 @@ func (e *Engine) Shutdown(end End) {
 
 func defaultHTTPClient() *http.Client {
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
+		Proxy:       http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		// Queries keep one connection per request in flight to a subgraph; under load that
+		// is hundreds, and a smaller idle pool closes and redials them all the time.
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

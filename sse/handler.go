@@ -85,6 +85,8 @@ type Handler struct {
 	shards       int
 	log          zerolog.Logger
 
+	accept acceptMemo
+
 	closed atomic.Bool
 	// completeOnShutdown: Shutdown ends streams with complete rather than a reconnect hint.
 	completeOnShutdown atomic.Bool
@@ -190,7 +192,7 @@ func (h *Handler) Shutdown(ctx context.Context, opts ShutdownOptions) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	neg := negotiate(r.Header.Values("Accept"))
+	neg := h.accept.negotiate(r.Header["Accept"])
 	if h.closed.Load() {
 		writeError(w, neg.jsonType, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
@@ -201,7 +203,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, neg.jsonType, herr)
 		return
 	}
-	req.Header = r.Header.Clone()
+	// Queries and mutations end with this handler, so they read the request's headers in
+	// place; a subscription outlives it and gets its own copy below.
+	req.Header = r.Header
 
 	ctx := r.Context()
 	op, err := h.exec.Prepare(ctx, req)
@@ -229,6 +233,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, neg.jsonType, badRequest("subscriptions need a streaming transport: send Accept: text/event-stream (SSE) or Accept: multipart/mixed;subscriptionSpec=\"1.0\", or connect with a WebSocket (graphql-transport-ws)"))
 			return
 		}
+		op.Request.Header = r.Header.Clone()
 		h.serveSubscription(w, r, op, neg.subscriptionStream)
 		return
 	}

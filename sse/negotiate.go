@@ -4,6 +4,7 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Media types the endpoint speaks.
@@ -109,5 +110,38 @@ func negotiate(accept []string) negotiation {
 	if best == mediaMultipart && qMultipart > 0 {
 		n.subscriptionStream = formatMultipart
 	}
+	return n
+}
+
+// acceptMemo remembers the negotiation of the Accept values clients send: a client sends
+// the same one on every request, and clients use a handful, so parsing media types per
+// request is waste. It stops learning at acceptMemoSize values (arbitrary headers from
+// hostile clients cannot grow it); others are negotiated each time.
+type acceptMemo struct {
+	mu   sync.RWMutex
+	seen map[string]negotiation
+}
+
+const acceptMemoSize = 256
+
+func (m *acceptMemo) negotiate(accept []string) negotiation {
+	if len(accept) != 1 || len(accept[0]) > 512 {
+		return negotiate(accept)
+	}
+	m.mu.RLock()
+	n, ok := m.seen[accept[0]]
+	m.mu.RUnlock()
+	if ok {
+		return n
+	}
+	n = negotiate(accept)
+	m.mu.Lock()
+	if m.seen == nil {
+		m.seen = make(map[string]negotiation)
+	}
+	if len(m.seen) < acceptMemoSize {
+		m.seen[strings.Clone(accept[0])] = n
+	}
+	m.mu.Unlock()
 	return n
 }

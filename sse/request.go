@@ -27,15 +27,6 @@ func badRequest(format string, args ...any) *httpError {
 	return &httpError{status: http.StatusBadRequest, message: fmt.Sprintf(format, args...)}
 }
 
-// wireRequest keeps every field raw so that wrong JSON types are reported precisely
-// instead of as a generic decode error.
-type wireRequest struct {
-	Query         json.RawMessage `json:"query"`
-	OperationName json.RawMessage `json:"operationName"`
-	Variables     json.RawMessage `json:"variables"`
-	Extensions    json.RawMessage `json:"extensions"`
-}
-
 // readRequest extracts the GraphQL request from a GET (URL parameters) or POST (JSON body).
 func readRequest(w http.ResponseWriter, r *http.Request, maxBody int64) (*resolve.Request, *httpError) {
 	switch r.Method {
@@ -86,27 +77,31 @@ func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64) (*resolve.R
 	if body[0] != '{' {
 		return nil, badRequest("malformed request body: expected a JSON object")
 	}
-	var wire wireRequest
-	if err := json.Unmarshal(body, &wire); err != nil {
+	// one validity check of the whole body; scanBody then splits it without reflection
+	if !json.Valid(body) {
+		var wire struct{}
+		err := json.Unmarshal(body, &wire) // for the precise syntax error
 		return nil, badRequest("malformed JSON body: %v", err)
 	}
+	wire := scanBody(body)
 	req := &resolve.Request{}
-	if len(wire.Query) == 0 || isNull(wire.Query) {
+	if len(wire.query) == 0 || isNull(wire.query) {
 		return nil, badRequest("missing query: the JSON body needs a \"query\" string")
 	}
-	if err := json.Unmarshal(wire.Query, &req.Query); err != nil {
+	var ok bool
+	if req.Query, ok = unquote(wire.query); !ok {
 		return nil, badRequest("\"query\" must be a string")
 	}
-	if len(wire.OperationName) > 0 && !isNull(wire.OperationName) {
-		if err := json.Unmarshal(wire.OperationName, &req.OperationName); err != nil {
+	if len(wire.operationName) > 0 && !isNull(wire.operationName) {
+		if req.OperationName, ok = unquote(wire.operationName); !ok {
 			return nil, badRequest("\"operationName\" must be a string or null")
 		}
 	}
 	var herr *httpError
-	if req.Variables, herr = objectParam("variables", wire.Variables); herr != nil {
+	if req.Variables, herr = validObjectParam("variables", wire.variables); herr != nil {
 		return nil, herr
 	}
-	if req.Extensions, herr = objectParam("extensions", wire.Extensions); herr != nil {
+	if req.Extensions, herr = validObjectParam("extensions", wire.extensions); herr != nil {
 		return nil, herr
 	}
 	return req, nil
@@ -119,6 +114,17 @@ func objectParam(name string, raw []byte) (json.RawMessage, *httpError) {
 		return nil, nil
 	}
 	if raw[0] != '{' || !json.Valid(raw) {
+		return nil, badRequest("%q must be a JSON object", name)
+	}
+	return json.RawMessage(raw), nil
+}
+
+// validObjectParam is objectParam for a member of a body json.Valid accepted.
+func validObjectParam(name string, raw []byte) (json.RawMessage, *httpError) {
+	if len(raw) == 0 || isNull(raw) {
+		return nil, nil
+	}
+	if raw[0] != '{' {
 		return nil, badRequest("%q must be a JSON object", name)
 	}
 	return json.RawMessage(raw), nil
