@@ -465,6 +465,14 @@ type Limits struct {
 	// MaxPlanCacheBytes bounds the cached plans' memory, estimated from each normalized
 	// operation's size. Default 64MiB; must be positive.
 	MaxPlanCacheBytes ByteSize `yaml:"max_plan_cache_bytes"`
+
+	// MaxPreparedOperations and MaxPreparedOperationBytes bound the cache of prepared
+	// operations: a request whose query text and operation name were seen before skips
+	// parsing, normalization, validation and planning (automatic persisted queries are
+	// kept there too). The least recently used go first. Defaults 4096 and 32MiB; both
+	// must be positive.
+	MaxPreparedOperations     int      `yaml:"max_prepared_operations"`
+	MaxPreparedOperationBytes ByteSize `yaml:"max_prepared_operation_bytes"`
 }
 
 // TLS is the server certificate; both files are required, absolute paths after loading.
@@ -537,19 +545,21 @@ func defaults() *Config {
 		},
 		Subscriptions: Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect, EntityBatchWindow: time.Millisecond},
 		Limits: Limits{
-			MaxRequestBodyBytes:      1 << 20,
-			MaxOperationTokens:       15000,
-			MaxOperationNesting:      128,
-			MaxQueryDepth:            32,
-			MaxOperationFields:       500,
-			MaxOperationAliases:      100,
-			MaxRootFields:            64,
-			MaxFragments:             200,
-			MaxDirectivesPerLocation: 10,
-			MaxVariableDefinitions:   100,
-			MaxPreparationTime:       2 * time.Second,
-			MaxPlanCacheEntries:      1024,
-			MaxPlanCacheBytes:        64 << 20,
+			MaxRequestBodyBytes:       1 << 20,
+			MaxOperationTokens:        15000,
+			MaxOperationNesting:       128,
+			MaxQueryDepth:             32,
+			MaxOperationFields:        500,
+			MaxOperationAliases:       100,
+			MaxRootFields:             64,
+			MaxFragments:              200,
+			MaxDirectivesPerLocation:  10,
+			MaxVariableDefinitions:    100,
+			MaxPreparationTime:        2 * time.Second,
+			MaxPlanCacheEntries:       1024,
+			MaxPlanCacheBytes:         64 << 20,
+			MaxPreparedOperations:     4096,
+			MaxPreparedOperationBytes: 32 << 20,
 		},
 		Log:             Log{Level: "info", Format: LogJSON},
 		ShutdownTimeout: 10 * time.Second,

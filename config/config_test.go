@@ -185,7 +185,7 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 	wantLimits := Limits{MaxRequestBodyBytes: 1 << 20, MaxOperationTokens: 15000, MaxOperationNesting: 128,
 		MaxQueryDepth: 32, MaxOperationFields: 500, MaxOperationAliases: 100, MaxRootFields: 64, MaxFragments: 200,
 		MaxDirectivesPerLocation: 10, MaxVariableDefinitions: 100, MaxPreparationTime: 2 * time.Second,
-		MaxPlanCacheEntries: 1024, MaxPlanCacheBytes: 64 << 20}
+		MaxPlanCacheEntries: 1024, MaxPlanCacheBytes: 64 << 20, MaxPreparedOperations: 4096, MaxPreparedOperationBytes: 32 << 20}
 	if c.Limits != wantLimits {
 		t.Errorf("limits: %+v", c.Limits)
 	}
@@ -350,6 +350,8 @@ limits:
   max_preparation_time: 0s
   max_plan_cache_entries: 10
   max_plan_cache_bytes: 1MiB
+  max_prepared_operations: 10
+  max_prepared_operation_bytes: 64KiB
 tls: { cert_file: certs/server.pem, key_file: certs/server.key }
 log: { level: debug, format: console }
 playground: { enabled: false }
@@ -409,7 +411,8 @@ shutdown_timeout: 30s
 	}
 	if c.Limits != (Limits{MaxConnections: 10000, MaxRequestBodyBytes: 2_000_000, MaxOperationTokens: 2000, MaxOperationNesting: 40,
 		MaxQueryDepth: 12, MaxOperationFields: 0, MaxOperationAliases: 5, MaxRootFields: 6, MaxFragments: 7,
-		MaxDirectivesPerLocation: 8, MaxVariableDefinitions: 9, MaxPlanCacheEntries: 10, MaxPlanCacheBytes: 1 << 20}) {
+		MaxDirectivesPerLocation: 8, MaxVariableDefinitions: 9, MaxPlanCacheEntries: 10, MaxPlanCacheBytes: 1 << 20,
+		MaxPreparedOperations: 10, MaxPreparedOperationBytes: 64 << 10}) {
 		t.Errorf("limits: %+v", c.Limits)
 	}
 	if *c.TLS != (TLS{CertFile: abs("certs/server.pem"), KeyFile: abs("certs/server.key")}) {

@@ -419,6 +419,10 @@ func (v *validator) limits() error {
 		return v.errorf("limits.max_plan_cache_entries", "limits.max_plan_cache_entries must be positive")
 	case c.Limits.MaxPlanCacheBytes < 1:
 		return v.errorf("limits.max_plan_cache_bytes", "limits.max_plan_cache_bytes must be positive")
+	case c.Limits.MaxPreparedOperations < 1:
+		return v.errorf("limits.max_prepared_operations", "limits.max_prepared_operations must be positive")
+	case c.Limits.MaxPreparedOperationBytes < 1:
+		return v.errorf("limits.max_prepared_operation_bytes", "limits.max_prepared_operation_bytes must be positive")
 	}
 	for _, l := range []struct {
 		key   string

@@ -36,6 +36,9 @@ func metricsHandler(g *Gateway) http.Handler {
 	counter("entity_fetches_total", "_entities fetches made to resolve events.", func() float64 { return float64(s.EntityFetches.Load()) })
 	counter("entity_requests_total", "Subgraph requests that served the _entities fetches of events (fewer than the fetches when batched across groups).", func() float64 { return float64(s.EntityRequests.Load()) })
 	counter("event_resolve_seconds_total", "Time spent resolving events; divide by event_resolves_total for the mean latency.", func() float64 { return float64(s.ResolveNanos.Load()) / 1e9 })
+	counter("prepared_operation_hits_total", "Requests whose operation (query text and name) was prepared before: no parsing, normalization, validation or planning.", func() float64 { return float64(s.PreparedHits.Load()) })
+	counter("prepared_operation_misses_total", "Requests whose operation was parsed, normalized, validated and planned (a new text, or the first after a reload).", func() float64 { return float64(s.PreparedMisses.Load()) })
+	counter("prepared_operation_evictions_total", "Prepared operations dropped by limits.max_prepared_operations or max_prepared_operation_bytes.", func() float64 { return float64(s.PreparedEvictions.Load()) })
 	for id := range g.registry.Stats() {
 		id := id
 		labels := prometheus.Labels{"provider": id}

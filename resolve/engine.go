@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,12 @@ type Options struct {
 	// normalized operation's size).
 	PlanCacheEntries int
 	PlanCacheBytes   int64
+	// MaxPreparedOperations and MaxPreparedBytes bound the cache of prepared operations
+	// (keyed by raw text and operation name; automatic persisted queries live there too);
+	// the least recently used go first. Defaults DefaultMaxPreparedOperations and
+	// DefaultMaxPreparedBytes.
+	MaxPreparedOperations int
+	MaxPreparedBytes      int
 	// Stats receives the hub counters; default: a private instance (see Engine.Stats).
 	Stats *Stats
 	// Upstream configures subscriptions served by subgraphs (see upstream.go).
@@ -182,6 +189,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		cache:            newPlanCache(opts.PlanCacheEntries, opts.PlanCacheBytes),
 		budget:           opts.PreparationBudget,
 		planSem:          make(chan struct{}, 1),
+		prepared:         newPreparedCache(opts.MaxPreparedOperations, opts.MaxPreparedBytes, opts.Stats),
+		stats:            opts.Stats,
+		kits:             sync.Pool{New: newVariablesKit},
 		maxQueryBytes:    opts.MaxQueryBytes,
 		limits:           limits,
 	}

@@ -684,6 +684,11 @@ type Stats struct {
 	// subgraph requests that served them (fewer when fetches were batched).
 	EntityFetches  atomic.Uint64
 	EntityRequests atomic.Uint64
+	// Prepared operations: requests served from the cache, requests prepared anew (parsed,
+	// normalized, validated, planned) and entries evicted by its bounds.
+	PreparedHits      atomic.Uint64
+	PreparedMisses    atomic.Uint64
+	PreparedEvictions atomic.Uint64
 }
 
 func (s *Stats) observeResolve(d time.Duration) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -50,6 +51,9 @@ type pipeline struct {
 	clientDefinition *ast.Document
 	config           plan.Configuration
 	cache            *planCache
+	prepared         *preparedCache
+	kits             sync.Pool // *variablesKit
+	stats            *Stats
 	maxQueryBytes    int
 	limits           OperationLimits
 	// budget bounds the time from the start of preparation to the start of each step; 0:
@@ -61,9 +65,62 @@ type pipeline struct {
 	planSem chan struct{}
 }
 
-// prepare runs the steps of preparation under ctx: none of them can be interrupted (the
-// operation limits keep each short), so ctx and the budget are checked before each.
+// prepare serves a request from the prepared cache, or prepares it (prepareNew) and
+// caches the result.
 func (p *pipeline) prepare(ctx context.Context, req *Request) (*Operation, error) {
+	variables := bytes.TrimSpace(req.Variables)
+	if len(variables) == 0 || bytes.Equal(variables, []byte("null")) {
+		variables = []byte("{}")
+	}
+	if variables[0] != '{' || !json.Valid(variables) {
+		return nil, NewRequestError("\"variables\" must be a JSON object")
+	}
+	apqHash, isAPQ, err := persistedQuery(req.Extensions)
+	if err != nil {
+		return nil, err
+	}
+	if isAPQ {
+		if req.Query == "" {
+			q, ok := p.prepared.persisted(apqHash)
+			if !ok {
+				return nil, persistedError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound", http.StatusOK)
+			}
+			r := *req
+			r.Query = q
+			req = &r
+		} else if sha256Hex(req.Query) != apqHash {
+			return nil, persistedError("PERSISTED_QUERY_HASH_MISMATCH", "provided sha does not match query", http.StatusBadRequest)
+		}
+	}
+
+	key := rawKey(req.Query, req.OperationName)
+	if e := p.prepared.get(key, req.Query, req.OperationName); e != nil {
+		p.stats.PreparedHits.Add(1)
+		return e.operation(p, req, variables)
+	}
+	p.stats.PreparedMisses.Add(1)
+	e, vars, err := p.prepareNew(ctx, req, variables)
+	if err != nil {
+		return nil, err
+	}
+	e.key = key
+	p.prepared.put(e)
+	if isAPQ {
+		p.prepared.registerPersisted(apqHash, req.Query)
+	}
+	return &Operation{
+		Kind:     e.kind,
+		Name:     e.name,
+		Request:  req,
+		prepared: &preparedOperation{plan: e.plan, variables: vars},
+	}, nil
+}
+
+// prepareNew runs the whole pipeline for an operation the prepared cache does not hold:
+// limits, parse, normalize, validate, plan. None of the steps can be interrupted (the
+// operation limits keep each short), so ctx and the budget are checked before each. It
+// returns the cache entry (without its key) and this request's variables.
+func (p *pipeline) prepareNew(ctx context.Context, req *Request, variables []byte) (*preparedEntry, []byte, error) {
 	start := time.Now()
 	check := func() error {
 		if err := ctx.Err(); err != nil {
@@ -75,89 +132,117 @@ func (p *pipeline) prepare(ctx context.Context, req *Request) (*Operation, error
 		return nil
 	}
 	if strings.TrimSpace(req.Query) == "" {
-		return nil, NewRequestError("a GraphQL request must contain a non-empty \"query\"")
+		return nil, nil, NewRequestError("a GraphQL request must contain a non-empty \"query\"")
 	}
 	if p.maxQueryBytes > 0 && len(req.Query) > p.maxQueryBytes {
-		return nil, NewRequestError(fmt.Sprintf("query is %d bytes, more than the limit of %d", len(req.Query), p.maxQueryBytes))
+		return nil, nil, NewRequestError(fmt.Sprintf("query is %d bytes, more than the limit of %d", len(req.Query), p.maxQueryBytes))
 	}
-	variables := bytes.TrimSpace(req.Variables)
-	if len(variables) == 0 || bytes.Equal(variables, []byte("null")) {
-		variables = []byte("{}")
-	}
-	if variables[0] != '{' || !json.Valid(variables) {
-		return nil, NewRequestError("\"variables\" must be a JSON object")
-	}
-
 	// Before the parser: normalization is quadratic in the operation's size and cannot be
-	// stopped, so only operations known to be small reach it.
+	// stopped, so only operations known to be small reach it. A cache hit passed this
+	// check when it was prepared.
 	if err := oplimit.Check(req.Query, p.limits); err != nil {
-		return nil, limitError(err)
+		return nil, nil, limitError(err)
 	}
 
 	if err := check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	doc, report := astparser.ParseGraphqlDocumentString(req.Query)
 	if report.HasErrors() {
-		return nil, reportError(&report, http.StatusBadRequest)
+		return nil, nil, reportError(&report, http.StatusBadRequest)
 	}
 	name, kind, err := selectOperation(&doc, req.OperationName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
-	doc.Input.Variables = append([]byte(nil), variables...)
+	// Stage 1 is what every request with this text shares; it is printed and re-parsed so
+	// that a hit and a miss run the variable stage on the same document.
 	if err := check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := p.normalize(&doc, name); err != nil {
-		return nil, err
+	doc.Input.Variables = []byte("{}")
+	if err := p.normalize(&doc, newStage1Normalizer(), name); err != nil {
+		return nil, nil, err
 	}
-	if err := check(); err != nil {
-		return nil, err
+	stage1, err := astprinter.PrintString(&doc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("print normalized operation: %w", err)
 	}
-	if err := p.validate(&doc); err != nil {
-		return nil, err
-	}
-	if err := checkSubscriptionRoot(&doc); err != nil {
-		return nil, err
-	}
-	variables = doc.Input.Variables
-	if len(variables) == 0 {
+	declares := declaresVariables(&doc)
+	if !declares {
+		// nothing can refer to the request's variables: the operation's own (extracted
+		// literals) are the same for every request
 		variables = []byte("{}")
 	}
-	if err := validateVariables(&doc, p.clientDefinition, variables); err != nil {
-		return nil, err
+
+	// A kit of its own, not the pool's: the plan keeps pointing into the document it was
+	// built from, so that document must never be reused.
+	if err := check(); err != nil {
+		return nil, nil, err
+	}
+	k := newVariablesKit().(*variablesKit)
+	if err := k.normalizeVariables(p, stage1, name, variables); err != nil {
+		return nil, nil, err
+	}
+	norm := k.doc
+	if err := check(); err != nil {
+		return nil, nil, err
+	}
+	if err := p.validate(norm); err != nil {
+		return nil, nil, err
+	}
+	if err := checkSubscriptionRoot(norm); err != nil {
+		return nil, nil, err
+	}
+	vars := append([]byte(nil), norm.Input.Variables...)
+	if len(vars) == 0 {
+		vars = []byte("{}")
+	}
+	if err := validateVariablesWith(k.validator, norm, p.clientDefinition, vars); err != nil {
+		return nil, nil, err
 	}
 
-	printed, err := astprinter.PrintString(&doc)
+	printed, err := astprinter.PrintString(norm)
 	if err != nil {
-		return nil, fmt.Errorf("print normalized operation: %w", err)
+		return nil, nil, fmt.Errorf("print normalized operation: %w", err)
 	}
 	h := xxhash.New()
 	_, _ = h.WriteString(printed)
 	_, _ = h.Write([]byte{0})
 	_, _ = h.WriteString(name)
-	key := h.Sum64()
+	planKey := h.Sum64()
 
-	cp, ok := p.cache.get(key)
+	cp, ok := p.cache.get(planKey)
 	if !ok {
 		if err := check(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		pl, err := p.plan(ctx, &doc, name)
+		pl, err := p.plan(ctx, norm, name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		cp = &cachedPlan{key: key, kind: kind, normalized: printed, plan: pl}
+		cp = &cachedPlan{key: planKey, kind: kind, normalized: printed, plan: pl}
 		p.cache.put(cp)
 	}
-	return &Operation{
-		Kind:     kind,
-		Name:     name,
-		Request:  req,
-		prepared: &preparedOperation{plan: cp, variables: variables},
-	}, nil
+	e := &preparedEntry{query: req.Query, opName: req.OperationName, name: name, kind: kind, plan: cp}
+	if declares {
+		e.stage1 = stage1
+	} else {
+		e.static = vars
+	}
+	return e, vars, nil
+}
+
+// declaresVariables reports whether the (single, stage-1 normalized) operation in doc
+// declares variables.
+func declaresVariables(doc *ast.Document) bool {
+	for _, node := range doc.RootNodes {
+		if node.Kind == ast.NodeKindOperationDefinition && doc.OperationDefinitions[node.Ref].HasVariableDefinitions {
+			return true
+		}
+	}
+	return false
 }
 
 func selectOperation(doc *ast.Document, requested string) (string, OperationKind, error) {
@@ -201,25 +286,23 @@ func selectOperation(doc *ast.Document, requested string) (string, OperationKind
 	return name, kind, nil
 }
 
-func (p *pipeline) normalize(doc *ast.Document, name string) (err error) {
+func (p *pipeline) normalize(doc *ast.Document, normalizer *astnormalization.OperationNormalizer, name string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while normalizing the operation: %v", r)}}, Status: http.StatusInternalServerError}
+			err = internalError("normalizing the operation", r)
 		}
 	}()
-	normalizer := astnormalization.NewWithOpts(
-		astnormalization.WithRemoveNotMatchingOperationDefinitions(),
-		astnormalization.WithExtractVariables(),
-		astnormalization.WithRemoveFragmentDefinitions(),
-		astnormalization.WithInlineFragmentSpreads(),
-		astnormalization.WithRemoveUnusedVariables(),
-	)
 	var report operationreport.Report
 	normalizer.NormalizeNamedOperation(doc, p.definition, []byte(name), &report)
 	if report.HasErrors() {
 		return reportError(&report, http.StatusBadRequest)
 	}
 	return nil
+}
+
+// internalError reports a panic of the GraphQL library while doing what as a 500.
+func internalError(what string, r any) *RequestError {
+	return &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while %s: %v", what, r)}}, Status: http.StatusInternalServerError}
 }
 
 func (p *pipeline) validate(doc *ast.Document) (err error) {
@@ -236,8 +319,7 @@ func (p *pipeline) validate(doc *ast.Document) (err error) {
 	return nil
 }
 
-func validateVariables(doc, definition *ast.Document, variables []byte) error {
-	v := variablesvalidation.NewVariablesValidator(variablesvalidation.VariablesValidatorOptions{})
+func validateVariablesWith(v *variablesvalidation.VariablesValidator, doc, definition *ast.Document, variables []byte) error {
 	if err := v.Validate(doc, definition, variables); err != nil {
 		var report operationreport.Report
 		if errors.As(err, &report) {

@@ -40,15 +40,15 @@ func readRequest(w http.ResponseWriter, r *http.Request, maxBody int64) (*resolv
 
 func readGET(q url.Values) (*resolve.Request, *httpError) {
 	req := &resolve.Request{Query: q.Get("query"), OperationName: q.Get("operationName")}
-	if req.Query == "" {
-		return nil, badRequest("missing query: pass the GraphQL document in the query URL parameter")
-	}
 	var herr *httpError
 	if req.Variables, herr = objectParam("variables", []byte(q.Get("variables"))); herr != nil {
 		return nil, herr
 	}
 	if req.Extensions, herr = objectParam("extensions", []byte(q.Get("extensions"))); herr != nil {
 		return nil, herr
+	}
+	if req.Query == "" && !persisted(req.Extensions) {
+		return nil, badRequest("missing query: pass the GraphQL document in the query URL parameter")
 	}
 	return req, nil
 }
@@ -85,12 +85,15 @@ func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64) (*resolve.R
 	}
 	wire := scanBody(body)
 	req := &resolve.Request{}
-	if len(wire.query) == 0 || isNull(wire.query) {
-		return nil, badRequest("missing query: the JSON body needs a \"query\" string")
-	}
 	var ok bool
-	if req.Query, ok = unquote(wire.query); !ok {
-		return nil, badRequest("\"query\" must be a string")
+	switch {
+	case len(wire.query) > 0 && !isNull(wire.query):
+		if req.Query, ok = unquote(wire.query); !ok {
+			return nil, badRequest("\"query\" must be a string")
+		}
+	case !persisted(wire.extensions):
+		// an automatic persisted query may leave the text out; resolve looks it up
+		return nil, badRequest("missing query: the JSON body needs a \"query\" string")
 	}
 	if len(wire.operationName) > 0 && !isNull(wire.operationName) {
 		if req.OperationName, ok = unquote(wire.operationName); !ok {
@@ -128,6 +131,12 @@ func validObjectParam(name string, raw []byte) (json.RawMessage, *httpError) {
 		return nil, badRequest("%q must be a JSON object", name)
 	}
 	return json.RawMessage(raw), nil
+}
+
+// persisted reports whether extensions carry an automatic persisted query (Apollo's
+// extensions.persistedQuery), which may be sent without the query text.
+func persisted(extensions []byte) bool {
+	return bytes.Contains(extensions, []byte(`"persistedQuery"`))
 }
 
 func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
