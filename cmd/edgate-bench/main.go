@@ -113,7 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "after publishing, stop waiting for deliveries once none arrived for this long")
 
 	fs.BoolVar(&o.entities, "entities", false, "serve the employees subgraph and select its name field, so each event needs an _entities fetch")
-	fs.StringVar(&o.entitiesAddr, "entities-addr", "127.0.0.1:4011", "listen address of the employees subgraph (must match the gateway config)")
+	fs.StringVar(&o.entitiesAddr, "entities-addr", "127.0.0.1:4011", "listen address of the benchmark subgraphs (must match the gateway config; with -mode query, empty: they are served elsewhere)")
 
 	fs.StringVar(&o.mode, "mode", "subscribe", "subscribe (fan-out of published events) or query (closed-loop queries and mutations over HTTP)")
 	fs.StringVar(&o.op, "op", "one-fetch", "with -mode query: one-fetch, entity-jump, typename or publish (-query overrides the text)")

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -269,12 +268,12 @@ func TestRun_SmokeAgainstFakeGateway(t *testing.T) {
 // benchmark's own config, for each operation and with -distinct.
 func TestRunQueries_AgainstGateway(t *testing.T) {
 	natsURL := startNATS(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	subgraphs, err := startEntitiesSubgraph("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	subgraphAddr := ln.Addr().String()
-	ln.Close()
+	defer subgraphs.Close()
+	subgraphAddr := subgraphs.Addr()
 	cfg, err := config.Load("testdata/edgate.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +302,7 @@ func TestRunQueries_AgainstGateway(t *testing.T) {
 
 	for _, tc := range []struct{ op, distinct string }{{"one-fetch", "1"}, {"entity-jump", "1"}, {"typename", "5"}, {"publish", "1"}} {
 		t.Run(tc.op, func(t *testing.T) {
-			o, err := parseFlags([]string{"-mode", "query", "-op", tc.op, "-distinct", tc.distinct, "-url", gw.URL(), "-entities-addr", subgraphAddr,
+			o, err := parseFlags([]string{"-mode", "query", "-op", tc.op, "-distinct", tc.distinct, "-url", gw.URL(), "-entities-addr", "",
 				"-gateway-pid", fmt.Sprint(os.Getpid()), "-clients", "4", "-duration", "300ms", "-query-warmup", "50ms"}, io.Discard)
 			if err != nil {
 				t.Fatal(err)

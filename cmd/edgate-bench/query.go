@@ -94,11 +94,13 @@ func runQueries(ctx context.Context, o *options, log zerolog.Logger) (*queryRepo
 	s.Cores = runtime.NumCPU()
 	s.Started = time.Now().UTC().Format(time.RFC3339)
 
-	subgraphs, err := startEntitiesSubgraph(o.entitiesAddr)
-	if err != nil {
-		return nil, err
+	if o.entitiesAddr != "" { // empty: the subgraphs are served elsewhere
+		subgraphs, err := startEntitiesSubgraph(o.entitiesAddr)
+		if err != nil {
+			return nil, err
+		}
+		defer subgraphs.Close()
 	}
-	defer subgraphs.Close()
 	gw, err := openGateway(ctx, o, log)
 	if err != nil {
 		return nil, err
