@@ -13,6 +13,7 @@ import (
 
 	"github.com/buger/jsonparser"
 	"github.com/rs/zerolog"
+	"github.com/wundergraph/astjson"
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 
 	"github.com/edgate/edgate/eventsource"
@@ -602,6 +603,11 @@ func checkEvent(data []byte, t *eventTrigger) string {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
 		return fmt.Sprintf("invalid event on %s: the payload is not a JSON object", t.field)
+	}
+	// jsonparser reads only what it looks up: without this, a payload such as
+	// {"id":1,} would reach the rendering fast path and go out to clients as is.
+	if err := astjson.ValidateBytes(data); err != nil {
+		return fmt.Sprintf("invalid event on %s: the payload is not valid JSON: %v", t.field, err)
 	}
 	typeName, err := jsonparser.GetString(data, "__typename")
 	if err != nil {
