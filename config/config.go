@@ -395,6 +395,11 @@ type WebSocket struct {
 	ForwardInitPayload bool `yaml:"forward_init_payload"`
 	// MaxMessageBytes bounds one incoming WebSocket message. Default 64KiB; 0 means unlimited.
 	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
+	// CheckOrigin refuses (403) an upgrade whose Origin header names another site than the
+	// request's host and is not in cors.allowed_origins, so that a page elsewhere cannot
+	// open a socket that carries the user's cookies (cross-site WebSocket hijacking). An
+	// upgrade without Origin (not from a browser) is accepted. Default true.
+	CheckOrigin bool `yaml:"check_origin"`
 }
 
 // Slow-consumer policies (Subscriptions.SlowConsumer).
@@ -462,6 +467,15 @@ type Limits struct {
 	// MaxPlanCacheEntries bounds the cached query plans (least recently used out first).
 	// Default 1024; must be positive.
 	MaxPlanCacheEntries int `yaml:"max_plan_cache_entries"`
+	// ReadHeaderTimeout bounds reading a request's headers (HTTP/1.1) or an HTTP/2
+	// connection's preface. Default 10s; must be positive.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes a keep-alive connection without requests (HTTP/2: without
+	// streams) for this long. Default 120s; 0 means never.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers; over it the client gets 431. Default
+	// 64KiB; must be positive.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
 	// MaxPlanCacheBytes bounds the cached plans' memory, estimated from each normalized
 	// operation's size. Default 64MiB; must be positive.
 	MaxPlanCacheBytes ByteSize `yaml:"max_plan_cache_bytes"`
@@ -542,6 +556,7 @@ func defaults() *Config {
 			MaxSubscriptionsPerConnection: 100,
 			ForwardInitPayload:            true,
 			MaxMessageBytes:               64 << 10,
+			CheckOrigin:                   true,
 		},
 		Subscriptions: Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect, EntityBatchWindow: time.Millisecond},
 		Limits: Limits{
@@ -560,6 +575,9 @@ func defaults() *Config {
 			MaxPlanCacheBytes:         64 << 20,
 			MaxPreparedOperations:     4096,
 			MaxPreparedOperationBytes: 32 << 20,
+			ReadHeaderTimeout:         10 * time.Second,
+			IdleTimeout:               120 * time.Second,
+			MaxHeaderBytes:            64 << 10,
 		},
 		Log:             Log{Level: "info", Format: LogJSON},
 		ShutdownTimeout: 10 * time.Second,

@@ -175,7 +175,7 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 		t.Errorf("shutdown: %+v", c.Shutdown)
 	}
 	wantWS := WebSocket{Enabled: true, InitTimeout: 10 * time.Second, PingInterval: 10 * time.Second,
-		MaxSubscriptionsPerConnection: 100, ForwardInitPayload: true, MaxMessageBytes: 64 * 1024}
+		MaxSubscriptionsPerConnection: 100, ForwardInitPayload: true, MaxMessageBytes: 64 * 1024, CheckOrigin: true}
 	if c.WebSocket != wantWS {
 		t.Errorf("websocket: %+v", c.WebSocket)
 	}
@@ -185,7 +185,8 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 	wantLimits := Limits{MaxRequestBodyBytes: 1 << 20, MaxOperationTokens: 15000, MaxOperationNesting: 128,
 		MaxQueryDepth: 32, MaxOperationFields: 500, MaxOperationAliases: 100, MaxRootFields: 64, MaxFragments: 200,
 		MaxDirectivesPerLocation: 10, MaxVariableDefinitions: 100, MaxPreparationTime: 2 * time.Second,
-		MaxPlanCacheEntries: 1024, MaxPlanCacheBytes: 64 << 20, MaxPreparedOperations: 4096, MaxPreparedOperationBytes: 32 << 20}
+		MaxPlanCacheEntries: 1024, MaxPlanCacheBytes: 64 << 20, MaxPreparedOperations: 4096, MaxPreparedOperationBytes: 32 << 20,
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	if c.Limits != wantLimits {
 		t.Errorf("limits: %+v", c.Limits)
 	}
@@ -334,6 +335,7 @@ websocket:
   max_subscriptions_per_connection: 0
   forward_init_payload: true
   max_message_bytes: 128KiB
+  check_origin: false
 subscriptions: { queue_size: 16, slow_consumer: drop_oldest, entity_batch_window: 0 }
 limits:
   max_connections: 10000
@@ -352,6 +354,9 @@ limits:
   max_plan_cache_bytes: 1MiB
   max_prepared_operations: 10
   max_prepared_operation_bytes: 64KiB
+  read_header_timeout: 3s
+  idle_timeout: 0s
+  max_header_bytes: 16KiB
 tls: { cert_file: certs/server.pem, key_file: certs/server.key }
 log: { level: debug, format: console }
 playground: { enabled: false }
@@ -412,7 +417,8 @@ shutdown_timeout: 30s
 	if c.Limits != (Limits{MaxConnections: 10000, MaxRequestBodyBytes: 2_000_000, MaxOperationTokens: 2000, MaxOperationNesting: 40,
 		MaxQueryDepth: 12, MaxOperationFields: 0, MaxOperationAliases: 5, MaxRootFields: 6, MaxFragments: 7,
 		MaxDirectivesPerLocation: 8, MaxVariableDefinitions: 9, MaxPlanCacheEntries: 10, MaxPlanCacheBytes: 1 << 20,
-		MaxPreparedOperations: 10, MaxPreparedOperationBytes: 64 << 10}) {
+		MaxPreparedOperations: 10, MaxPreparedOperationBytes: 64 << 10,
+		ReadHeaderTimeout: 3 * time.Second, MaxHeaderBytes: 16 << 10}) {
 		t.Errorf("limits: %+v", c.Limits)
 	}
 	if *c.TLS != (TLS{CertFile: abs("certs/server.pem"), KeyFile: abs("certs/server.key")}) {

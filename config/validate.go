@@ -415,6 +415,12 @@ func (v *validator) limits() error {
 		return v.errorf("limits.max_operation_nesting", "limits.max_operation_nesting must be positive")
 	case c.Limits.MaxPreparationTime < 0:
 		return v.errorf("limits.max_preparation_time", "limits.max_preparation_time must not be negative (0 means unlimited)")
+	case c.Limits.ReadHeaderTimeout <= 0:
+		return v.errorf("limits.read_header_timeout", "limits.read_header_timeout must be positive")
+	case c.Limits.IdleTimeout < 0:
+		return v.errorf("limits.idle_timeout", "limits.idle_timeout must not be negative (0 means never)")
+	case c.Limits.MaxHeaderBytes < 1:
+		return v.errorf("limits.max_header_bytes", "limits.max_header_bytes must be positive")
 	case c.Limits.MaxPlanCacheEntries < 1:
 		return v.errorf("limits.max_plan_cache_entries", "limits.max_plan_cache_entries must be positive")
 	case c.Limits.MaxPlanCacheBytes < 1:

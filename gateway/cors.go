@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,4 +47,23 @@ func withCORS(c config.CORS, next http.Handler) http.Handler {
 		h.Set("Access-Control-Expose-Headers", strings.Join([]string{"Content-Type", telemetry.RequestIDHeader}, ", "))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkOrigin returns the WebSocket upgrade check of websocket.check_origin: an upgrade
+// from a browser (with an Origin header) is accepted from the gateway's own origin (the
+// Origin's host is the request's Host) or from an origin of cors.allowed_origins ("*":
+// any); nil when the check is off.
+func checkOrigin(cfg *config.Config) func(r *http.Request) bool {
+	if !cfg.WebSocket.CheckOrigin {
+		return nil
+	}
+	allowed := cfg.CORS.AllowedOrigins
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" || slices.Contains(allowed, "*") || slices.Contains(allowed, origin) {
+			return true
+		}
+		u, err := url.Parse(origin)
+		return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	}
 }

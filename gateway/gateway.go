@@ -122,6 +122,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 			PingInterval:                  wsPingInterval(cfg.WebSocket.PingInterval),
 			MaxSubscriptionsPerConnection: offIfZero(cfg.WebSocket.MaxSubscriptionsPerConnection),
 			MaxMessageBytes:               offIfZero(int64(cfg.WebSocket.MaxMessageBytes)),
+			CheckOrigin:                   checkOrigin(cfg),
 			Log:                           log,
 		})
 	}
@@ -131,11 +132,14 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 		}
 	}
 	opts := httpserver.Options{
-		Addr:           cfg.ListenAddr,
-		Handler:        g.routes(),
-		Log:            log,
-		MaxConnections: cfg.Limits.MaxConnections,
-		Pool:           g.writer,
+		Addr:              cfg.ListenAddr,
+		Handler:           g.routes(),
+		Log:               log,
+		MaxConnections:    cfg.Limits.MaxConnections,
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    int(cfg.Limits.MaxHeaderBytes),
+		Pool:              g.writer,
 	}
 	if cfg.TLS != nil {
 		opts.TLSCertFile, opts.TLSKeyFile = cfg.TLS.CertFile, cfg.TLS.KeyFile

@@ -234,3 +234,58 @@ func TestLimits_Configured(t *testing.T) {
 		t.Fatalf("status %d body %.300s", status, body)
 	}
 }
+
+// A page on another site cannot open a WebSocket to the gateway (cross-site WebSocket
+// hijacking); the gateway's own origin, an origin of cors.allowed_origins and clients that
+// send no Origin can.
+func TestLimits_WebSocketUpgradeChecksOrigin(t *testing.T) {
+	g := startGateway(t, withYAML(`cors: { allowed_origins: ["https://app.example.com"] }`))
+	upgrade := func(origin string) int {
+		req, _ := http.NewRequest(http.MethodGet, g.URL(), nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		req.Header.Set("Sec-WebSocket-Protocol", "graphql-transport-ws")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for origin, want := range map[string]int{
+		"https://evil.example":    http.StatusForbidden,
+		"null":                    http.StatusForbidden,
+		"http://" + g.Addr():      http.StatusSwitchingProtocols,
+		"https://app.example.com": http.StatusSwitchingProtocols,
+		"":                        http.StatusSwitchingProtocols,
+	} {
+		if got := upgrade(origin); got != want {
+			t.Errorf("Origin %q: status %d, want %d", origin, got, want)
+		}
+	}
+}
+
+// Request headers over limits.max_header_bytes get 431.
+func TestLimits_MaxHeaderBytes(t *testing.T) {
+	g := startGateway(t, withYAML(`limits: { max_header_bytes: 8KiB }`))
+	req, _ := http.NewRequest(http.MethodGet, g.URL()+"?query=%7B__typename%7D", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 20<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	req.Header.Set("X-Big", "small")
+	status, _, body := doGraphQL(t, req)
+	if status != http.StatusOK {
+		t.Fatalf("status %d body %s", status, body)
+	}
+}

@@ -60,7 +60,10 @@ type Options struct {
 	// plus an Authorization token found in the payload when the request had none) and the
 	// connection_init payload. An error closes the connection with 4403 Forbidden.
 	Authenticate func(ctx context.Context, header http.Header, initPayload json.RawMessage) error
-	Log          zerolog.Logger
+	// CheckOrigin, when set, decides whether an upgrade request may open a connection;
+	// refused ones get 403 (see gateway's same-origin and cors.allowed_origins check).
+	CheckOrigin func(r *http.Request) bool
+	Log         zerolog.Logger
 }
 
 // Handler serves GraphQL over WebSocket: graphql-transport-ws and the legacy graphql-ws.
@@ -164,6 +167,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !IsUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
 		http.Error(w, "expected a WebSocket upgrade", http.StatusUpgradeRequired)
+		return
+	}
+	if h.opts.CheckOrigin != nil && !h.opts.CheckOrigin(r) {
+		h.log.Debug().Str("origin", r.Header.Get("Origin")).Msg("websocket upgrade from another origin refused")
+		http.Error(w, "WebSocket connections from this origin are not allowed", http.StatusForbidden)
 		return
 	}
 	proto, selected, ok := negotiate(r.Header)

@@ -33,6 +33,12 @@ type Options struct {
 	Log                     zerolog.Logger
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
 	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that has carried no request (HTTP/2: no
+	// stream) for this long. 0: never.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers, HTTP/1.1 and HTTP/2 alike (431 over it).
+	// Default 1 MiB (net/http's DefaultMaxHeaderBytes).
+	MaxHeaderBytes int
 	// MaxConnections caps open TCP connections; beyond it new connections are closed at
 	// once and logged. 0 means unlimited.
 	MaxConnections int
@@ -107,6 +113,8 @@ func Listen(opts Options) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           opts.Handler,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		TLSConfig:         tlsConfig,
 		Protocols:         &protocols,
 		ErrorLog:          log.New(errorLogWriter{opts.Log}, "", 0),
@@ -120,6 +128,8 @@ func Listen(opts Options) (*Server, error) {
 		Pool:                 s.pool,
 		MaxConcurrentStreams: uint32(opts.MaxConcurrentStreams),
 		ReadHeaderTimeout:    opts.ReadHeaderTimeout,
+		IdleTimeout:          opts.IdleTimeout,
+		MaxHeaderListSize:    uint32(max(opts.MaxHeaderBytes, 0)),
 		Log:                  opts.Log,
 	})
 	s.h2.Configure(s.srv)
