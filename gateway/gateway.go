@@ -88,7 +88,14 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 		}
 	}()
 	// Start the composer's JS VM while the configuration is checked and brokers connect.
-	go func() { _ = schema.Prewarm() }()
+	// New waits for it before returning, so that no goroutine of New outlives it (when the
+	// composition below ran first, Prewarm returns at once).
+	prewarmed := make(chan struct{})
+	go func() {
+		defer close(prewarmed)
+		_ = schema.Prewarm()
+	}()
+	defer func() { <-prewarmed }()
 
 	super, err := loadSupergraph(cfg)
 	if err != nil {

@@ -316,7 +316,7 @@ func (e *Engine) snapshot(ctx context.Context, g *group, s *Stream, st *Subscrip
 			payload, ok := g.resolveEvent(&ev, &buf)
 			if ok && s.info != nil && len(e.hooks.subscriber) > 0 {
 				// The snapshot is this subscriber's delivery like any other.
-				payload = e.hooks.onSubscriberEvent(s.info, payload)
+				payload = e.hooks.onSubscriberEvent(s.info, payload, new(SubscriberEvent))
 			}
 			if ok && payload != nil {
 				msgs = append(msgs, Message{Payload: payload})
@@ -368,11 +368,13 @@ func (s *hookSet) onGroupEvent(e *GroupEvent) []byte {
 }
 
 // onSubscriberEvent runs the subscriber hooks; nil skips the event for this subscriber.
-// An error (or panic) sends the subscriber an error in place of the event.
-func (s *hookSet) onSubscriberEvent(info *subscriberInfo, payload []byte) []byte {
-	e := &SubscriberEvent{Field: info.field, Header: info.header, Claims: info.claims, Payload: payload}
+// An error (or panic) sends the subscriber an error in place of the event. e is scratch
+// space reused across the subscribers of one event (hooks must not keep it), so that a
+// delivery allocates nothing for the hook.
+func (s *hookSet) onSubscriberEvent(info *subscriberInfo, payload []byte, e *SubscriberEvent) []byte {
+	*e = SubscriberEvent{Field: info.field, Header: info.header, Claims: info.claims, Payload: payload}
 	for _, h := range s.subscriber {
-		if err := s.direct("OnSubscriberEvent", func(ctx context.Context) error { return h.OnSubscriberEvent(ctx, e) }); err != nil {
+		if err := s.callSubscriber(h, e); err != nil {
 			s.log.Warn().Err(err).Str("field", info.field).Msg("subscriber event hook failed")
 			return graphQLErrorResponse("the event could not be delivered: a gateway hook failed")
 		}
@@ -381,4 +383,15 @@ func (s *hookSet) onSubscriberEvent(info *subscriberInfo, payload []byte) []byte
 		}
 	}
 	return e.Payload
+}
+
+// callSubscriber is direct for the per-delivery hook, without a closure per call.
+func (s *hookSet) callSubscriber(h SubscriberEventHook, e *SubscriberEvent) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error().Str("hook", "OnSubscriberEvent").Interface("panic", r).Bytes("stack", debug.Stack()).Msg("hook panicked")
+			err = errors.New("hook OnSubscriberEvent failed")
+		}
+	}()
+	return h.OnSubscriberEvent(context.Background(), e)
 }

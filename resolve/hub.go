@@ -498,13 +498,14 @@ func (g *group) broadcast(m Message) {
 	members := g.snapshot()
 	stats := g.h.opts.stats
 	var perSubscriber *hookSet
+	var scratch *SubscriberEvent
 	if hooks := g.h.opts.eventHooks; hooks != nil && len(hooks.subscriber) > 0 {
-		perSubscriber = hooks
+		perSubscriber, scratch = hooks, new(SubscriberEvent)
 	}
 	for _, s := range members {
 		m := m
 		if perSubscriber != nil && s.info != nil {
-			if m.Payload = perSubscriber.onSubscriberEvent(s.info, m.Payload); m.Payload == nil {
+			if m.Payload = perSubscriber.onSubscriberEvent(s.info, m.Payload, scratch); m.Payload == nil {
 				continue
 			}
 		}

@@ -29,8 +29,26 @@ func BenchmarkHub_FanOutWithEntities(b *testing.B) {
 	}
 }
 
-func benchFanOut(b *testing.B, n int, query string) {
-	e, mem := newEngineWith(b, Options{QueueSize: 1 << 20, Log: zerolog.Nop()})
+// BenchmarkHub_FanOutWithEventHooks is BenchmarkHub_FanOut with a no-op group hook and a
+// no-op subscriber hook: what the hook calls themselves cost (compare with FanOut, which
+// has no hooks and checks one nil pointer per event).
+func BenchmarkHub_FanOutWithEventHooks(b *testing.B) {
+	for _, n := range []int{1, 10000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			benchFanOutWith(b, n, `subscription { employeeUpdated(id: 1) { id } }`, Hooks{Handlers: []any{noopEventHooks{}}})
+		})
+	}
+}
+
+type noopEventHooks struct{}
+
+func (noopEventHooks) OnGroupEvent(context.Context, *GroupEvent) error           { return nil }
+func (noopEventHooks) OnSubscriberEvent(context.Context, *SubscriberEvent) error { return nil }
+
+func benchFanOut(b *testing.B, n int, query string) { benchFanOutWith(b, n, query, Hooks{}) }
+
+func benchFanOutWith(b *testing.B, n int, query string, hooks Hooks) {
+	e, mem := newEngineWith(b, Options{QueueSize: 1 << 20, Log: zerolog.Nop(), Hooks: hooks})
 	op, err := e.Prepare(context.Background(), &Request{Query: query})
 	if err != nil {
 		b.Fatal(err)

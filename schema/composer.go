@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	composition "github.com/wundergraph/cosmo/composition-go"
 )
@@ -14,6 +15,9 @@ import (
 // long as the pool keeps it (until the second garbage collection after its last use).
 var composerMu sync.Mutex
 
+// warm is set once a composition ran, so that a Prewarm that comes later does nothing.
+var warm atomic.Bool
+
 // prewarmSchema is the smallest graph that runs the whole composer, so that its code is
 // loaded and compiled before the real graph arrives.
 const prewarmSchema = `type Query { ping: String }`
@@ -24,7 +28,7 @@ const prewarmSchema = `type Query { ping: String }`
 // starting brokers). A Compose that starts meanwhile waits for it rather than starting a
 // second VM. Prewarm is optional: Compose works without it.
 func Prewarm() error {
-	_, err := buildRouterConfiguration([]*composition.Subgraph{{Name: "prewarm", URL: "http://prewarm.invalid/graphql", Schema: prewarmSchema}})
+	_, err := runComposer([]*composition.Subgraph{{Name: "prewarm", URL: "http://prewarm.invalid/graphql", Schema: prewarmSchema}}, true)
 	if err != nil {
 		return fmt.Errorf("prewarm composer: %w", err)
 	}
@@ -34,8 +38,17 @@ func Prewarm() error {
 // buildRouterConfiguration shields start-up from a panic inside the JS VM: a malformed
 // schema must end in an error, not a crash.
 func buildRouterConfiguration(in []*composition.Subgraph) (out string, err error) {
+	return runComposer(in, false)
+}
+
+// runComposer composes in; a prewarm does nothing once a composition ran.
+func runComposer(in []*composition.Subgraph, prewarm bool) (out string, err error) {
 	composerMu.Lock()
 	defer composerMu.Unlock()
+	if prewarm && warm.Load() {
+		return "", nil
+	}
+	defer warm.Store(true)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("composer panicked: %v", r)
