@@ -55,6 +55,9 @@ type Config struct {
 	// Default: no CORS headers, so only same-origin pages can read responses.
 	CORS CORS `yaml:"cors"`
 
+	// Telemetry configures OpenTelemetry tracing. Default: off.
+	Telemetry Telemetry `yaml:"telemetry"`
+
 	// ShutdownTimeout bounds graceful shutdown, drain delay and drain window included:
 	// whatever is still open after this long is dropped. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -533,6 +536,37 @@ type Playground struct {
 	Enabled bool `yaml:"enabled"`
 }
 
+// Telemetry is the `telemetry` section (Prometheus metrics are always on at /metrics).
+type Telemetry struct {
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing configures OpenTelemetry traces exported over OTLP (docs/observability.md lists
+// the spans). Off by default; while off no span is made.
+type Tracing struct {
+	// Enabled turns tracing on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Exporter is "otlp-http" (default) or "otlp-grpc".
+	Exporter string `yaml:"exporter"`
+	// Endpoint is the collector, host:port or a URL (http:// for no TLS). Default "": the
+	// exporter's default (localhost:4318 for otlp-http, localhost:4317 for otlp-grpc) or
+	// OTEL_EXPORTER_OTLP_ENDPOINT.
+	Endpoint string `yaml:"endpoint"`
+	// Headers are sent with every export (e.g. an API key). Default none.
+	Headers map[string]string `yaml:"headers"`
+	// SamplingRatio is the share of new traces recorded, 0 to 1. Default 1. Requests and
+	// events that arrive with a traceparent follow its sampled flag.
+	SamplingRatio float64 `yaml:"sampling_ratio"`
+	// ServiceName is the service.name of the spans. Default "edgate".
+	ServiceName string `yaml:"service_name"`
+}
+
+// Tracing exporters.
+const (
+	ExporterOTLPHTTP = "otlp-http"
+	ExporterOTLPGRPC = "otlp-grpc"
+)
+
 // ByteSize is a size in bytes. The YAML value is an integer or an integer with a unit:
 // KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000), e.g. 64KiB.
 type ByteSize int64
@@ -584,6 +618,7 @@ func defaults() *Config {
 		Shutdown:        Shutdown{Clients: ShutdownReconnect},
 		CORS:            CORS{MaxAge: 5 * time.Minute},
 		Playground:      Playground{Enabled: true},
+		Telemetry:       Telemetry{Tracing: Tracing{Exporter: ExporterOTLPHTTP, SamplingRatio: 1, ServiceName: "edgate"}},
 	}
 }
 

@@ -137,6 +137,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		}
 		v.SetInt(i)
 		return nil
+	case reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
+			return d.mismatch(n, path, "a number")
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			return d.mismatch(n, path, "a number")
+		}
+		v.SetFloat(f)
+		return nil
 	}
 	return d.errorf(n.Line, "%s: cannot decode into %s", path, v.Type()) // a bug in Config, not in the file
 }

@@ -56,6 +56,15 @@ func (v *validator) validate() error {
 		v.tls,
 		v.cors,
 		func() error {
+			return v.enum("telemetry.tracing.exporter", "telemetry.tracing.exporter", c.Telemetry.Tracing.Exporter, ExporterOTLPHTTP, ExporterOTLPGRPC)
+		},
+		func() error {
+			if r := c.Telemetry.Tracing.SamplingRatio; r < 0 || r > 1 {
+				return v.errorf("telemetry.tracing.sampling_ratio", "telemetry.tracing.sampling_ratio %v must be between 0 and 1", r)
+			}
+			return nil
+		},
+		func() error {
 			return v.enum("log.level", "log.level", c.Log.Level, "trace", "debug", "info", "warn", "error", "disabled")
 		},
 		func() error { return v.enum("log.format", "log.format", c.Log.Format, LogJSON, LogConsole) },

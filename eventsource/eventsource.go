@@ -20,6 +20,11 @@ type Event struct {
 	// Position is the resumable stream position (JetStream sequence, Kafka
 	// "partition:offset"), empty for sources without one (NATS core, Redis).
 	Position string
+	// Received is when the gateway got the event (telemetry.Now), set by the registry.
+	Received time.Duration
+	// TraceParent and TraceState are the publisher's W3C trace context, from the message
+	// headers (NATS, Kafka; Redis pub/sub has no headers); "" when it sent none.
+	TraceParent, TraceState string
 }
 
 // ConsumeOptions tune one consumer. The zero value is a plain live subscription.

@@ -19,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/edgate/edgate/internal/telemetry"
 )
 
 // KafkaOptions configure a Kafka provider.
@@ -411,7 +413,14 @@ func (k *Kafka) Publish(ctx context.Context, topic string, data []byte) error {
 // then fails on its own by RecordDeliveryTimeout.
 func (k *Kafka) produce(ctx context.Context, topic string, data []byte) error {
 	done := make(chan error, 1)
-	k.producer.Produce(ctx, &kgo.Record{Topic: topic, Value: data}, func(_ *kgo.Record, err error) {
+	rec := &kgo.Record{Topic: topic, Value: data}
+	if tp, ts := telemetry.TraceHeaders(ctx); tp != "" {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "traceparent", Value: []byte(tp)})
+		if ts != "" {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "tracestate", Value: []byte(ts)})
+		}
+	}
+	k.producer.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 		done <- err
 	})
 	select {
@@ -480,11 +489,20 @@ func (c *kafkaConsumer) run(ctx context.Context, fn func(Event)) {
 		fetches.EachRecord(func(r *kgo.Record) {
 			c.provider.stats.received.Add(1)
 			c.position.set(r.Topic, r.Partition, r.Offset)
-			fn(Event{
+			ev := Event{
 				Subject:  r.Topic,
 				Data:     r.Value,
 				Position: c.position.String(),
-			})
+			}
+			for _, h := range r.Headers {
+				switch {
+				case strings.EqualFold(h.Key, "traceparent"):
+					ev.TraceParent = string(h.Value)
+				case strings.EqualFold(h.Key, "tracestate"):
+					ev.TraceState = string(h.Value)
+				}
+			}
+			fn(ev)
 		})
 		for _, topic := range recreated {
 			c.resubscribeRecreated(ctx, topic)

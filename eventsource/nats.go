@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/internal/telemetry"
 )
 
 // NATSOptions configure a NATS provider.
@@ -370,7 +372,38 @@ func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func(Event
 
 func toEvent(m *nats.Msg) Event {
 	// nats.go allocates each message's payload, so it can be shared read-only.
-	return Event{Subject: m.Subject, Data: m.Data}
+	ev := Event{Subject: m.Subject, Data: m.Data}
+	ev.TraceParent, ev.TraceState = natsTraceHeaders(m.Header)
+	return ev
+}
+
+// natsTraceHeaders reads the W3C trace context of a message. NATS header names are case
+// sensitive; publishers write "traceparent" (as edgate does) or, through an HTTP-style
+// carrier, "Traceparent": both count.
+func natsTraceHeaders(h nats.Header) (traceparent, tracestate string) {
+	if h == nil {
+		return "", ""
+	}
+	get := func(lower, canonical string) string {
+		if v := h.Get(lower); v != "" {
+			return v
+		}
+		return h.Get(canonical)
+	}
+	return get("traceparent", "Traceparent"), get("tracestate", "Tracestate")
+}
+
+// publishMsg is the message of a publish: with the trace context of ctx's span in its
+// headers when tracing is on.
+func publishMsg(ctx context.Context, subject string, data []byte) *nats.Msg {
+	m := &nats.Msg{Subject: subject, Data: data}
+	if tp, ts := telemetry.TraceHeaders(ctx); tp != "" {
+		m.Header = nats.Header{"traceparent": {tp}}
+		if ts != "" {
+			m.Header["tracestate"] = []string{ts}
+		}
+	}
+	return m
 }
 
 func (c *natsConsumer) deliverDirect(m *nats.Msg) {
@@ -449,7 +482,7 @@ func (n *NATS) publish(ctx context.Context, subject string, data []byte) error {
 		return fmt.Errorf("nats publish %q: %w (%v)", subject, nats.ErrBadSubject, err)
 	}
 	before := n.nc.Status()
-	if err := n.nc.Publish(subject, data); err != nil {
+	if err := n.nc.PublishMsg(publishMsg(ctx, subject, data)); err != nil {
 		if before != nats.CONNECTED {
 			n.log.Warn().Err(err).Str("subject", subject).Str("status", before.String()).Msg("nats publish failed during outage")
 		}

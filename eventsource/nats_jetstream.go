@@ -305,6 +305,7 @@ func (c *jetStreamConsumer) handle(msg jetstream.Msg) {
 	}
 	c.n.stats.received.Add(1)
 	ev := Event{Subject: msg.Subject(), Data: msg.Data()}
+	ev.TraceParent, ev.TraceState = natsTraceHeaders(msg.Headers())
 	if meta, err := msg.Metadata(); err == nil {
 		ev.Position = strconv.FormatUint(meta.Sequence.Stream, 10)
 		c.lastSeq.Store(meta.Sequence.Stream)

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/edgate/edgate/internal/telemetry"
 )
 
 // Registry holds the configured providers and shares broker consumers: there is exactly one
@@ -31,7 +34,12 @@ type Registry struct {
 	background sync.WaitGroup
 	// resumes numbers the consumers of resumed streams, which are never shared.
 	resumes atomic.Uint64
+
+	metrics *telemetry.Metrics // publish durations; nil: none
 }
+
+// SetMetrics makes Publish record its durations in m. Call it before publishing.
+func (r *Registry) SetMetrics(m *telemetry.Metrics) { r.metrics = m }
 
 type registeredProvider struct {
 	p Provider
@@ -267,6 +275,9 @@ func (sc *sharedConsumer) removeSubscriber(s *subscriber) {
 // deliver is the provider callback: it fans ev out to the current subscribers.
 func (sc *sharedConsumer) deliver(ev Event) {
 	sc.provider.own.received.Add(1)
+	if ev.Received == 0 {
+		ev.Received = telemetry.Now()
+	}
 	subs := sc.subs.Load()
 	if subs == nil {
 		return
@@ -284,7 +295,11 @@ func (r *Registry) Publish(ctx context.Context, providerID, subject string, data
 	if err != nil {
 		return fmt.Errorf("publish %q: %w", subject, err)
 	}
+	start := time.Now()
+	ctx, span := telemetry.StartPublish(ctx, providerID, subject)
 	err = rp.p.Publish(ctx, subject, data)
+	telemetry.End(span, err)
+	r.metrics.ObservePublish(ctx, providerID, time.Since(start))
 	countPublish(&rp.own, err)
 	if err != nil {
 		return fmt.Errorf("%s provider %q publish %q: %w", rp.p.Kind(), providerID, subject, err)

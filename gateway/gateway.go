@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/edgate/edgate/config"
 	"github.com/edgate/edgate/eventsource"
@@ -46,6 +47,9 @@ type Gateway struct {
 	writer     *netwriter.Pool // writes SSE streams, HTTP/2 connections and WebSockets
 	server     *httpserver.Server
 	stats      *resolve.Stats
+	metrics    *telemetry.Metrics // latency histograms, shared by every engine across reloads
+	// tracing is the trace exporter's provider when telemetry.tracing is on, else nil.
+	tracing *sdktrace.TracerProvider
 	// authz holds the subject authorization of each provider that has one, by provider
 	// key; providers cannot change on reload, so neither can it.
 	authz map[string]*subjectauth.Policy
@@ -66,7 +70,7 @@ type Gateway struct {
 // New builds everything the configuration describes and binds the listener; Serve starts
 // accepting requests. On error everything already started is stopped again.
 func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ...Option) (_ *Gateway, err error) {
-	g := &Gateway{cfg: cfg, log: log, stats: &resolve.Stats{}, ctx: ctx, scheme: "http", path: cfg.GraphQLPath}
+	g := &Gateway{cfg: cfg, log: log, stats: &resolve.Stats{}, metrics: telemetry.NewMetrics(), ctx: ctx, scheme: "http", path: cfg.GraphQLPath}
 	for _, o := range options {
 		o(g)
 	}
@@ -85,8 +89,17 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 				g.writer.Close()
 			}
 			g.closeBackends()
+			g.stopTracing(context.Background())
 		}
 	}()
+	if t := cfg.Telemetry.Tracing; t.Enabled {
+		if g.tracing, err = telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{
+			Exporter: t.Exporter, Endpoint: t.Endpoint, Headers: t.Headers, SamplingRatio: t.SamplingRatio, ServiceName: t.ServiceName,
+		}); err != nil {
+			return nil, fmt.Errorf("%s: telemetry.tracing: %w", cfg.Path, err)
+		}
+		telemetry.SetTracerProvider(g.tracing)
+	}
 	// Start the composer's JS VM while the configuration is checked and brokers connect.
 	// New waits for it before returning, so that no goroutine of New outlives it (when the
 	// composition below ran first, Prewarm returns at once).
@@ -116,6 +129,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 	g.sse = sse.NewHandler(sse.Options{
 		Pool:              g.writer,
 		Executor:          g.engines,
+		Metrics:           g.metrics,
 		HeartbeatInterval: offIfZero(cfg.SSE.HeartbeatInterval),
 		RetryInterval:     offIfZero(cfg.SSE.RetryInterval),
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyBytes),
@@ -125,6 +139,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 		g.ws = ws.NewHandler(ws.Options{
 			Pool:                          g.writer,
 			Executor:                      g.engines,
+			Metrics:                       g.metrics,
 			InitTimeout:                   cfg.WebSocket.InitTimeout,
 			PingInterval:                  wsPingInterval(cfg.WebSocket.PingInterval),
 			MaxSubscriptionsPerConnection: offIfZero(cfg.WebSocket.MaxSubscriptionsPerConnection),
@@ -190,6 +205,7 @@ func (g *Gateway) newEngine(cfg *config.Config, super *schema.Supergraph) (*reso
 		// config's 0 is off, resolve's is its default
 		EntityBatchWindow: cmp.Or(cfg.Subscriptions.EntityBatchWindow, -1),
 		Stats:             g.stats,
+		Metrics:           g.metrics,
 		Log:               g.log,
 	})
 }
@@ -267,8 +283,20 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 		g.writer.Close()
 		g.closeBackends()
+		g.stopTracing(ctx)
 	})
 	return g.stopErr
+}
+
+// stopTracing turns tracing off and flushes the spans still buffered.
+func (g *Gateway) stopTracing(ctx context.Context) {
+	if g.tracing == nil {
+		return
+	}
+	telemetry.SetTracerProvider(nil)
+	if err := g.tracing.Shutdown(ctx); err != nil {
+		g.log.Warn().Err(err).Msg("flushing traces")
+	}
 }
 
 func (g *Gateway) closeBackends() {
@@ -295,7 +323,7 @@ func (g *Gateway) routes() http.Handler {
 		}
 		g.sse.ServeHTTP(w, r)
 	})
-	mux.Handle(g.cfg.GraphQLPath, telemetry.RequestIDs(g.log, withCORS(g.cfg.CORS, graphql)))
+	mux.Handle(g.cfg.GraphQLPath, telemetry.RequestIDs(g.log, telemetry.Tracing(withCORS(g.cfg.CORS, graphql))))
 	if g.playground != nil {
 		mux.Handle(playground.AssetPrefix(g.cfg.GraphQLPath), http.HandlerFunc(g.playground.ServeAsset))
 	}
@@ -366,6 +394,7 @@ func schemaFileOf(cfg *config.Config) func(string) string {
 func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) error {
 	cfg := g.cfg
 	g.registry = eventsource.NewRegistry(g.log.With().Str("component", "events").Logger())
+	g.registry.SetMetrics(g.metrics)
 	g.authz = map[string]*subjectauth.Policy{}
 	var embeddedURL string
 	for _, p := range cfg.Events.Providers.NATS {

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgate/edgate/eventsource"
+	"github.com/edgate/edgate/internal/telemetry"
 )
 
 type providerStats = eventsource.ProviderStats
@@ -49,5 +50,17 @@ func metricsHandler(g *Gateway) http.Handler {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "edgate", Name: "broker_published_total", Help: "Messages published to a broker provider.", ConstLabels: labels}, read(func(p providerStats) uint64 { return p.Published })))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "edgate", Name: "broker_publish_errors_total", Help: "Publishes a broker provider refused or could not send.", ConstLabels: labels}, read(func(p providerStats) uint64 { return p.PublishErrors })))
 	}
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if err := g.metrics.Register(reg); err != nil {
+		panic(err) // the names are constants: a clash is a programming error caught by every test
+	}
+	open := func(transport string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "edgate", Name: "open_connections",
+			Help: "Open client connections per transport (SSE and multipart: streams; WebSocket: connections).", ConstLabels: prometheus.Labels{"transport": transport}}, f))
+	}
+	open(telemetry.TransportSSE, func() float64 { return float64(g.sse.Streams()) })
+	if g.ws != nil {
+		open(telemetry.TransportWebSocket, func() float64 { return float64(g.ws.Connections()) })
+	}
+	// OpenMetrics carries the histograms' exemplars (trace ids).
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
 }

@@ -24,10 +24,12 @@ import (
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/datasource/graphql_datasource"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/plan"
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/edgate/edgate/directives"
 	"github.com/edgate/edgate/eventsource"
 	"github.com/edgate/edgate/internal/subjectauth"
+	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/schema"
 )
 
@@ -85,7 +87,10 @@ type Options struct {
 	Authorization map[string]*subjectauth.Policy
 	// Hooks extend subscriptions and publishes (see Hooks). Default: none.
 	Hooks Hooks
-	Log   zerolog.Logger
+	// Metrics receives the latency histograms (subgraph fetches, planning, event
+	// resolution); nil: none.
+	Metrics *telemetry.Metrics
+	Log     zerolog.Logger
 }
 
 // Engine executes GraphQL requests against one composed schema.
@@ -160,8 +165,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	subClient := graphql_datasource.NewGraphQLSubscriptionClient(opts.HTTPClient, streaming, ctx)
 	events := &eventFactory{ctx: ctx, broker: opts.Events, log: opts.Log, authz: opts.Authorization, hooks: hooks}
 	built, err := opts.Supergraph.Build(schema.BuildOptions{
-		GraphQLFactory: func(string) (plan.PlannerFactory[graphql_datasource.Configuration], error) {
-			return graphql_datasource.NewFactory(ctx, fetchClient, subClient)
+		GraphQLFactory: func(subgraph string) (plan.PlannerFactory[graphql_datasource.Configuration], error) {
+			return graphql_datasource.NewFactory(ctx, subgraphClient(fetchClient, subgraph, opts.Metrics), subClient)
 		},
 		EventFactory: func(id, name string, md *plan.DataSourceMetadata, bindings []directives.Binding) (plan.DataSource, error) {
 			return newEventDataSource(events, id, name, md, bindings)
@@ -193,6 +198,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		stats:            opts.Stats,
 		kits:             sync.Pool{New: newVariablesKit},
 		maxQueryBytes:    opts.MaxQueryBytes,
+		metrics:          opts.Metrics,
 		limits:           limits,
 	}
 	var eventHooks *hookSet
@@ -206,6 +212,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		stats:      opts.Stats,
 		upstream:   newUpstreamConfig(opts.HTTPClient, opts.Upstream, opts.Log),
 		eventHooks: eventHooks,
+		metrics:    opts.Metrics,
 	})
 	return e, nil
 }
@@ -225,11 +232,19 @@ func (e *Engine) Groups() int { return e.hub.groupCount() }
 // Preparation stops before its next step when ctx ends (the client left) or when the
 // preparation budget is spent (a *RequestError with code MAX_PREPARATION_TIME_EXCEEDED).
 func (e *Engine) Prepare(ctx context.Context, req *Request) (*Operation, error) {
-	return e.pipeline.prepare(ctx, req)
+	_, span := telemetry.Start(ctx, "graphql.prepare")
+	op, err := e.pipeline.prepare(ctx, req)
+	if span != nil && op != nil {
+		span.SetAttributes(attribute.String("graphql.operation.type", op.Kind.String()), attribute.String("graphql.operation.name", op.Name))
+	}
+	telemetry.End(span, err)
+	return op, err
 }
 
 // Execute runs a query or mutation and writes the complete JSON result to w.
-func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) error {
+func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) (err error) {
+	ctx, span := telemetry.Start(ctx, "graphql.execute", attribute.String("graphql.operation.type", op.Kind.String()), attribute.String("graphql.operation.name", op.Name))
+	defer func() { telemetry.End(span, err) }()
 	sp, ok := op.prepared.plan.plan.(*plan.SynchronousResponsePlan)
 	if !ok {
 		return NewRequestError("subscriptions must be requested over SSE, multipart or WebSocket")
@@ -264,13 +279,15 @@ func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) error 
 	if _, err := e.resolver.ResolveGraphQLResponse(rctx, sp.Response, nil, &buf); err != nil {
 		return fmt.Errorf("execute %s %q: %w", op.Kind, op.Name, err)
 	}
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 
 // Subscribe starts a subscription. The returned stream receives one Message per event;
 // the caller pulls when opts.Wake fires and must Close the stream when the client leaves.
-func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOptions) (*Stream, error) {
+func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOptions) (_ *Stream, err error) {
+	_, span := telemetry.Start(ctx, "graphql.subscribe", attribute.String("graphql.operation.name", op.Name))
+	defer func() { telemetry.End(span, err) }()
 	sp, ok := op.prepared.plan.plan.(*plan.SubscriptionResponsePlan)
 	if !ok {
 		return nil, NewRequestError(fmt.Sprintf("operation %q is a %s, not a subscription", op.Name, op.Kind))
@@ -368,6 +385,21 @@ func defaultHTTPClient() *http.Client {
 		ForceAttemptHTTP2:     true,
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// subgraphClient is the client of one subgraph's fetches: c, timed per subgraph when
+// metrics are on.
+func subgraphClient(c *http.Client, subgraph string, m *telemetry.Metrics) *http.Client {
+	if m == nil {
+		return c
+	}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	out := *c
+	out.Transport = m.Subgraph(subgraph, rt)
+	return &out
 }
 
 func mustParseVariables(b []byte) *astjson.Value {

@@ -308,7 +308,8 @@ func entitiesRequest(body []byte) (query []byte, reps [][]byte, ok bool) {
 	return query, reps, true
 }
 
-// batchKey identifies the requests that may share one: same method, URL, headers and query.
+// batchKey identifies the requests that may share one: same method, URL, headers (but
+// the W3C trace context) and query.
 func batchKey(req *http.Request, query []byte) string {
 	var sb strings.Builder
 	sb.WriteString(req.Method)
@@ -317,7 +318,11 @@ func batchKey(req *http.Request, query []byte) string {
 	sb.WriteByte('\n')
 	names := make([]string, 0, len(req.Header))
 	for k := range req.Header {
-		names = append(names, k)
+		// Each traced request has its own trace context; it must not keep requests apart
+		// (the merged request carries the first one's).
+		if k != "Traceparent" && k != "Tracestate" {
+			names = append(names, k)
+		}
 	}
 	slices.Sort(names)
 	for _, k := range names {

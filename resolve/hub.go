@@ -17,6 +17,7 @@ import (
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 
 	"github.com/edgate/edgate/eventsource"
+	"github.com/edgate/edgate/internal/telemetry"
 )
 
 // The hub fans events out. Subscribers with the same normalized operation, variables and
@@ -50,6 +51,7 @@ type hubOptions struct {
 	fetchTimeout time.Duration
 	log          zerolog.Logger
 	stats        *Stats
+	metrics      *telemetry.Metrics
 	upstream     *upstreamConfig // subscriptions served by subgraphs (upstream.go)
 	// eventHooks are the group and subscriber event hooks; nil when there are none, and
 	// then the event path does not look at hooks at all.
@@ -486,15 +488,29 @@ func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer) {
 			}
 		}
 	}
-	payload, ok := g.resolveEvent(ev, buf)
+	ctx := g.ctx
+	var span *telemetry.EventSpan
+	if telemetry.TracingOn() {
+		span = telemetry.StartEvent(g.ctx, g.source(), ev.Subject, ev.TraceParent, ev.TraceState)
+		ctx = span.Context
+	}
+	payload, ok := g.resolveEvent(ctx, ev, buf)
 	if !ok {
+		span.Queued(0, nil)
 		return
 	}
 	g.h.opts.stats.observeResolve(time.Since(started))
-	g.broadcast(Message{ID: id, Payload: payload})
+	g.h.opts.metrics.ObserveResolved(ctx, ev.Received, telemetry.Now())
+	if span == nil {
+		g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received})
+		return
+	}
+	members := g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received, Trace: span.Sampled()})
+	span.Queued(members, nil)
 }
 
-func (g *group) broadcast(m Message) {
+// broadcast queues m to every member and returns how many there were.
+func (g *group) broadcast(m Message) int {
 	members := g.snapshot()
 	stats := g.h.opts.stats
 	var perSubscriber *hookSet
@@ -520,11 +536,21 @@ func (g *group) broadcast(m Message) {
 			}
 		}
 	}
+	return len(members)
+}
+
+// source names the group's event source in its spans: the provider key, or "upstream"
+// for subscriptions served by a subgraph.
+func (g *group) source() string {
+	if t, ok := g.spec.sub.Trigger.Source.(*eventTrigger); ok {
+		return ProviderKey(t.binding)
+	}
+	return "upstream"
 }
 
 // resolveEvent returns the execution result for one event, or ok=false when the event is
 // filtered out.
-func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload []byte, ok bool) {
+func (g *group) resolveEvent(ctx context.Context, ev *eventsource.Event, buf *bytes.Buffer) (payload []byte, ok bool) {
 	data := ev.Data
 	t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger)
 	if isEvent {
@@ -568,7 +594,7 @@ func (g *group) resolveEvent(ev *eventsource.Event, buf *bytes.Buffer) (payload 
 			return out, true
 		}
 	}
-	ctx, cancel := context.WithTimeout(g.ctx, g.h.opts.fetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.h.opts.fetchTimeout)
 	defer cancel()
 	buf.Reset()
 	if _, err := g.h.resolver.ResolveGraphQLResponse(g.resolveContext().WithContext(ctx), g.spec.sub.Response, initial, buf); err != nil {

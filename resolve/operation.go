@@ -22,6 +22,7 @@ import (
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/operationreport"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/variablesvalidation"
 
+	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve/internal/oplimit"
 )
 
@@ -63,7 +64,10 @@ type pipeline struct {
 	// waiting): plan.Planner instances are not reused (their path cache is never reset),
 	// and the planner reads shared configuration that is cheaper to protect than to copy.
 	planSem chan struct{}
+	metrics *telemetry.Metrics
 }
+
+func (p *pipeline) observePlanning(start time.Time) { p.metrics.ObservePlanning(time.Since(start)) }
 
 // prepare serves a request from the prepared cache, or prepares it (prepareNew) and
 // caches the result.
@@ -337,6 +341,7 @@ func (p *pipeline) plan(ctx context.Context, doc *ast.Document, name string) (pl
 		return nil, fmt.Errorf("plan operation: %w", ctx.Err())
 	}
 	defer func() { <-p.planSem }()
+	defer p.observePlanning(time.Now())
 	defer func() {
 		if r := recover(); r != nil {
 			err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while planning the operation: %v", r)}}, Status: http.StatusInternalServerError}

@@ -2,6 +2,9 @@ package resolve
 
 import (
 	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Message is one result delivered to a subscriber.
@@ -12,6 +15,12 @@ type Message struct {
 	// Payload is the complete execution result, {"data":...} and/or {"errors":[...]}.
 	// It is shared by every subscriber of a group and must not be modified.
 	Payload []byte
+	// Received is when the event arrived from the broker (telemetry.Now; 0 when unknown),
+	// for the delivery latency histogram.
+	Received time.Duration
+	// Trace is the span context of the event's resolution when it is traced (sampled),
+	// for the transports' write spans; nil otherwise.
+	Trace *trace.SpanContext
 }
 
 // End codes say why a stream ended; an empty code is a normal completion.

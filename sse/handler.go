@@ -21,6 +21,8 @@ import (
 // Options configure a Handler. Zero values take the documented defaults.
 type Options struct {
 	Executor Executor
+	// Metrics receives the delivery latency of every event frame; nil: none.
+	Metrics *telemetry.Metrics
 	// HeartbeatInterval is how long a stream may be silent before the handler sends a
 	// heartbeat (an SSE ":" comment or a multipart "{}" part). Default 5s; negative sends
 	// none.
@@ -84,6 +86,7 @@ type Handler struct {
 	maxPending   int
 	shards       int
 	log          zerolog.Logger
+	delivered    *telemetry.Delivery // nil without Options.Metrics
 
 	accept acceptMemo
 
@@ -111,6 +114,7 @@ func NewHandler(opts Options) *Handler {
 		shards:       opts.WriterShards,
 		log:          opts.Log,
 		writer:       opts.Pool,
+		delivered:    opts.Metrics.Delivered(telemetry.TransportSSE),
 	}
 	if h.heartbeat == 0 {
 		h.heartbeat = DefaultHeartbeatInterval

@@ -37,6 +37,8 @@ type Executor interface {
 // Options configure a Handler. Zero values mean the documented defaults.
 type Options struct {
 	Executor Executor
+	// Metrics receives the delivery latency of every event frame; nil: none.
+	Metrics *telemetry.Metrics
 	// InitTimeout is how long a client may take to send connection_init; then the
 	// connection is closed with 4408. Default 10s.
 	InitTimeout time.Duration
@@ -69,8 +71,9 @@ type Options struct {
 // Handler serves GraphQL over WebSocket: graphql-transport-ws and the legacy graphql-ws.
 // Call Shutdown to close its connections and stop its goroutines.
 type Handler struct {
-	opts Options
-	log  zerolog.Logger
+	opts      Options
+	log       zerolog.Logger
+	delivered *telemetry.Delivery // nil without Options.Metrics
 
 	startOnce  sync.Once
 	writer     *netwriter.Pool
@@ -117,11 +120,12 @@ func NewHandler(opts Options) *Handler {
 		opts.WriteTimeout = 10 * time.Second
 	}
 	return &Handler{
-		opts:   opts,
-		log:    opts.Log.With().Str("component", "ws").Logger(),
-		stop:   make(chan struct{}),
-		conns:  make(map[*conn]struct{}),
-		writer: opts.Pool,
+		opts:      opts,
+		log:       opts.Log.With().Str("component", "ws").Logger(),
+		stop:      make(chan struct{}),
+		conns:     make(map[*conn]struct{}),
+		writer:    opts.Pool,
+		delivered: opts.Metrics.Delivered(telemetry.TransportWebSocket),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -83,6 +84,7 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 					buf = appendResult(buf, s.id, c.proto.nextType, m.Payload)
 				}
 			}
+			observeDelivered(c.h.delivered, msgs)
 			clear(msgs)
 			sc.msgs = msgs[:0]
 		}
@@ -154,4 +156,23 @@ func (c *conn) endLocked(s *subscription) bool {
 	}
 	c.detachLocked(s)
 	return true
+}
+
+// observeDelivered records the delivery latency of msgs, whose frames are about to be
+// written, and the write spans of the traced ones.
+func observeDelivered(d *telemetry.Delivery, msgs []resolve.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	if d != nil {
+		now := telemetry.Now()
+		for i := range msgs {
+			d.Observe(msgs[i].Received, now)
+		}
+	}
+	for i := range msgs {
+		if msgs[i].Trace != nil {
+			telemetry.Written(msgs[i].Trace, telemetry.TransportWebSocket)
+		}
+	}
 }

@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// scrape reads /metrics in the Prometheus text format and parses it.
+func scrape(t *testing.T, g *testGateway) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + g.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p expfmt.TextParser
+	mf, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return mf
+}
+
+// histogramCount returns the sample count of family name's series whose labels include
+// want, or -1 when there is none.
+func histogramCount(mf map[string]*dto.MetricFamily, name string, want map[string]string) int {
+	f, ok := mf[name]
+	if !ok || f.GetType() != dto.MetricType_HISTOGRAM {
+		return -1
+	}
+	total := -1
+next:
+	for _, m := range f.GetMetric() {
+		for k, v := range want {
+			found := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		if total < 0 {
+			total = 0
+		}
+		total += int(m.GetHistogram().GetSampleCount())
+	}
+	return total
+}
+
+func gaugeValue(mf map[string]*dto.MetricFamily, name, label, value string) float64 {
+	for _, m := range mf[name].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label && l.GetValue() == value {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
+func TestGateway_LatencyHistogramsAndConnectionGaugesOnMetrics(t *testing.T) {
+	g := startGateway(t)
+	// A query: planned once, fetched from the employees subgraph.
+	if body := g.post(t, `{ employee(id: 1) { name } }`, ""); !strings.Contains(body, "Alice") {
+		t.Fatalf("query: %s", body)
+	}
+	// Subscribers on both transports; then a publish mutation whose event they receive
+	// with an _entities fetch.
+	sse := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 3) { id name } }`, "")
+	ws := dialWS(t, g, "graphql-transport-ws")
+	wsSend(t, ws, `{"type":"connection_init"}`)
+	if m := wsRead(t, ws); m["type"] != "connection_ack" {
+		t.Fatalf("got %v", m)
+	}
+	wsSend(t, ws, `{"id":"1","type":"subscribe","payload":{"query":"subscription { employeeUpdated(id: 3) { id } }"}}`)
+	eventually(t, "subscriptions", func() bool { return g.stats.Subscribers.Load() == 2 })
+	if body := g.post(t, `mutation { updateEmployee(id: 3) { success } }`, ""); !strings.Contains(body, "true") {
+		t.Fatalf("mutation: %s", body)
+	}
+	if got := sse.next(t); !strings.Contains(got, `"id":3`) {
+		t.Fatalf("sse: %s", got)
+	}
+	if m := wsRead(t, ws); m["type"] != "next" {
+		t.Fatalf("ws: %v", m)
+	}
+
+	var mf map[string]*dto.MetricFamily
+	eventually(t, "both deliveries observed", func() bool {
+		mf = scrape(t, g)
+		return histogramCount(mf, "edgate_event_delivery_latency_seconds", map[string]string{"transport": "sse"}) >= 1 &&
+			histogramCount(mf, "edgate_event_delivery_latency_seconds", map[string]string{"transport": "websocket"}) >= 1
+	})
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		min    int
+	}{
+		{"edgate_subgraph_fetch_duration_seconds", map[string]string{"subgraph": "employees", "status": "200"}, 2}, // the query and the event's _entities fetch
+		{"edgate_operation_planning_duration_seconds", nil, 3},                                                     // query, two subscriptions, mutation (one of the subscriptions may share a plan)
+		{"edgate_publish_duration_seconds", map[string]string{"provider": "nats/default"}, 1},
+		{"edgate_event_resolve_latency_seconds", nil, 2}, // once per group: the two subscriptions select different fields
+	} {
+		if got := histogramCount(mf, c.name, c.labels); got < c.min {
+			t.Errorf("%s%v: %d samples, want at least %d", c.name, c.labels, got, c.min)
+		}
+	}
+	if got := gaugeValue(mf, "edgate_open_connections", "transport", "sse"); got != 1 {
+		t.Errorf("open SSE streams %v", got)
+	}
+	if got := gaugeValue(mf, "edgate_open_connections", "transport", "websocket"); got != 1 {
+		t.Errorf("open WebSocket connections %v", got)
+	}
+}
