@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -116,5 +119,64 @@ func TestGateway_LatencyHistogramsAndConnectionGaugesOnMetrics(t *testing.T) {
 	}
 	if got := gaugeValue(mf, "edgate_open_connections", "transport", "websocket"); got != 1 {
 		t.Errorf("open WebSocket connections %v", got)
+	}
+}
+
+// TestGateway_DashboardUsesExportedMetrics checks that every metric deploy/grafana's
+// dashboard queries is one /metrics exports (histograms by their _bucket, _count and _sum
+// series).
+func TestGateway_DashboardUsesExportedMetrics(t *testing.T) {
+	b, err := os.ReadFile("../deploy/grafana/edgate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	g := startGateway(t)
+	// Traffic that makes every labelled series exist: a query, SSE and WebSocket
+	// subscribers, a publish mutation and its event.
+	g.post(t, `{ employee(id: 1) { name } }`, "")
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 4) { id name } }`, "")
+	ws := dialWS(t, g, "graphql-transport-ws")
+	wsSend(t, ws, `{"type":"connection_init"}`)
+	wsRead(t, ws)
+	eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 })
+	g.post(t, `mutation { updateEmployee(id: 4) { success } }`, "")
+	c.next(t)
+	var mf map[string]*dto.MetricFamily
+	eventually(t, "the delivery observed", func() bool {
+		mf = scrape(t, g)
+		return histogramCount(mf, "edgate_event_delivery_latency_seconds", map[string]string{"transport": "sse"}) >= 1
+	})
+	exported := map[string]bool{}
+	for name, f := range mf {
+		exported[name] = true
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			for _, s := range []string{"_bucket", "_count", "_sum"} {
+				exported[name+s] = true
+			}
+		}
+	}
+	metric := regexp.MustCompile(`\bedgate_[a-z_]+`)
+	seen := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range metric.FindAllString(tg.Expr, -1) {
+				seen++
+				if !exported[name] {
+					t.Errorf("panel %q queries %s, which /metrics does not export", p.Title, name)
+				}
+			}
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("only %d metric references found in the dashboard", seen)
 	}
 }

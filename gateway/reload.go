@@ -78,6 +78,7 @@ type invariant struct {
 	Log            config.Log           `key:"log"`
 	CORS           config.CORS          `key:"cors"`
 	Playground     config.Playground    `key:"playground"`
+	Telemetry      config.Telemetry     `key:"telemetry"`
 }
 
 func reloadInvariant(c *config.Config) invariant {
@@ -99,7 +100,7 @@ func reloadInvariant(c *config.Config) invariant {
 		EmbeddedNATS: c.EmbeddedNATS, SSE: c.SSE, WebSocket: c.WebSocket, Subscriptions: c.Subscriptions,
 		MaxConnections: c.Limits.MaxConnections, MaxBody: c.Limits.MaxRequestBodyBytes, Log: c.Log, CORS: c.CORS,
 		HeaderTimeout: c.Limits.ReadHeaderTimeout, IdleTimeout: c.Limits.IdleTimeout, MaxHeader: c.Limits.MaxHeaderBytes,
-		Playground: c.Playground,
+		Playground: c.Playground, Telemetry: c.Telemetry,
 	}
 }
 
