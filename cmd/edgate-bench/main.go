@@ -64,6 +64,7 @@ type options struct {
 
 	entities     bool
 	entitiesAddr string
+	otlpSink     string
 
 	mode        string
 	op          string
@@ -120,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.clients, "clients", 32, "with -mode query: closed-loop clients, each on its own keep-alive connection")
 	fs.IntVar(&o.distinct, "distinct", 1, "with -mode query: cycle through this many differently named copies of the operation")
 	fs.DurationVar(&o.queryWarmup, "query-warmup", 2*time.Second, "with -mode query: load before the measured -duration (default duration there: 10s)")
+	fs.StringVar(&o.otlpSink, "otlp-sink", "", "serve a discarding OTLP/HTTP trace receiver on this address (for a gateway with telemetry.tracing on, e.g. testdata/edgate-tracing.yaml on 127.0.0.1:4318) and report the exports it got")
 
 	fs.StringVar(&o.jsonFile, "json", "", "also write the report as JSON to this file")
 	fs.BoolVar(&o.worker, "worker", false, "internal: run as a worker process of another edgate-bench")

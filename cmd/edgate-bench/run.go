@@ -73,6 +73,16 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 		defer ents.Close()
 		log.Info().Str("addr", ents.Addr()).Msg("employees subgraph serving _entities")
 	}
+	if o.otlpSink != "" {
+		sink, err := startOTLPSink(o.otlpSink)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			sink.Close()
+			log.Info().Int64("exports", sink.requests.Load()).Int64("bytes", sink.bytes.Load()).Msg("OTLP trace exports received")
+		}()
+	}
 	gw, err := openGateway(ctx, o, log)
 	if err != nil {
 		return nil, err
