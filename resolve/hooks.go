@@ -173,8 +173,8 @@ type hookSet struct {
 	group      []GroupEventHook
 	subscriber []SubscriberEventHook
 	publish    []PublishHook
-	timeout time.Duration
-	log     zerolog.Logger
+	timeout    time.Duration
+	log        zerolog.Logger
 }
 
 func newHookSet(h Hooks, log zerolog.Logger) (*hookSet, error) {

@@ -6,6 +6,7 @@ import _ "embed"
 // serves its fields from NATS. The edfs__ directive definitions are left out on purpose
 // (the gateway knows them). Events carry the Employee key; the gateway resolves the
 // other fields from the employees subgraph.
+//
 //go:embed events.graphql
 var eventsSDL string
 
