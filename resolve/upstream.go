@@ -190,7 +190,10 @@ func (g *group) startUpstream(input []byte) error {
 		return &RequestError{Errors: []GraphQLError{{Message: msg, Extensions: map[string]any{"code": "UPSTREAM_ERROR"}}}, Status: http.StatusBadGateway}
 	}
 	r.attach(a, sub)
+	// Under g.mu: a worker may close the group meanwhile (the upstream finished at once).
+	g.mu.Lock()
 	g.stop = r.stop
+	g.mu.Unlock()
 	// The group may be stopped before g.stop is in place (shutdown during start); its
 	// context ends in every case.
 	context.AfterFunc(g.ctx, r.stop)
