@@ -56,6 +56,13 @@ describe('GraphQL IDE in Chromium', () => {
     await page.keyboard.press('Delete');
     // insertText types no keys, so the editor adds no closing brackets of its own.
     await page.keyboard.insertText(text);
+    // GraphiQL takes the operation editor's text into its state after a short debounce,
+    // and the run button runs what the state holds: a quick click ran the previous
+    // operation (seen on a fast CI machine). It stores the operation once taken, so wait
+    // for that. (Headers are not stored: the header editor is read when the run starts.)
+    if (uri === 'operation.graphql') {
+      await page.waitForFunction((t) => localStorage.getItem('graphiql:query') === t, text, { timeout: 10000 });
+    }
   }
 
   /** result is the text of the IDE's result editor (Monaco renders spaces as U+00A0). */
