@@ -53,22 +53,10 @@ func (h *Handler) canHijack(w http.ResponseWriter, r *http.Request) bool {
 // a writer shard: the handler returns, and with it net/http's goroutine, its buffers and
 // its stack.
 func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, op *resolve.Operation, format streamFormat) {
-	sub := &subscriber{h: h, format: format}
-	if !h.registerServed(sub) {
-		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
+	sub, stream := h.openServed(w, r, op, format, true)
+	if sub == nil {
 		return
 	}
-	sw := h.startStream(w, r, format, true, true)
-	// The request context ends when this handler returns, long before the stream does.
-	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
-	if err != nil {
-		sw.buf.fatal(h.operationErrors(err, r))
-		sw.buf.complete()
-		_ = sw.flush()
-		h.finishServed(sub)
-		return
-	}
-	sub.stream = stream
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// The response is close-delimited: the client sees it end and reconnects.
@@ -92,21 +80,10 @@ func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, op *reso
 // serveDetached opens the stream on an HTTP/2 response and hands its body to a writer
 // shard of the HTTP/2 connection; the handler returns.
 func (h *Handler) serveDetached(w http.ResponseWriter, d detacher, r *http.Request, op *resolve.Operation, format streamFormat) {
-	sub := &subscriber{h: h, format: format}
-	if !h.registerServed(sub) {
-		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
+	sub, stream := h.openServed(w, r, op, format, false)
+	if sub == nil {
 		return
 	}
-	sw := h.startStream(w, r, format, false, true)
-	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
-	if err != nil {
-		sw.buf.fatal(h.operationErrors(err, r))
-		sw.buf.complete()
-		_ = sw.flush()
-		h.finishServed(sub)
-		return
-	}
-	sub.stream = stream
 	sub.lastOut = netwriter.Now()
 	waker := d.Detach(sub)
 	if waker == nil {
@@ -115,6 +92,29 @@ func (h *Handler) serveDetached(w http.ResponseWriter, d detacher, r *http.Reque
 		return
 	}
 	sub.attach(waker)
+}
+
+// openServed starts a stream that a writer shard will serve (hijacked, or detached from
+// an HTTP/2 response): it registers it, writes the response head and subscribes. On
+// failure it has answered the client and returns nil.
+func (h *Handler) openServed(w http.ResponseWriter, r *http.Request, op *resolve.Operation, format streamFormat, closeDelimited bool) (*subscriber, *resolve.Stream) {
+	sub := &subscriber{h: h, format: format}
+	if !h.registerServed(sub) {
+		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
+		return nil, nil
+	}
+	sw := h.startStream(w, r, format, closeDelimited, true)
+	// The request context ends when the handler returns, long before the stream does.
+	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
+	if err != nil {
+		sw.buf.fatal(h.operationErrors(err, r))
+		sw.buf.complete()
+		_ = sw.flush()
+		h.finishServed(sub)
+		return nil, nil
+	}
+	sub.stream = stream
+	return sub, stream
 }
 
 // registerServed registers a stream that a writer shard will serve; Shutdown waits for
