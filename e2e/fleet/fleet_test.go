@@ -3,18 +3,21 @@
 // Package fleet runs edgate as a fleet on loopback and breaks it while events flow: a
 // 3-node NATS cluster with JetStream (a stream with 3 replicas), a 3-broker Kafka (kfake),
 // two edgate processes built from cmd/edgate behind HAProxy with the configuration of
-// deploy/haproxy, SSE clients that reconnect the way EventSource does (after the server's
-// retry hint, with Last-Event-ID) and graphql-transport-ws clients that reconnect like
-// graphql-ws and resume with the WebSocket resume extension (extensions.lastEventId).
+// deploy/haproxy, and the real npm clients (clients/clients.mjs, run by Node): the
+// eventsource package, which reconnects after the server's retry hint with
+// Last-Event-ID by itself, and graphql-ws, which reconnects and subscribes again by
+// itself and carries the WebSocket resume extension (extensions.lastEventId).
 //
-//	go test -tags fleet -count=1 -v ./e2e/fleet/     # needs haproxy on PATH
+//	(cd e2e/fleet/clients && npm ci)                 # once
+//	go test -tags fleet -count=1 -v ./e2e/fleet/     # needs haproxy and node on PATH
 //
 // The faults, one after the other: the NATS node the instances are connected to stops,
 // an instance is killed (SIGKILL) and started again, then a rolling restart (SIGTERM to
 // each instance in turn, each started again). The test asserts that every client got
-// every event of the JetStream and the Kafka field exactly once and in order, and logs
-// per fault the time from the fault to each client's next event and the longest gap a
-// client saw, and the p99 latency (publish to client) during the rolling restart.
+// every event of the JetStream and the Kafka field exactly once and in order, per fault
+// and over the run, and logs per fault and client library the time from the fault to
+// the slowest client's next event and the longest gap a client saw, and the p99 latency
+// (publish to client) during the rolling restart.
 package fleet
 
 import (
@@ -23,6 +26,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -38,7 +42,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -242,30 +245,36 @@ type received struct {
 
 // tracker records what one client received.
 type tracker struct {
-	name, field string
+	name, kind, field string // kind: "sse" (eventsource) or "ws" (graphql-ws)
 
 	mu         sync.Mutex
 	got        []received
-	lastID     string
-	reconnects int
+	opens      int // streams opened (EventSource) or connections acknowledged (graphql-ws)
 	completes  int
+	fatal      []string // the client gave up: it will not reconnect
+	errorsSeen int
 }
 
-// record notes one result of the client's field; id is its position ("" for none).
-func (c *tracker) record(data json.RawMessage, id string) {
-	var v map[string]struct {
-		ID int `json:"id"`
-	}
-	if json.Unmarshal(data, &v) != nil {
-		return
-	}
+// event notes one line the client printed, received at at.
+func (c *tracker) event(l clientLine, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if id != "" {
-		c.lastID = id
+	switch l.Event {
+	case "next":
+		c.got = append(c.got, received{seq: l.Seq, at: at})
+	case "open", "connected":
+		c.opens++
+	case "complete":
+		c.completes++
+	case "error":
+		c.errorsSeen++
+	case "fatal":
+		c.fatal = append(c.fatal, fmt.Sprintf("%s (code %d)", l.Msg, l.Code))
 	}
-	c.got = append(c.got, received{seq: v[c.field].ID, at: time.Now()})
 }
+
+// reconnects is how many times the client opened again after its first stream.
+func (c *tracker) reconnects() int { return max(0, c.opens-1) }
 
 func (c *tracker) snapshot() []received {
 	c.mu.Lock()
@@ -273,167 +282,120 @@ func (c *tracker) snapshot() []received {
 	return slices.Clone(c.got)
 }
 
-func (c *tracker) last() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lastID
+// nodeClients runs the real npm clients (clients/clients.mjs: the eventsource package and
+// graphql-ws) in one Node process and feeds what they print to the trackers.
+type nodeClients struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	done  chan struct{} // closed when stdout has ended
+
+	mu       sync.Mutex
+	trackers map[string]*tracker
+	bad      []string // lines that were not JSON, or named no client
 }
 
-// sseClient reads a subscription through the load balancer the way EventSource does: it
-// reconnects after the server's retry hint (3s until it got one) and sends the last id it
-// saw as Last-Event-ID.
-type sseClient struct {
-	*tracker
-	url   string
-	retry time.Duration
+// clientLine is one line clients.mjs prints.
+type clientLine struct {
+	Client string `json:"c"`
+	Event  string `json:"ev"`
+	Seq    int    `json:"seq"`
+	ID     string `json:"id"`
+	Code   int    `json:"code"`
+	Msg    string `json:"msg"`
 }
 
-func (c *sseClient) run(ctx context.Context) {
-	c.retry = 3 * time.Second
-	for ctx.Err() == nil {
-		c.stream(ctx)
-		c.mu.Lock()
-		c.reconnects++
-		c.mu.Unlock()
-		wait := c.retry
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
-}
-
-func (c *sseClient) stream(ctx context.Context) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	if id := c.last(); id != "" {
-		req.Header.Set("Last-Event-ID", id)
-	}
-	resp, err := http.DefaultClient.Do(req)
+func startNodeClients(t *testing.T, graphqlURL string) *nodeClients {
+	t.Helper()
+	node, err := exec.LookPath("node")
 	if err != nil {
-		return
+		t.Fatal("node is not installed (the fleet test runs the npm eventsource and graphql-ws clients)")
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return
+	if _, err := os.Stat("clients/node_modules/graphql-ws"); err != nil {
+		t.Fatal("the npm clients are not installed: run npm ci in e2e/fleet/clients")
 	}
-	r := bufio.NewReader(resp.Body)
-	var event, data, id string
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			c.dispatch(event, data, id)
-			event, data = "", ""
-		case strings.HasPrefix(line, "retry:"):
-			if ms, err := strconv.Atoi(strings.TrimSpace(line[6:])); err == nil {
-				c.retry = time.Duration(ms) * time.Millisecond
-			}
-		case strings.HasPrefix(line, "id:"):
-			id = strings.TrimSpace(line[3:])
-		case strings.HasPrefix(line, "event:"):
-			event = strings.TrimSpace(line[6:])
-		case strings.HasPrefix(line, "data:"):
-			data += strings.TrimPrefix(line[5:], " ")
-		}
-	}
-}
-
-func (c *sseClient) dispatch(event, data, id string) {
-	switch event {
-	case "complete":
-		c.mu.Lock()
-		c.completes++
-		c.mu.Unlock()
-	case "next":
-		var v struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if json.Unmarshal([]byte(data), &v) == nil {
-			c.record(v.Data, id)
-		}
-	}
-}
-
-// wsClient is a graphql-transport-ws client that, like graphql-ws, reconnects and
-// subscribes again after the connection closes, using the resume extension: it keeps
-// the last payload.extensions.eventId and sends it as extensions.lastEventId.
-type wsClient struct {
-	*tracker
-	url string
-}
-
-func (c *wsClient) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		c.session(ctx)
-		c.mu.Lock()
-		c.reconnects++
-		c.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-time.After(300 * time.Millisecond): // graphql-ws waits 1s+ with its default backoff
-		}
-	}
-}
-
-func (c *wsClient) session(ctx context.Context) {
-	conn, _, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	nc := &nodeClients{trackers: map[string]*tracker{}, done: make(chan struct{})}
+	nc.cmd = exec.Command(node, "clients.mjs", graphqlURL)
+	nc.cmd.Dir = "clients"
+	nc.cmd.Stderr = os.Stderr
+	nc.stdin, err = nc.cmd.StdinPipe()
 	if err != nil {
-		return
+		t.Fatal(err)
 	}
-	defer conn.CloseNow()
-	write := func(v any) error {
-		b, _ := json.Marshal(v)
-		return conn.Write(ctx, websocket.MessageText, b)
+	stdout, err := nc.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if write(map[string]any{"type": "connection_init"}) != nil {
-		return
+	if err := nc.cmd.Start(); err != nil {
+		t.Fatalf("start node clients: %v", err)
 	}
-	subscribed := false
-	for {
-		_, b, err := conn.Read(ctx)
-		if err != nil {
-			return
-		}
-		var m struct {
-			Type    string `json:"type"`
-			Payload struct {
-				Data       json.RawMessage `json:"data"`
-				Extensions struct {
-					EventID string `json:"eventId"`
-				} `json:"extensions"`
-			} `json:"payload"`
-		}
-		if json.Unmarshal(b, &m) != nil {
-			return
-		}
-		switch m.Type {
-		case "connection_ack":
-			if !subscribed {
-				subscribed = true
-				err := write(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-					"query":      fmt.Sprintf("subscription { %s { id } }", c.field),
-					"extensions": map[string]any{"lastEventId": c.last()},
-				}})
-				if err != nil {
-					return
-				}
+	go func() {
+		defer close(nc.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			at := time.Now()
+			var l clientLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				nc.note(sc.Text())
+				continue
 			}
-		case "ping":
-			_ = write(map[string]any{"type": "pong"})
-		case "next":
-			c.record(m.Payload.Data, m.Payload.Extensions.EventID)
-		case "complete":
-			c.mu.Lock()
-			c.completes++
-			c.mu.Unlock()
+			nc.mu.Lock()
+			c := nc.trackers[l.Client]
+			nc.mu.Unlock()
+			if c == nil {
+				nc.note(sc.Text())
+				continue
+			}
+			c.event(l, at)
+		}
+	}()
+	// Closing stdin makes clients.mjs close its clients and exit; the wait is bounded so
+	// a stuck Node process cannot hang the test.
+	t.Cleanup(func() {
+		_ = nc.stdin.Close()
+		select {
+		case <-nc.done:
+		case <-time.After(10 * time.Second):
+			_ = nc.cmd.Process.Kill()
+		}
+		_ = nc.cmd.Wait()
+	})
+	return nc
+}
+
+func (nc *nodeClients) note(line string) {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	nc.bad = append(nc.bad, line)
+}
+
+// open starts a client of kind "sse" (EventSource) or "ws" (graphql-ws) on field.
+func (nc *nodeClients) open(t *testing.T, kind string, c *tracker) {
+	t.Helper()
+	nc.mu.Lock()
+	nc.trackers[c.name] = c
+	nc.mu.Unlock()
+	b, _ := json.Marshal(map[string]string{"open": kind, "name": c.name, "field": c.field})
+	if _, err := nc.stdin.Write(append(b, '\n')); err != nil {
+		t.Fatalf("open %s: %v", c.name, err)
+	}
+}
+
+// countLostRepeated counts the seqs in [from, to] that got holds no time and the extra
+// times it holds the others.
+func countLostRepeated(got []received, from, to int) (lost, repeated int) {
+	seen := map[int]int{}
+	for _, r := range got {
+		seen[r.seq]++
+	}
+	for seq := from; seq <= to; seq++ {
+		switch n := seen[seq]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			repeated += n - 1
 		}
 	}
+	return lost, repeated
 }
 
 // ---- publisher ----
@@ -621,25 +583,20 @@ log: { level: info, format: json }
 	defer func() { _ = lb.cmd.Process.Kill(); _ = lb.cmd.Wait() }()
 	waitFor(t, 20*time.Second, "HAProxy to see both instances", func() bool { return lb.up("edgate1") && lb.up("edgate2") })
 
-	// Clients, spread over both instances by the balancer.
+	// The npm clients, spread over both instances by the balancer.
+	nc := startNodeClients(t, "http://"+lb.addr+"/graphql")
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	defer cancel()
 	var clients []*tracker
 	for _, field := range []string{"fleetJetStream", "fleetKafka"} {
 		for i := range clientsPer + wsClientsPer {
-			tr := &tracker{name: fmt.Sprintf("%s-sse-%d", field, i), field: field}
-			if i < clientsPer {
-				q := url.QueryEscape(fmt.Sprintf("subscription { %s { id } }", field))
-				c := &sseClient{tracker: tr, url: "http://" + lb.addr + "/graphql?query=" + q}
-				wg.Go(func() { c.run(ctx) })
-			} else {
-				tr.name = fmt.Sprintf("%s-ws-%d", field, i-clientsPer)
-				c := &wsClient{tracker: tr, url: "ws://" + lb.addr + "/graphql"}
-				wg.Go(func() { c.run(ctx) })
+			kind, name := "sse", fmt.Sprintf("%s-eventsource-%d", field, i)
+			if i >= clientsPer {
+				kind, name = "ws", fmt.Sprintf("%s-graphql-ws-%d", field, i-clientsPer)
 			}
-			c := tr
-			clients = append(clients, tr)
+			c := &tracker{name: name, kind: kind, field: field}
+			clients = append(clients, c)
+			nc.open(t, kind, c)
 			// one at a time, so that leastconn alternates
 			want := len(clients)
 			waitFor(t, 20*time.Second, "subscription "+c.name, func() bool {
@@ -664,6 +621,12 @@ log: { level: info, format: json }
 		t.Helper()
 		waitFor(t, d, what, func() bool {
 			for _, c := range clients {
+				c.mu.Lock()
+				fatal := slices.Clone(c.fatal)
+				c.mu.Unlock()
+				if len(fatal) > 0 {
+					t.Fatalf("%s gave up (it will not reconnect): %q", c.name, fatal)
+				}
 				got := c.snapshot()
 				if len(got) == 0 || got[len(got)-1].seq < seq {
 					return false
@@ -673,10 +636,8 @@ log: { level: info, format: json }
 		})
 	}
 	type faultReport struct {
-		name            string
-		at              time.Time
-		toNext, maxGap  time.Duration
-		worstNextClient string
+		name string
+		at   time.Time
 	}
 	var reports []*faultReport
 	// survive marks a fault and waits until every client has afterFault more events.
@@ -720,30 +681,25 @@ log: { level: info, format: json }
 	last := pub.last()
 	everyoneGets(last, 30*time.Second, "every client to have the last event")
 
-	// Exactly once, in order, for every client.
+	// Exactly once, in order, for every client, over the whole run.
 	for _, c := range clients {
 		got := c.snapshot()
-		lost, repeated := 0, 0
-		seen := map[int]int{}
-		for _, r := range got {
-			seen[r.seq]++
-		}
-		for seq := 1; seq <= last; seq++ {
-			switch n := seen[seq]; {
-			case n == 0:
-				lost++
-			case n > 1:
-				repeated += n - 1
-			}
-		}
+		lost, repeated := countLostRepeated(got, 1, last)
 		ordered := slices.IsSortedFunc(got, func(a, b received) int { return a.seq - b.seq })
 		c.mu.Lock()
-		t.Logf("%s: %d events, lost %d, repeated %d, in order %v, reconnects %d, complete events %d", c.name, len(got), lost, repeated, ordered, c.reconnects, c.completes)
-		if lost != 0 || repeated != 0 || !ordered || c.completes != 0 {
-			t.Errorf("%s: lost %d, repeated %d, in order %v, complete events %d", c.name, lost, repeated, ordered, c.completes)
+		t.Logf("%s: %d events, lost %d, repeated %d, in order %v, reconnects %d, recovered errors %d, complete events %d",
+			c.name, len(got), lost, repeated, ordered, c.reconnects(), c.errorsSeen, c.completes)
+		if lost != 0 || repeated != 0 || !ordered || c.completes != 0 || len(c.fatal) != 0 {
+			t.Errorf("%s: lost %d, repeated %d, in order %v, complete events %d, gave up: %q",
+				c.name, lost, repeated, ordered, c.completes, c.fatal)
 		}
 		c.mu.Unlock()
 	}
+	nc.mu.Lock()
+	if len(nc.bad) > 0 {
+		t.Errorf("lines from the node clients that name no client: %q", nc.bad)
+	}
+	nc.mu.Unlock()
 
 	// The clients are on resumed streams now: their JetStream consumers are as replicated
 	// as the stream (the server would make them R1).
@@ -769,48 +725,81 @@ log: { level: info, format: json }
 	}
 	t.Logf("FLEET %d resume consumers, each with 3 replicas", resumeConsumers)
 
-	// Fault → next event, and the longest gap a client saw after the fault.
+	// Per fault and client library: the events published from 1s before the fault until
+	// 1s before the next one (events in flight when the fault hit are the fault's),
+	// lost and repeated over the clients of that library; the time from the fault to the
+	// next event of the slowest client, and the longest gap a client saw in the window.
+	pub.mu.Lock()
+	sent := maps.Clone(pub.sent)
+	pub.mu.Unlock()
+	firstSeqFrom := func(at time.Time) int { // the first seq published at or after at
+		for seq := 1; seq <= last; seq++ {
+			if !sent[seq].Before(at) {
+				return seq
+			}
+		}
+		return last + 1
+	}
 	for i, r := range reports {
 		end := time.Now()
 		if i+1 < len(reports) {
 			end = reports[i+1].at
 		}
-		for _, c := range clients {
-			got := c.snapshot()
-			prev := r.at
-			first := true
-			for _, e := range got {
-				if e.at.Before(r.at) {
+		from, to := firstSeqFrom(r.at.Add(-time.Second)), last
+		if i+1 < len(reports) {
+			to = firstSeqFrom(end.Add(-time.Second)) - 1
+		}
+		for _, kind := range []string{"sse", "ws"} {
+			var lost, repeated int
+			var toNext, maxGap time.Duration
+			worst := ""
+			for _, c := range clients {
+				if c.kind != kind {
 					continue
 				}
-				if e.at.After(end) {
-					break
-				}
-				if first {
-					if d := e.at.Sub(r.at); d > r.toNext {
-						r.toNext, r.worstNextClient = d, c.name
+				got := c.snapshot()
+				l, rep := countLostRepeated(got, from, to)
+				lost, repeated = lost+l, repeated+rep
+				prev, first := r.at, true
+				for _, e := range got {
+					if e.at.Before(r.at) {
+						continue
 					}
-					first = false
+					if e.at.After(end) {
+						break
+					}
+					if first {
+						if d := e.at.Sub(r.at); d > toNext {
+							toNext, worst = d, c.name
+						}
+						first = false
+					}
+					maxGap = max(maxGap, e.at.Sub(prev))
+					prev = e.at
 				}
-				r.maxGap = max(r.maxGap, e.at.Sub(prev))
-				prev = e.at
+			}
+			over := ""
+			if toNext > 2*time.Second {
+				over = " (over the 2s target)"
+			}
+			lib := map[string]string{"sse": "eventsource", "ws": "graphql-ws"}[kind]
+			t.Logf("FLEET fault %-42s %-11s events %4d-%4d lost %d repeated %d; fault→next event %5dms%s (%s); longest gap %5dms",
+				r.name, lib, from, to, lost, repeated, toNext.Milliseconds(), over, worst, maxGap.Milliseconds())
+			if lost != 0 || repeated != 0 {
+				t.Errorf("%s, %s clients: lost %d, repeated %d of events %d-%d", r.name, lib, lost, repeated, from, to)
 			}
 		}
-		t.Logf("FLEET fault %-45s fault→next event (worst client) %6dms (%s); longest gap %6dms",
-			r.name, r.toNext.Milliseconds(), r.worstNextClient, r.maxGap.Milliseconds())
 	}
 
 	// Latency from publish to client during the rolling restart.
 	var lat []time.Duration
-	pub.mu.Lock()
 	for _, c := range clients {
 		for _, e := range c.snapshot() {
-			if at, ok := pub.sent[e.seq]; ok && !at.Before(rollStart) && at.Before(rollEnd) {
+			if at, ok := sent[e.seq]; ok && !at.Before(rollStart) && at.Before(rollEnd) {
 				lat = append(lat, e.at.Sub(at))
 			}
 		}
 	}
-	pub.mu.Unlock()
 	slices.Sort(lat)
 	if len(lat) == 0 {
 		t.Fatal("no events during the rolling restart")
