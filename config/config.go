@@ -398,6 +398,16 @@ type WebSocket struct {
 	ForwardInitPayload bool `yaml:"forward_init_payload"`
 	// MaxMessageBytes bounds one incoming WebSocket message. Default 64KiB; 0 means unlimited.
 	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
+	// MaxMessagesPerSecond and MessageBurst bound the messages a client sends on one
+	// connection, as a token bucket (MessageBurst at once, refilled at MaxMessagesPerSecond).
+	// A subscribe over it gets an error with extensions.code RATE_LIMITED, a ping no pong;
+	// the connection stays open. Defaults 50 and 200; a rate of 0 turns it off.
+	MaxMessagesPerSecond int `yaml:"max_messages_per_second"`
+	MessageBurst         int `yaml:"message_burst"`
+	// MaxSubscribesPerSecond and SubscribeBurst bound the subscribe (start) messages of one
+	// connection the same way. Defaults 10 and 100; a rate of 0 turns it off.
+	MaxSubscribesPerSecond int `yaml:"max_subscribes_per_second"`
+	SubscribeBurst         int `yaml:"subscribe_burst"`
 	// CheckOrigin refuses (403) an upgrade whose Origin header names another site than the
 	// request's host and is not in cors.allowed_origins, so that a page elsewhere cannot
 	// open a socket that carries the user's cookies (cross-site WebSocket hijacking). An
@@ -590,6 +600,10 @@ func defaults() *Config {
 			MaxSubscriptionsPerConnection: 100,
 			ForwardInitPayload:            true,
 			MaxMessageBytes:               64 << 10,
+			MaxMessagesPerSecond:          50,
+			MessageBurst:                  200,
+			MaxSubscribesPerSecond:        10,
+			SubscribeBurst:                100,
 			CheckOrigin:                   true,
 		},
 		Subscriptions: Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect, EntityBatchWindow: time.Millisecond},

@@ -175,7 +175,8 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 		t.Errorf("shutdown: %+v", c.Shutdown)
 	}
 	wantWS := WebSocket{Enabled: true, InitTimeout: 10 * time.Second, PingInterval: 10 * time.Second,
-		MaxSubscriptionsPerConnection: 100, ForwardInitPayload: true, MaxMessageBytes: 64 * 1024, CheckOrigin: true}
+		MaxSubscriptionsPerConnection: 100, ForwardInitPayload: true, MaxMessageBytes: 64 * 1024, CheckOrigin: true,
+		MaxMessagesPerSecond: 50, MessageBurst: 200, MaxSubscribesPerSecond: 10, SubscribeBurst: 100}
 	if c.WebSocket != wantWS {
 		t.Errorf("websocket: %+v", c.WebSocket)
 	}
@@ -335,6 +336,10 @@ websocket:
   max_subscriptions_per_connection: 0
   forward_init_payload: true
   max_message_bytes: 128KiB
+  max_messages_per_second: 0
+  message_burst: 0
+  max_subscribes_per_second: 3
+  subscribe_burst: 4
   check_origin: false
 subscriptions: { queue_size: 16, slow_consumer: drop_oldest, entity_batch_window: 0 }
 limits:
@@ -407,7 +412,7 @@ shutdown_timeout: 30s
 		t.Errorf("sse: %+v", c.SSE)
 	}
 	wantWS := WebSocket{Enabled: true, InitTimeout: 3 * time.Second, PingInterval: 20 * time.Second,
-		ForwardInitPayload: true, MaxMessageBytes: 128 << 10}
+		ForwardInitPayload: true, MaxMessageBytes: 128 << 10, MaxSubscribesPerSecond: 3, SubscribeBurst: 4}
 	if c.WebSocket != wantWS {
 		t.Errorf("websocket: %+v", c.WebSocket)
 	}

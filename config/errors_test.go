@@ -331,6 +331,16 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 			want:   `edgate.yaml:2: websocket.init_timeout must be positive`,
 		},
 		{
+			name:   "negative websocket message rate",
+			config: sub + "websocket: { max_messages_per_second: -1 }\n",
+			want:   `edgate.yaml:2: websocket.max_messages_per_second must not be negative (0 turns the limit off)`,
+		},
+		{
+			name:   "zero subscribe burst",
+			config: sub + "websocket: { subscribe_burst: 0 }\n",
+			want:   `edgate.yaml:2: websocket.subscribe_burst must be at least 1 while websocket.max_subscribes_per_second is on`,
+		},
+		{
 			name:   "zero queue size",
 			config: sub + "subscriptions: { queue_size: 0 }\n",
 			want:   `edgate.yaml:2: subscriptions.queue_size must be at least 1`,

@@ -412,6 +412,14 @@ func (v *validator) limits() error {
 		return v.errorf("websocket.init_timeout", "websocket.init_timeout must be positive")
 	case c.WebSocket.MaxSubscriptionsPerConnection < 0:
 		return v.errorf("websocket.max_subscriptions_per_connection", "websocket.max_subscriptions_per_connection must not be negative (0 means unlimited)")
+	case c.WebSocket.MaxMessagesPerSecond < 0:
+		return v.errorf("websocket.max_messages_per_second", "websocket.max_messages_per_second must not be negative (0 turns the limit off)")
+	case c.WebSocket.MaxMessagesPerSecond > 0 && c.WebSocket.MessageBurst < 1:
+		return v.errorf("websocket.message_burst", "websocket.message_burst must be at least 1 while websocket.max_messages_per_second is on")
+	case c.WebSocket.MaxSubscribesPerSecond < 0:
+		return v.errorf("websocket.max_subscribes_per_second", "websocket.max_subscribes_per_second must not be negative (0 turns the limit off)")
+	case c.WebSocket.MaxSubscribesPerSecond > 0 && c.WebSocket.SubscribeBurst < 1:
+		return v.errorf("websocket.subscribe_burst", "websocket.subscribe_burst must be at least 1 while websocket.max_subscribes_per_second is on")
 	case c.Subscriptions.QueueSize < 1:
 		return v.errorf("subscriptions.queue_size", "subscriptions.queue_size must be at least 1")
 	case c.Subscriptions.EntityBatchWindow < 0 || c.Subscriptions.EntityBatchWindow > time.Second:

@@ -144,6 +144,10 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 			PingInterval:                  wsPingInterval(cfg.WebSocket.PingInterval),
 			MaxSubscriptionsPerConnection: offIfZero(cfg.WebSocket.MaxSubscriptionsPerConnection),
 			MaxMessageBytes:               offIfZero(int64(cfg.WebSocket.MaxMessageBytes)),
+			MessagesPerSecond:             offIfZero(cfg.WebSocket.MaxMessagesPerSecond),
+			MessageBurst:                  cfg.WebSocket.MessageBurst,
+			SubscribesPerSecond:           offIfZero(cfg.WebSocket.MaxSubscribesPerSecond),
+			SubscribeBurst:                cfg.WebSocket.SubscribeBurst,
 			CheckOrigin:                   checkOrigin(cfg),
 			Log:                           log,
 		})

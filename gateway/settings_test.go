@@ -51,7 +51,7 @@ func TestGateway_WebSocketLimitsDefaultsAndZero(t *testing.T) {
 	})
 
 	t.Run("zero is unlimited", func(t *testing.T) {
-		g := startGateway(t, withYAML(`websocket: { max_subscriptions_per_connection: 0, max_message_bytes: 0 }`))
+		g := startGateway(t, withYAML(`websocket: { max_subscriptions_per_connection: 0, max_message_bytes: 0, max_messages_per_second: 0, max_subscribes_per_second: 0 }`))
 		c := dialWS(t, g, "graphql-transport-ws")
 		wsSend(t, c, `{"type":"connection_init"}`)
 		if m := wsRead(t, c); m["type"] != "connection_ack" {
@@ -68,4 +68,53 @@ func TestGateway_WebSocketLimitsDefaultsAndZero(t *testing.T) {
 			t.Fatalf("the big subscription got %v, want its event", m)
 		}
 	})
+}
+
+// websocket.max_subscribes_per_second and subscribe_burst reach both subprotocols: a
+// subscribe over them gets an error with extensions.code RATE_LIMITED and the connection
+// stays open.
+func TestGateway_WebSocketSubscribeRate(t *testing.T) {
+	g := startGateway(t, withYAML(`websocket: { max_subscribes_per_second: 1, subscribe_burst: 2 }`))
+	for _, proto := range []struct{ name, subscribe string }{{"graphql-transport-ws", "subscribe"}, {"graphql-ws", "start"}} {
+		t.Run(proto.name, func(t *testing.T) {
+			c := dialWS(t, g, proto.name)
+			wsSend(t, c, `{"type":"connection_init","payload":{}}`)
+			if m := wsRead(t, c); m["type"] != "connection_ack" {
+				t.Fatalf("got %v", m)
+			}
+			// Two fit the burst; of the next eight (sent well within eight seconds) at least
+			// one finds the bucket empty.
+			const n = 10
+			for i := range n {
+				wsSend(t, c, fmt.Sprintf(`{"id":"%d","type":%q,"payload":{"query":"subscription { employeeUpdated(id: %d) { id } }"}}`, i, proto.subscribe, i))
+			}
+			limited := 0
+			for limited == 0 {
+				m := wsRead(t, c)
+				if m["type"] != "error" {
+					continue // keep-alives
+				}
+				errs, _ := m["payload"].([]any)
+				e, _ := errs[0].(map[string]any)
+				ext, _ := e["extensions"].(map[string]any)
+				if ext["code"] != "RATE_LIMITED" || ext["limit"] != "websocket.max_subscribes_per_second" || ext["maximum"] != 1.0 {
+					t.Fatalf("error %v, want RATE_LIMITED for websocket.max_subscribes_per_second", m)
+				}
+				limited++
+			}
+			// Still open and served: a ping gets its pong, a legacy message of an unknown
+			// type its error.
+			probe, answer := `{"type":"ping"}`, "pong"
+			if proto.name == "graphql-ws" {
+				probe, answer = `{"type":"probe","id":"p"}`, "error"
+			}
+			wsSend(t, c, probe)
+			for {
+				m := wsRead(t, c)
+				if m["type"] == answer && (answer == "pong" || m["id"] == "p") {
+					break
+				}
+			}
+		})
+	}
 }

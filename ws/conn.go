@@ -54,7 +54,9 @@ type conn struct {
 	partial    []byte // an incomplete frame; nil between frames
 	message    []byte // the fragments of a message being assembled
 	fragmented bool
-	broken     bool // a framing error or oversize message: ignore the rest
+	broken     bool   // a framing error or oversize message: ignore the rest
+	messages   bucket // the message rate (Options.MessagesPerSecond)
+	subscribes bucket // the subscribe rate (Options.SubscribesPerSecond)
 
 	mu          sync.Mutex
 	state       connState

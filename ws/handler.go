@@ -52,6 +52,20 @@ type Options struct {
 	// MaxMessageBytes limits a client message. A bigger one closes the connection with 4400
 	// (graphql-transport-ws) or 1009 (graphql-ws). Default 64 KiB; negative is unlimited.
 	MaxMessageBytes int64
+	// MessagesPerSecond and MessageBurst bound the messages a client sends on a connection:
+	// a token bucket of MessageBurst tokens refilled at MessagesPerSecond. A subscribe over
+	// it gets an error message with extensions.code RATE_LIMITED and the connection stays
+	// open (see overMessageRate for the other messages). Defaults 50 and 200, enough for a
+	// client that starts and stops its whole quota of subscriptions at once; a negative
+	// MessagesPerSecond is unlimited.
+	MessagesPerSecond int
+	MessageBurst      int
+	// SubscribesPerSecond and SubscribeBurst bound the subscribe (start) messages the same
+	// way, since each one parses and plans an operation. Defaults 10 and 100 (a page that
+	// opens max_subscriptions_per_connection subscriptions at load, or a client that
+	// resubscribes everything after a reconnect, is within the burst); negative is unlimited.
+	SubscribesPerSecond int
+	SubscribeBurst      int
 	// WriteTimeout is how long a client may take to accept queued bytes before it is
 	// disconnected. Default 10s. Used only without Pool (the pool's own applies).
 	WriteTimeout time.Duration
@@ -91,6 +105,8 @@ type Handler struct {
 	idle    chan struct{} // closed when the last connection is gone after Shutdown began
 	count   atomic.Int64
 
+	now func() time.Duration // the rate limits' clock; tests replace it
+
 	// forceReaderGoroutine makes every connection use a reader goroutine (tests of the
 	// portable path).
 	forceReaderGoroutine bool
@@ -119,7 +135,10 @@ func NewHandler(opts Options) *Handler {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
 	}
+	opts.MessagesPerSecond, opts.MessageBurst = rateDefaults(opts.MessagesPerSecond, opts.MessageBurst, 50, 200)
+	opts.SubscribesPerSecond, opts.SubscribeBurst = rateDefaults(opts.SubscribesPerSecond, opts.SubscribeBurst, 10, 100)
 	return &Handler{
+		now:       netwriter.Now,
 		opts:      opts,
 		log:       opts.Log.With().Str("component", "ws").Logger(),
 		stop:      make(chan struct{}),
@@ -127,6 +146,21 @@ func NewHandler(opts Options) *Handler {
 		writer:    opts.Pool,
 		delivered: opts.Metrics.Delivered(telemetry.TransportWebSocket),
 	}
+}
+
+// rateDefaults applies a rate limit's defaults: zero rate the default, negative off (0); a
+// burst below 1 the default burst, but never less than one second of the rate.
+func rateDefaults(rate, burst, defRate, defBurst int) (int, int) {
+	switch {
+	case rate == 0:
+		rate = defRate
+	case rate < 0:
+		return 0, 0
+	}
+	if burst < 1 {
+		burst = max(defBurst, rate)
+	}
+	return rate, burst
 }
 
 // IsUpgrade reports whether r asks for a WebSocket.
@@ -224,6 +258,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reqID:    telemetry.RequestID(r.Context()),
 		lastPing: netwriter.Now(),
 	}
+	now := h.now()
+	c.messages = newBucket(now, h.opts.MessageBurst)
+	c.subscribes = newBucket(now, h.opts.SubscribeBurst)
 	// Raw access lets writers send without blocking whoever reads the connection; TLS
 	// connections have none and are written with blocking writes.
 	if sc, ok := nc.(syscall.Conn); ok {

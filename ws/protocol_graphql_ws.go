@@ -22,12 +22,17 @@ var graphqlWS = &protocol{
 		c.send(connectionError("Forbidden"))
 		c.closeWith(closeForbidden, "Forbidden")
 	},
-	badMessage: func(c *conn) { c.send(connectionError("invalid message: expected a JSON object with a type")) },
+	badMessage: func(c *conn) {
+		if !c.overMessageRate() {
+			c.send(connectionError("invalid message: expected a JSON object with a type"))
+		}
+	},
 }
 
 func handleGraphQLWS(c *conn, m *clientMessage) {
 	switch m.Type {
 	case "connection_init":
+		c.overMessageRate() // spends a token; the first init is always accepted
 		if !isAbsent(m.Payload) && !isObject(m.Payload) {
 			c.send(connectionError("connection_init payload must be an object"))
 			return
@@ -38,7 +43,12 @@ func handleGraphQLWS(c *conn, m *clientMessage) {
 		}
 	case "start":
 		if m.ID == "" {
-			c.send(connectionError("start needs an id"))
+			if !c.overMessageRate() {
+				c.send(connectionError("start needs an id"))
+			}
+			return
+		}
+		if c.refuseStart(m.ID) {
 			return
 		}
 		req, ok := parseRequest(m.Payload)
@@ -54,10 +64,14 @@ func handleGraphQLWS(c *conn, m *clientMessage) {
 			c.send(appendMessage(nil, m.ID, "error", c.tooManyErrors()))
 		}
 	case "stop":
+		c.overMessageRate()
 		c.stopOperation(m.ID)
 	case "connection_terminate":
 		c.closeWith(closeNormal, "")
 	default:
+		if c.overMessageRate() {
+			return
+		}
 		c.send(appendMessage(nil, m.ID, "error", errorsJSON("unexpected message type "+jsonQuote(m.Type))))
 	}
 }

@@ -30,6 +30,7 @@ var transportWS = &protocol{
 func handleTransportWS(c *conn, m *clientMessage) {
 	switch m.Type {
 	case "connection_init":
+		c.overMessageRate() // spends a token; the first init is always accepted
 		if !isAbsent(m.Payload) && !isObject(m.Payload) {
 			c.closeWith(closeBadRequest, "Invalid message received: connection_init payload must be an object")
 			return
@@ -38,12 +39,19 @@ func handleTransportWS(c *conn, m *clientMessage) {
 			c.closeWith(closeTooManyInits, "Too many initialisation requests")
 		}
 	case "ping":
+		if c.overMessageRate() {
+			return
+		}
 		// The pong carries the ping's payload back, which lets clients measure latency.
 		c.send(appendMessage(nil, "", "pong", nullToNil(m.Payload)))
 	case "pong":
+		c.overMessageRate()
 	case "subscribe":
 		if m.ID == "" {
 			c.closeWith(closeBadRequest, "Invalid message received: subscribe needs an id")
+			return
+		}
+		if c.refuseStart(m.ID) {
 			return
 		}
 		req, ok := parseRequest(m.Payload)
@@ -61,6 +69,7 @@ func handleTransportWS(c *conn, m *clientMessage) {
 		}
 	case "complete":
 		// The client is done with this operation; the protocol wants no reply.
+		c.overMessageRate()
 		c.stopOperation(m.ID)
 	default:
 		c.closeWith(closeBadRequest, fmt.Sprintf("Invalid message received: unexpected type %q", m.Type))
