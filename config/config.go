@@ -549,6 +549,33 @@ type Playground struct {
 // Telemetry is the `telemetry` section (Prometheus metrics are always on at /metrics).
 type Telemetry struct {
 	Tracing Tracing `yaml:"tracing"`
+	Metrics Metrics `yaml:"metrics"`
+}
+
+// Metrics configures metric export besides /metrics, which is always served.
+type Metrics struct {
+	OTLP MetricsOTLP `yaml:"otlp"`
+}
+
+// MetricsOTLP pushes the metrics of /metrics to an OpenTelemetry collector over OTLP, for
+// setups that collect with OTel rather than by scraping. Off by default.
+type MetricsOTLP struct {
+	// Enabled turns the export on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Exporter is "otlp-http" (default) or "otlp-grpc".
+	Exporter string `yaml:"exporter"`
+	// Endpoint is the collector, host:port or a URL (http:// for no TLS; an otlp-http URL
+	// without a path gets /v1/metrics, one with a path is used as it is). Default "": the
+	// exporter's default (localhost:4318 for otlp-http, localhost:4317 for otlp-grpc) or
+	// OTEL_EXPORTER_OTLP_ENDPOINT.
+	Endpoint string `yaml:"endpoint"`
+	// Headers are sent with every export (e.g. an API key). Default none.
+	Headers map[string]string `yaml:"headers"`
+	// Interval is the time between exports. Default 30s: twice the resolution of the
+	// OTel SDK's 60s default, about what a Prometheus scrape gives the dashboard.
+	Interval time.Duration `yaml:"interval"`
+	// ServiceName is the service.name of the exported metrics. Default "edgate".
+	ServiceName string `yaml:"service_name"`
 }
 
 // Tracing configures OpenTelemetry traces exported over OTLP (docs/observability.md lists
@@ -558,7 +585,8 @@ type Tracing struct {
 	Enabled bool `yaml:"enabled"`
 	// Exporter is "otlp-http" (default) or "otlp-grpc".
 	Exporter string `yaml:"exporter"`
-	// Endpoint is the collector, host:port or a URL (http:// for no TLS). Default "": the
+	// Endpoint is the collector, host:port or a URL (http:// for no TLS; an otlp-http URL
+	// without a path gets /v1/traces, one with a path is used as it is). Default "": the
 	// exporter's default (localhost:4318 for otlp-http, localhost:4317 for otlp-grpc) or
 	// OTEL_EXPORTER_OTLP_ENDPOINT.
 	Endpoint string `yaml:"endpoint"`
@@ -632,7 +660,10 @@ func defaults() *Config {
 		Shutdown:        Shutdown{Clients: ShutdownReconnect},
 		CORS:            CORS{MaxAge: 5 * time.Minute},
 		Playground:      Playground{Enabled: true},
-		Telemetry:       Telemetry{Tracing: Tracing{Exporter: ExporterOTLPHTTP, SamplingRatio: 1, ServiceName: "edgate"}},
+		Telemetry: Telemetry{
+			Tracing: Tracing{Exporter: ExporterOTLPHTTP, SamplingRatio: 1, ServiceName: "edgate"},
+			Metrics: Metrics{OTLP: MetricsOTLP{Exporter: ExporterOTLPHTTP, Interval: 30 * time.Second, ServiceName: "edgate"}},
+		},
 	}
 }
 

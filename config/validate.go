@@ -59,6 +59,15 @@ func (v *validator) validate() error {
 			return v.enum("telemetry.tracing.exporter", "telemetry.tracing.exporter", c.Telemetry.Tracing.Exporter, ExporterOTLPHTTP, ExporterOTLPGRPC)
 		},
 		func() error {
+			return v.enum("telemetry.metrics.otlp.exporter", "telemetry.metrics.otlp.exporter", c.Telemetry.Metrics.OTLP.Exporter, ExporterOTLPHTTP, ExporterOTLPGRPC)
+		},
+		func() error {
+			if d := c.Telemetry.Metrics.OTLP.Interval; d <= 0 {
+				return v.errorf("telemetry.metrics.otlp.interval", "telemetry.metrics.otlp.interval %v must be positive", d)
+			}
+			return nil
+		},
+		func() error {
 			if r := c.Telemetry.Tracing.SamplingRatio; r < 0 || r > 1 {
 				return v.errorf("telemetry.tracing.sampling_ratio", "telemetry.tracing.sampling_ratio %v must be between 0 and 1", r)
 			}

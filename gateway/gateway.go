@@ -17,7 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/edgate/edgate/config"
@@ -50,6 +53,10 @@ type Gateway struct {
 	metrics    *telemetry.Metrics // latency histograms, shared by every engine across reloads
 	// tracing is the trace exporter's provider when telemetry.tracing is on, else nil.
 	tracing *sdktrace.TracerProvider
+	// gatherer is the registry of every metric: /metrics serves it, meters pushes it.
+	gatherer *prometheus.Registry
+	// meters pushes the metrics over OTLP when telemetry.metrics.otlp is on, else nil.
+	meters *sdkmetric.MeterProvider
 	// authz holds the subject authorization of each provider that has one, by provider
 	// key; providers cannot change on reload, so neither can it.
 	authz map[string]*subjectauth.Policy
@@ -88,10 +95,18 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 			if g.writer != nil {
 				g.writer.Close()
 			}
+			g.stopMetrics(context.Background())
 			g.closeBackends()
 			g.stopTracing(context.Background())
 		}
 	}()
+	if cfg.Telemetry.Tracing.Enabled || cfg.Telemetry.Metrics.OTLP.Enabled {
+		// Failed exports (collector down) go to the gateway's log, not the standard
+		// library's. The handler is process-wide, like the exporters' configuration.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			log.Warn().Err(err).Str("component", "telemetry").Msg("opentelemetry export")
+		}))
+	}
 	if t := cfg.Telemetry.Tracing; t.Enabled {
 		if g.tracing, err = telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{
 			Exporter: t.Exporter, Endpoint: t.Endpoint, Headers: t.Headers, SamplingRatio: t.SamplingRatio, ServiceName: t.ServiceName,
@@ -151,6 +166,14 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 			CheckOrigin:                   checkOrigin(cfg),
 			Log:                           log,
 		})
+	}
+	g.gatherer = metricsRegistry(g)
+	if m := cfg.Telemetry.Metrics.OTLP; m.Enabled {
+		if g.meters, err = telemetry.NewMeterProvider(ctx, telemetry.MetricsOptions{
+			Exporter: m.Exporter, Endpoint: m.Endpoint, Headers: m.Headers, Interval: m.Interval, ServiceName: m.ServiceName,
+		}, g.gatherer); err != nil {
+			return nil, fmt.Errorf("%s: telemetry.metrics.otlp: %w", cfg.Path, err)
+		}
 	}
 	if cfg.Playground.Enabled {
 		if g.playground, err = playground.New(cfg.GraphQLPath); err != nil {
@@ -286,10 +309,22 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			g.stopErr = fmt.Errorf("http shutdown: %w", err)
 		}
 		g.writer.Close()
+		g.stopMetrics(ctx)
 		g.closeBackends()
 		g.stopTracing(ctx)
 	})
 	return g.stopErr
+}
+
+// stopMetrics exports the metrics a last time, so that the final counts of a drained
+// instance reach the collector, and stops the export.
+func (g *Gateway) stopMetrics(ctx context.Context) {
+	if g.meters == nil {
+		return
+	}
+	if err := g.meters.Shutdown(ctx); err != nil {
+		g.log.Warn().Err(err).Msg("exporting metrics")
+	}
 }
 
 // stopTracing turns tracing off and flushes the spans still buffered.
@@ -344,7 +379,7 @@ func (g *Gateway) routes() http.Handler {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}`))
 	})
-	mux.Handle("/metrics", metricsHandler(g))
+	mux.Handle("/metrics", metricsHandler(g.gatherer))
 	return mux
 }
 

@@ -12,9 +12,16 @@ import (
 
 type providerStats = eventsource.ProviderStats
 
-// metricsHandler exposes the hub and broker counters in the Prometheus format. The values
-// are read from the live atomic counters at scrape time, so the hot path pays nothing.
-func metricsHandler(g *Gateway) http.Handler {
+// metricsHandler exposes the registry of metricsRegistry in the Prometheus format.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	// OpenMetrics carries the histograms' exemplars (trace ids).
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
+}
+
+// metricsRegistry holds the hub and broker counters, the gauges and the latency
+// histograms: what /metrics serves and telemetry.metrics.otlp pushes. The values are read
+// from the live atomic counters when gathered, so the hot path pays nothing.
+func metricsRegistry(g *Gateway) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	s := g.stats
 	counter := func(name, help string, f func() float64) {
@@ -61,6 +68,5 @@ func metricsHandler(g *Gateway) http.Handler {
 	if g.ws != nil {
 		open(telemetry.TransportWebSocket, func() float64 { return float64(g.ws.Connections()) })
 	}
-	// OpenMetrics carries the histograms' exemplars (trace ids).
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	return reg
 }

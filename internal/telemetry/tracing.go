@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -23,8 +24,9 @@ import (
 type TracingOptions struct {
 	// Exporter is "otlp-http" (default) or "otlp-grpc".
 	Exporter string
-	// Endpoint is the collector: host:port, or a URL (http:// means no TLS). Default: the
-	// exporter's own (localhost:4318 / localhost:4317, or OTEL_EXPORTER_OTLP_ENDPOINT).
+	// Endpoint is the collector: host:port, or a URL (http:// means no TLS; for otlp-http
+	// a URL without a path gets /v1/traces). Default: the exporter's own (localhost:4318 /
+	// localhost:4317, or OTEL_EXPORTER_OTLP_ENDPOINT).
 	Endpoint string
 	// Headers are sent with every export (e.g. an API key).
 	Headers map[string]string
@@ -68,7 +70,7 @@ func NewTracerProvider(ctx context.Context, opts TracingOptions) (*sdktrace.Trac
 		var o []otlptracehttp.Option
 		if opts.Endpoint != "" {
 			if strings.Contains(opts.Endpoint, "://") {
-				o = append(o, otlptracehttp.WithEndpointURL(opts.Endpoint))
+				o = append(o, otlptracehttp.WithEndpointURL(signalURL(opts.Endpoint, "/v1/traces")))
 			} else {
 				o = append(o, otlptracehttp.WithEndpoint(opts.Endpoint))
 			}
@@ -112,6 +114,20 @@ func NewTracerProvider(ctx context.Context, opts TracingOptions) (*sdktrace.Trac
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(opts.SamplingRatio))),
 	), nil
+}
+
+// signalURL is endpoint with the signal's OTLP/HTTP path (/v1/traces, /v1/metrics) when
+// it has no path of its own. The exporters take a URL's path as it is, so that
+// "http://collector:4318", the way collectors are usually named, would post to "/" and be
+// refused; this reads it the way OTEL_EXPORTER_OTLP_ENDPOINT is read. A URL with a path is
+// kept, for collectors behind a prefix.
+func signalURL(endpoint, path string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return endpoint // the exporter reports a bad URL
+	}
+	u.Path = path
+	return u.String()
 }
 
 // Tracing starts a server span per request (continuing the client's traceparent) when

@@ -87,3 +87,26 @@ func BenchmarkEventPath(b *testing.B) {
 		})
 	}
 }
+
+// A collector named by a URL without a path ("http://collector:4318", as the docs write
+// it) gets its spans at the OTLP/HTTP traces path, not at "/".
+func TestNewTracerProvider_URLWithoutPathExportsToV1Traces(t *testing.T) {
+	paths := make(chan string, 16)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths <- r.URL.Path
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TracingOptions{Endpoint: collector.URL, SamplingRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tp.Tracer("test").Start(context.Background(), "one")
+	span.End()
+	if err := tp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-paths; got != "/v1/traces" {
+		t.Fatalf("exported to %q", got)
+	}
+}
