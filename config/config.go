@@ -483,6 +483,10 @@ type Limits struct {
 	// ReadHeaderTimeout bounds reading a request's headers (HTTP/1.1) or an HTTP/2
 	// connection's preface. Default 10s; must be positive.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadBodyTimeout bounds the time a client may take to send a request's body, from the
+	// end of its headers, HTTP/1.1 and HTTP/2; over it the client gets 408 (HTTP/1.1: and
+	// the connection is closed). Default 10s; 0 means unlimited.
+	ReadBodyTimeout time.Duration `yaml:"read_body_timeout"`
 	// IdleTimeout closes a keep-alive connection without requests (HTTP/2: without
 	// streams) for this long. Default 120s; 0 means never.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -652,6 +656,7 @@ func defaults() *Config {
 			MaxPreparedOperations:     4096,
 			MaxPreparedOperationBytes: 32 << 20,
 			ReadHeaderTimeout:         10 * time.Second,
+			ReadBodyTimeout:           10 * time.Second,
 			IdleTimeout:               120 * time.Second,
 			MaxHeaderBytes:            64 << 10,
 		},

@@ -148,6 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 		HeartbeatInterval: offIfZero(cfg.SSE.HeartbeatInterval),
 		RetryInterval:     offIfZero(cfg.SSE.RetryInterval),
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyBytes),
+		ReadBodyTimeout:   offIfZero(cfg.Limits.ReadBodyTimeout),
 		Log:               log,
 	})
 	if cfg.WebSocket.Enabled {

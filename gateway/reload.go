@@ -73,6 +73,7 @@ type invariant struct {
 	MaxConnections int                  `key:"limits.max_connections"`
 	MaxBody        config.ByteSize      `key:"limits.max_request_body_bytes"`
 	HeaderTimeout  time.Duration        `key:"limits.read_header_timeout"`
+	BodyTimeout    time.Duration        `key:"limits.read_body_timeout"`
 	IdleTimeout    time.Duration        `key:"limits.idle_timeout"`
 	MaxHeader      config.ByteSize      `key:"limits.max_header_bytes"`
 	Log            config.Log           `key:"log"`
@@ -99,7 +100,7 @@ func reloadInvariant(c *config.Config) invariant {
 		ListenAddr: c.ListenAddr, GraphQLPath: c.GraphQLPath, TLS: c.TLS, Providers: p,
 		EmbeddedNATS: c.EmbeddedNATS, SSE: c.SSE, WebSocket: c.WebSocket, Subscriptions: c.Subscriptions,
 		MaxConnections: c.Limits.MaxConnections, MaxBody: c.Limits.MaxRequestBodyBytes, Log: c.Log, CORS: c.CORS,
-		HeaderTimeout: c.Limits.ReadHeaderTimeout, IdleTimeout: c.Limits.IdleTimeout, MaxHeader: c.Limits.MaxHeaderBytes,
+		HeaderTimeout: c.Limits.ReadHeaderTimeout, BodyTimeout: c.Limits.ReadBodyTimeout, IdleTimeout: c.Limits.IdleTimeout, MaxHeader: c.Limits.MaxHeaderBytes,
 		Playground: c.Playground, Telemetry: c.Telemetry,
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // FuzzReadRequest: a GraphQL-over-HTTP request body or GET query string either decodes to a
@@ -29,7 +30,7 @@ func FuzzReadRequest(f *testing.F) {
 			r = httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(data))
 			r.Header.Set("Content-Type", "application/json")
 		}
-		req, herr := readRequest(httptest.NewRecorder(), r, 1<<20)
+		req, herr := readRequest(httptest.NewRecorder(), r, 1<<20, time.Second)
 		switch {
 		case herr != nil:
 			if herr.status < 400 || herr.status >= 500 || herr.message == "" {

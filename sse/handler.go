@@ -36,6 +36,10 @@ type Options struct {
 	// MaxBodyBytes limits a POST body; a larger one gets 413 with a GraphQL error.
 	// Default 1 MiB.
 	MaxBodyBytes int64
+	// ReadBodyTimeout bounds the time a client may take to send a POST body, from the end
+	// of its headers; over it the client gets 408 (and, on HTTP/1.1, the connection is
+	// closed). Default 10s; negative is unlimited.
+	ReadBodyTimeout time.Duration
 	// WriteTimeout bounds one write to a streaming client; a client that stops reading
 	// loses its stream when it passes instead of holding the handler forever. Default 10s.
 	WriteTimeout time.Duration
@@ -60,6 +64,7 @@ const (
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultRetryInterval     = time.Second
 	DefaultMaxBodyBytes      = 1 << 20
+	DefaultReadBodyTimeout   = 10 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMaxPendingBytes   = netwriter.DefaultMaxPendingBytes
 )
@@ -82,6 +87,7 @@ type Handler struct {
 	heartbeat    time.Duration
 	retry        time.Duration // <= 0: no retry hint
 	maxBody      int64
+	bodyTimeout  time.Duration // <= 0: none
 	writeTimeout time.Duration
 	maxPending   int
 	shards       int
@@ -109,6 +115,7 @@ func NewHandler(opts Options) *Handler {
 		heartbeat:    opts.HeartbeatInterval,
 		retry:        opts.RetryInterval,
 		maxBody:      opts.MaxBodyBytes,
+		bodyTimeout:  opts.ReadBodyTimeout,
 		writeTimeout: opts.WriteTimeout,
 		maxPending:   opts.MaxPendingBytes,
 		shards:       opts.WriterShards,
@@ -124,6 +131,9 @@ func NewHandler(opts Options) *Handler {
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.bodyTimeout == 0 {
+		h.bodyTimeout = DefaultReadBodyTimeout
 	}
 	if h.writeTimeout <= 0 {
 		h.writeTimeout = DefaultWriteTimeout
@@ -201,7 +211,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, neg.jsonType, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
 	}
-	req, herr := readRequest(w, r, h.maxBody)
+	req, herr := readRequest(w, r, h.maxBody, h.bodyTimeout)
 	if herr != nil {
 		telemetry.Logger(r.Context(), &h.log).Debug().Str("method", r.Method).Int("status", herr.status).Str("reason", herr.message).Msg("graphql request rejected")
 		writeError(w, neg.jsonType, herr)

@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"time"
 
 	"github.com/edgate/edgate/resolve"
 )
@@ -28,12 +30,13 @@ func badRequest(format string, args ...any) *httpError {
 }
 
 // readRequest extracts the GraphQL request from a GET (URL parameters) or POST (JSON body).
-func readRequest(w http.ResponseWriter, r *http.Request, maxBody int64) (*resolve.Request, *httpError) {
+// A POST body must arrive within bodyTimeout (<= 0: no limit).
+func readRequest(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout time.Duration) (*resolve.Request, *httpError) {
 	switch r.Method {
 	case http.MethodGet:
 		return readGET(r.URL.Query())
 	case http.MethodPost:
-		return readPOST(w, r, maxBody)
+		return readPOST(w, r, maxBody, bodyTimeout)
 	}
 	return nil, &httpError{status: http.StatusMethodNotAllowed, message: fmt.Sprintf("method %s is not allowed: use GET or POST", r.Method), allow: "GET, POST"}
 }
@@ -53,17 +56,39 @@ func readGET(q url.Values) (*resolve.Request, *httpError) {
 	return req, nil
 }
 
-func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64) (*resolve.Request, *httpError) {
+func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout time.Duration) (*resolve.Request, *httpError) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != mediaJSON {
 		return nil, &httpError{status: http.StatusUnsupportedMediaType, message: fmt.Sprintf("unsupported Content-Type %q: send the request as application/json", ct)}
 	}
+	// A client that trickles its body would otherwise hold this handler (and, on
+	// HTTP/1.1, its connection) for as long as it likes: the read deadline covers the
+	// whole body. It is cleared once the body is read, since a subscription's connection
+	// stays open (net/http clears it too at the body's end), and kept after a failure, so
+	// that net/http does not wait for the rest of the body before closing the connection.
+	// Writers without read deadlines (net/http's own HTTP/2, recorders) read without one.
+	var rc *http.ResponseController
+	if bodyTimeout > 0 {
+		rc = http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(bodyTimeout)) != nil {
+			rc = nil
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err == nil && rc != nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, &httpError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit)}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if r.ProtoMajor == 1 {
+				w.Header().Set("Connection", "close") // the rest of the body is not read
+			}
+			return nil, &httpError{status: http.StatusRequestTimeout, message: fmt.Sprintf("request body not received within %v (limits.read_body_timeout)", bodyTimeout)}
 		}
 		return nil, badRequest("reading request body: %v", err)
 	}

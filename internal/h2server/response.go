@@ -168,10 +168,24 @@ func (rw *responseWriter) FlushError() error {
 	return nil
 }
 
-// SetWriteDeadline and SetReadDeadline are not supported: the writer's own WriteTimeout
-// applies to the whole connection.
+// SetWriteDeadline is not supported: the writer's own WriteTimeout applies to the whole
+// connection.
 func (rw *responseWriter) SetWriteDeadline(time.Time) error { return http.ErrNotSupported }
-func (rw *responseWriter) SetReadDeadline(time.Time) error  { return http.ErrNotSupported }
+
+// SetReadDeadline bounds the handler's reads of the request body (http.ResponseController):
+// past t, Read fails with os.ErrDeadlineExceeded, so that a client trickling its body
+// cannot hold the handler; the zero t clears it. Other streams of the connection are not
+// affected.
+func (rw *responseWriter) SetReadDeadline(t time.Time) error {
+	c := rw.st.c
+	c.mu.Lock()
+	body := rw.st.reqBody
+	c.mu.Unlock()
+	if body != nil {
+		body.setDeadline(t)
+	}
+	return nil
+}
 
 // Detach hands the rest of the response body to body: the handler returns and the
 // connection's shard asks body for bytes whenever the returned Waker is woken. Headers

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http2"
 
@@ -343,6 +345,43 @@ type requestBody struct {
 	eof    bool
 	err    error
 	closed bool // the handler closed it
+	// Read deadline (SetReadDeadline): timedOut once it passed; gen tells a stale timer
+	// of an earlier deadline from the current one.
+	timer    *time.Timer
+	gen      uint64
+	timedOut bool
+}
+
+// setDeadline makes Read fail with os.ErrDeadlineExceeded once t has passed, as a
+// net.Conn's read deadline does; the zero t clears it. The stream itself stays open: the
+// handler answers (408) and closing the body discards the rest.
+func (b *requestBody) setDeadline(t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.gen++
+	b.timedOut = false
+	if t.IsZero() {
+		return
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		b.timedOut = true
+		b.cond.Broadcast()
+		return
+	}
+	gen := b.gen
+	b.timer = time.AfterFunc(d, func() {
+		b.mu.Lock()
+		if b.gen == gen {
+			b.timedOut = true
+			b.cond.Broadcast()
+		}
+		b.mu.Unlock()
+	})
 }
 
 func newRequestBody(st *stream) *requestBody {
@@ -391,13 +430,16 @@ func (b *requestBody) fail(err error) int {
 
 func (b *requestBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	for len(b.buf) == 0 && !b.eof && b.err == nil && !b.closed {
+	for len(b.buf) == 0 && !b.eof && b.err == nil && !b.closed && !b.timedOut {
 		b.cond.Wait()
 	}
 	switch {
 	case b.closed:
 		b.mu.Unlock()
 		return 0, errors.New("http2: read on closed body")
+	case b.timedOut && len(b.buf) == 0 && !b.eof:
+		b.mu.Unlock()
+		return 0, os.ErrDeadlineExceeded
 	case len(b.buf) > 0:
 		n := copy(p, b.buf)
 		b.buf = b.buf[n:]
@@ -425,6 +467,10 @@ func (b *requestBody) Close() error {
 	n := len(b.buf)
 	b.buf = nil
 	b.closed = true
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
 	b.cond.Broadcast()
 	b.mu.Unlock()
 	if n > 0 {
