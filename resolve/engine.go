@@ -333,6 +333,7 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial, req: op.Request, resume: resume}
 
 	s := NewStream(e.opts.QueueSize, e.opts.SlowPolicy, opts.Wake)
+	s.wakeNow = opts.WakeNow
 	if e.hooks != nil && len(e.hooks.subscriber) > 0 {
 		info := &subscriberInfo{header: op.Request.Header}
 		if t, isEvent := sp.Response.Trigger.Source.(*eventTrigger); isEvent {

@@ -386,7 +386,7 @@ func (g *group) enqueue(ev eventsource.Event) {
 	switch {
 	case inline:
 		var buf bytes.Buffer
-		g.drain(&buf)
+		g.drain(&buf, true)
 	case run:
 		g.h.workers.run(g)
 	}
@@ -433,9 +433,10 @@ func (g *group) close() {
 // done reports whether the group was closed or the engine stopped.
 func (g *group) done() bool { return g.stopped.Load() || g.ctx.Err() != nil }
 
-// drain runs on a worker: it processes the inbox until it is empty, then releases the
-// group. The inbox is taken whole, so an idle group keeps no event buffer.
-func (g *group) drain(buf *bytes.Buffer) {
+// drain runs on a worker, or inline on the broker's goroutine for a group of few members
+// (see enqueue): it processes the inbox until it is empty, then releases the group. The
+// inbox is taken whole, so an idle group keeps no event buffer.
+func (g *group) drain(buf *bytes.Buffer, inline bool) {
 	for {
 		g.mu.Lock()
 		batch := g.inbox
@@ -446,13 +447,13 @@ func (g *group) drain(buf *bytes.Buffer) {
 		g.mu.Unlock()
 		if dropped > 0 {
 			g.h.opts.log.Warn().Uint64("dropped", dropped).Uint64("group", g.spec.key).Msg("subscription group fell behind; events dropped for its members")
-			g.broadcast(Message{ID: g.nextID(""), Payload: graphQLErrorResponse(fmt.Sprintf("%d events were dropped because the gateway could not resolve them fast enough", dropped))})
+			g.broadcast(Message{ID: g.nextID(""), Payload: graphQLErrorResponse(fmt.Sprintf("%d events were dropped because the gateway could not resolve them fast enough", dropped))}, false)
 		}
 		for i := range batch {
 			if g.done() {
 				break
 			}
-			g.process(&batch[i], buf)
+			g.process(&batch[i], buf, inline)
 			batch[i] = eventsource.Event{}
 		}
 		if g.upstreamFinished() {
@@ -476,8 +477,9 @@ func (g *group) nextID(position string) string {
 	return strconv.FormatUint(g.seq, 10)
 }
 
-// process resolves one event once and hands the bytes to every member.
-func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer) {
+// process resolves one event once and hands the bytes to every member; inline says it
+// runs on the broker's goroutine for a group of few members.
+func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer, inline bool) {
 	started := time.Now()
 	id := g.nextID(ev.Position)
 	if hooks := g.h.opts.eventHooks; hooks != nil && len(hooks.group) > 0 {
@@ -502,15 +504,17 @@ func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer) {
 	g.h.opts.stats.observeResolve(time.Since(started))
 	g.h.opts.metrics.ObserveResolved(ctx, ev.Received, telemetry.Now())
 	if span == nil {
-		g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received})
+		g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received}, inline)
 		return
 	}
-	members := g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received, Trace: span.Sampled()})
+	members := g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received, Trace: span.Sampled()}, inline)
 	span.Queued(members, nil)
 }
 
-// broadcast queues m to every member and returns how many there were.
-func (g *group) broadcast(m Message) int {
+// broadcast queues m to every member and returns how many there were. With inline (the
+// broker's goroutine, few members) the members' transports may write m before Push
+// returns: the event reaches the socket without a hand-off to a writer goroutine.
+func (g *group) broadcast(m Message, inline bool) int {
 	members := g.snapshot()
 	stats := g.h.opts.stats
 	var perSubscriber *hookSet
@@ -525,7 +529,7 @@ func (g *group) broadcast(m Message) int {
 				continue
 			}
 		}
-		queued, dropped := s.Push(m)
+		queued, dropped := s.push(m, inline)
 		if queued {
 			stats.MessagesQueued.Add(1)
 		}

@@ -102,6 +102,12 @@ type Operation struct {
 type SubscribeOptions struct {
 	// Wake is called whenever the stream has something to pull (see NewStream).
 	Wake func()
+	// WakeNow, optional, is called instead of Wake when the hub delivers an event on the
+	// broker's goroutine to a group of few members (a subscriber on a subject of its
+	// own): the transport may write to the socket before it returns, which saves a
+	// goroutine hand-off per event. It must not block for long; one that cannot write at
+	// once does what Wake does.
+	WakeNow func()
 	// LastEventID resumes a stream after the event with this ID (SSE Last-Event-ID), where
 	// the event source supports it.
 	LastEventID string

@@ -56,13 +56,16 @@ const DefaultQueueSize = 1024
 // (consumer). The hub never blocks on it: Push either enqueues, drops per policy, or ends
 // the stream. The transport drains it with Pull whenever wake fires.
 type Stream struct {
-	mu      sync.Mutex
-	buf     []Message // ring buffer
-	head    int
-	n       int
-	limit   int
-	policy  SlowPolicy
-	wake    func()
+	mu     sync.Mutex
+	buf    []Message // ring buffer
+	head   int
+	n      int
+	limit  int
+	policy SlowPolicy
+	wake   func()
+	// wakeNow, when set, is called instead of wake by PushNow: the transport may write
+	// the message to the client's socket before it returns.
+	wakeNow func()
 	end     *End
 	closed  bool
 	onClose func()
@@ -90,7 +93,18 @@ func NewStream(capacity int, policy SlowPolicy, wake func()) *Stream {
 // Push enqueues m. It returns false when the message was not queued (stream ended, or it
 // ended now because the subscriber is too slow). dropped reports a message lost under
 // DropOldest.
-func (s *Stream) Push(m Message) (queued bool, dropped bool) {
+func (s *Stream) Push(m Message) (queued bool, dropped bool) { return s.push(m, false) }
+
+// PushNow is Push for a caller that can afford to write: the hub delivering a lone
+// subscriber's event on the broker's goroutine. A stream that was empty calls wakeNow,
+// which may write the message to the socket at once instead of handing it to a writer
+// goroutine (one goroutine wake-up less per event).
+func (s *Stream) PushNow(m Message) (queued bool, dropped bool) { return s.push(m, true) }
+
+// SetWakeNow sets what PushNow calls instead of wake; set it before the first push.
+func (s *Stream) SetWakeNow(f func()) { s.wakeNow = f }
+
+func (s *Stream) push(m Message, now bool) (queued bool, dropped bool) {
 	s.mu.Lock()
 	if s.end != nil || s.closed {
 		s.mu.Unlock()
@@ -115,7 +129,11 @@ func (s *Stream) Push(m Message) (queued bool, dropped bool) {
 	s.pushBack(m)
 	s.mu.Unlock()
 	if wasEmpty {
-		s.wake()
+		if now && s.wakeNow != nil {
+			s.wakeNow()
+		} else {
+			s.wake()
+		}
 	}
 	return true, false
 }

@@ -64,7 +64,7 @@ func (w *workers) loop(g *group) {
 	t := time.NewTimer(w.linger)
 	defer t.Stop()
 	for {
-		g.drain(&buf)
+		g.drain(&buf, false)
 		if buf.Cap() > 64<<10 {
 			buf = bytes.Buffer{} // one large result should not stay with an idle worker
 		}

@@ -52,6 +52,16 @@ func (s *subscriber) wakeUp() {
 	}
 }
 
+// wakeNow is wakeUp for the hub's delivery on the broker's goroutine to a lone
+// subscriber: a hijacked connection's shard may write the event before it returns.
+func (s *subscriber) wakeNow() {
+	if w, ok := s.waker.Load().(interface{ WakeNow() }); ok {
+		w.WakeNow()
+		return
+	}
+	s.wakeUp()
+}
+
 // attach makes w the one to wake, and wakes it once for whatever arrived before.
 func (s *subscriber) attach(w netwriter.Waker) {
 	s.waker.Store(w)
@@ -252,7 +262,7 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, op *
 
 	ctx := r.Context()
 	sw := h.startStream(w, r, format, false, true)
-	stream, err := h.exec.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: sub.wakeUp, LastEventID: lastEventID(r)})
+	stream, err := h.exec.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: sub.wakeUp, WakeNow: sub.wakeNow, LastEventID: lastEventID(r)})
 	if err != nil {
 		sw.buf.fatal(h.operationErrors(err, r))
 		sw.buf.complete()

@@ -426,7 +426,7 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 	}
 	if op.Kind == resolve.Subscription {
 		lastEventID, positions := resumeFrom(req.Extensions)
-		st, err := c.h.opts.Executor.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: func() { c.wake(s) }, LastEventID: lastEventID})
+		st, err := c.h.opts.Executor.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: func() { c.wake(s, false) }, WakeNow: func() { c.wake(s, true) }, LastEventID: lastEventID})
 		if err != nil {
 			c.fail(s, err)
 			return
@@ -447,7 +447,7 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 		c.mu.Unlock()
 		cancel()
 		if woken {
-			c.wake(s)
+			c.wake(s, false)
 		}
 		return
 	}
@@ -521,8 +521,8 @@ func (c *conn) stopOperation(id string) {
 	c.h.release(st)
 }
 
-// wake is a stream's Wake: it lists s for the writer.
-func (c *conn) wake(s *subscription) {
+// wake is a stream's Wake (and, with now, its WakeNow): it lists s for the writer.
+func (c *conn) wake(s *subscription, now bool) {
 	c.mu.Lock()
 	if s.done || s.dirty || c.state == stateClosed {
 		c.mu.Unlock()
@@ -536,6 +536,10 @@ func (c *conn) wake(s *subscription) {
 	}
 	c.dirty = append(c.dirty, s)
 	c.mu.Unlock()
+	if now {
+		c.wc.WakeNow()
+		return
+	}
 	c.wc.Wake()
 }
 

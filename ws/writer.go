@@ -74,7 +74,7 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 				var more bool
 				msgs, end, more = st.PullUpTo(sc.msgs[:0], max(room-(len(buf)-start), 1))
 				if more {
-					c.wake(s) // the rest on the next Fill
+					c.wake(s, false) // the rest on the next Fill
 				}
 			}
 			for _, m := range msgs {

@@ -44,6 +44,7 @@ type Conn struct {
 
 	// Used only by the shard's goroutine.
 	index     int    // in sh.members, -1 before the shard first served it
+	bindex    int    // in sh.backlog, -1 when nothing is pending
 	pending   []byte // pending[poff:] waits for the socket
 	poff      int
 	blockedAt time.Duration // when pending last stopped shrinking
@@ -61,7 +62,7 @@ func (p *Pool) Attach(nc net.Conn, o Owner, opts AttachOptions) (*Conn, error) {
 		return nil, ErrClosed
 	default:
 	}
-	c := &Conn{p: p, sh: p.pick(), owner: o, nc: nc, discard: opts.DiscardInput, index: -1}
+	c := &Conn{p: p, sh: p.pick(), owner: o, nc: nc, discard: opts.DiscardInput, index: -1, bindex: -1}
 	if p.poller != nil {
 		if rc, err := netpoll.RawConn(nc); err == nil {
 			c.rc = rc
@@ -109,6 +110,25 @@ func (c *Conn) Wake() {
 	if c.queued.CompareAndSwap(false, true) {
 		c.sh.enqueue(c)
 	}
+}
+
+// WakeNow is Wake for a caller that can spend a write: when the connection's shard is
+// not busy, the connection is served on the caller's goroutine (its owner's Fill and one
+// non-blocking write) before WakeNow returns, which saves the hand-off to the shard's
+// goroutine; otherwise it is Wake. For a lone event to one connection (a subscriber on a
+// subject of its own) that hand-off is a goroutine wake-up, as costly as the write. The
+// caller must hold no lock that Fill or the owner's Closed could take.
+func (c *Conn) WakeNow() {
+	if !c.queued.CompareAndSwap(false, true) {
+		return // queued already: the shard serves it
+	}
+	s := c.sh
+	if s.serveMu.TryLock() {
+		s.serve(c, Now())
+		s.serveMu.Unlock()
+		return
+	}
+	s.enqueue(c)
 }
 
 // Close closes the connection soon, from any goroutine, without writing what is

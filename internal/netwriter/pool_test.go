@@ -248,3 +248,54 @@ func TestPool_CloseLaterClosesOnTheCloserAndCloseFinishesConnections(t *testing.
 }
 
 var _ syscall.Conn = (*net.TCPConn)(nil)
+
+// WakeNow serves the connection on the caller's goroutine when its shard is idle: the
+// bytes are in the socket when it returns, and a WakeNow that finds the shard busy is
+// an ordinary Wake, so every message arrives either way.
+func TestPool_WakeNowWritesOnTheCallersGoroutineWhenTheShardIsIdle(t *testing.T) {
+	p := newPool(t, netwriter.Options{Shards: 1, Tick: time.Hour})
+	server, client := tcpPair(t)
+	o := newOwner()
+	c, err := p.Attach(server, o, netwriter.AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return o.fills.Load() > 0 }) // the shard's first visit
+	inline := 0
+	var want bytes.Buffer
+	for i := 0; i < 200 && inline < 3; i++ {
+		msg := []byte{'a' + byte(i%26)}
+		want.Write(msg)
+		o.put(msg, false)
+		before := o.fills.Load()
+		c.WakeNow()
+		if o.fills.Load() > before {
+			inline++
+		} else {
+			// the shard had the connection or was busy: it fills it soon
+			waitFor(t, func() bool { return o.fills.Load() > before })
+		}
+	}
+	if inline == 0 {
+		t.Fatal("no WakeNow served the connection on the caller's goroutine")
+	}
+	got := make([]byte, want.Len())
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("got %q, want %q", got, want.Bytes())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
