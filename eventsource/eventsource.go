@@ -54,14 +54,19 @@ type StreamOptions struct {
 // Provider is one configured broker connection.
 //
 // Consume must deliver events to fn in the order the broker delivered them, from a single
-// goroutine per consumer, and fn must not block. A provider reconnects on its own after a
-// broker outage and keeps its consumers; Consume only fails for errors a retry cannot fix
-// (invalid subject, missing stream).
+// goroutine per consumer, and fn must not block. It delivers them in batches: the events
+// its client handed over together (a Kafka fetch; what a NATS multi-subject or memory
+// consumer queued while its goroutine was busy; a single message for NATS single-subject,
+// JetStream and Redis consumers, whose clients hand messages over one at a time). A batch
+// is never empty. fn may change the batch's elements but must not keep the slice: the
+// provider reuses it. A provider reconnects on its own after a broker outage and keeps its
+// consumers; Consume only fails for errors a retry cannot fix (invalid subject, missing
+// stream).
 type Provider interface {
 	ID() string
 	// Kind is "nats", "kafka", "redis" or "memory".
 	Kind() string
-	Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func(Event)) (Consumer, error)
+	Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func([]Event)) (Consumer, error)
 	// Publish sends data to subject. It returns an error when the broker refused the
 	// message or is unreachable; it never buffers silently beyond the client library.
 	Publish(ctx context.Context, subject string, data []byte) error

@@ -190,7 +190,7 @@ func (k *Kafka) Stats() ProviderStats { return k.stats.snapshot() }
 // Events carry as Position the offsets vector of the consumer after that record,
 // "topic:partition:offset" entries joined by ",", so that ConsumeOptions.StartAfter can
 // resume every partition exactly where a client left off.
-func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
+func (k *Kafka) Consume(ctx context.Context, topics []string, opts ConsumeOptions, fn func([]Event)) (Consumer, error) {
 	if opts.Stream != nil {
 		return nil, fmt.Errorf("kafka provider %q: stream options are only supported by NATS", k.opts.ID)
 	}
@@ -464,10 +464,11 @@ type kafkaConsumer struct {
 }
 
 // run delivers records from one goroutine, in the order the client returns them (per
-// partition, the log order).
-func (c *kafkaConsumer) run(ctx context.Context, fn func(Event)) {
+// partition, the log order), each poll's records as one batch.
+func (c *kafkaConsumer) run(ctx context.Context, fn func([]Event)) {
 	defer close(c.done)
 	log := c.provider.opts.Log
+	var batch []Event // reused across polls
 	for {
 		fetches := c.client.PollFetches(ctx)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -502,8 +503,13 @@ func (c *kafkaConsumer) run(ctx context.Context, fn func(Event)) {
 					ev.TraceState = string(h.Value)
 				}
 			}
-			fn(ev)
+			batch = append(batch, ev)
 		})
+		if len(batch) > 0 {
+			fn(batch)
+			clear(batch) // let the records be collected
+			batch = batch[:0]
+		}
 		for _, topic := range recreated {
 			c.resubscribeRecreated(ctx, topic)
 		}

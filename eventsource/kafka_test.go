@@ -37,6 +37,13 @@ func (s recvSink) fn(ev eventsource.Event) {
 	}
 }
 
+// batch is fn for a provider's Consume, which delivers batches.
+func (s recvSink) batch(batch []eventsource.Event) {
+	for _, ev := range batch {
+		s.fn(ev)
+	}
+}
+
 func (s recvSink) next(t *testing.T) eventsource.Event {
 	t.Helper()
 	select {
@@ -92,7 +99,7 @@ func mustPublish(t *testing.T, p eventsource.Provider, subject, data string) {
 func mustConsume(t *testing.T, p eventsource.Provider, subjects ...string) (eventsource.Consumer, recvSink) {
 	t.Helper()
 	sink := newRecvSink()
-	c, err := p.Consume(context.Background(), subjects, eventsource.ConsumeOptions{}, sink.fn)
+	c, err := p.Consume(context.Background(), subjects, eventsource.ConsumeOptions{}, sink.batch)
 	if err != nil {
 		t.Fatalf("consume %v: %v", subjects, err)
 	}
@@ -293,14 +300,14 @@ func TestKafka_RejectsInvalidTopics(t *testing.T) {
 	k := newKafkaProvider(t, []string{"127.0.0.1:1"})
 	defer k.Close()
 	for _, topic := range []string{"", "a b", "orders.*", "x/y"} {
-		if _, err := k.Consume(context.Background(), []string{topic}, eventsource.ConsumeOptions{}, func(eventsource.Event) {}); err == nil {
+		if _, err := k.Consume(context.Background(), []string{topic}, eventsource.ConsumeOptions{}, func([]eventsource.Event) {}); err == nil {
 			t.Errorf("Consume(%q) succeeded", topic)
 		}
 		if err := k.Publish(context.Background(), topic, nil); err == nil {
 			t.Errorf("Publish(%q) succeeded", topic)
 		}
 	}
-	if _, err := k.Consume(context.Background(), []string{"t"}, eventsource.ConsumeOptions{Stream: &eventsource.StreamOptions{StreamName: "s"}}, func(eventsource.Event) {}); err == nil {
+	if _, err := k.Consume(context.Background(), []string{"t"}, eventsource.ConsumeOptions{Stream: &eventsource.StreamOptions{StreamName: "s"}}, func([]eventsource.Event) {}); err == nil {
 		t.Error("Consume with stream options succeeded")
 	}
 }
@@ -371,7 +378,7 @@ func TestKafka_ResumeAfterAPositionDeliversWhatWasMissed(t *testing.T) {
 	mustPublish(t, k, "resume", "b")
 	mustPublish(t, k, "resume", "c")
 
-	resumed, err := k.Consume(context.Background(), []string{"resume"}, eventsource.ConsumeOptions{StartAfter: first.Position}, sink.fn)
+	resumed, err := k.Consume(context.Background(), []string{"resume"}, eventsource.ConsumeOptions{StartAfter: first.Position}, sink.batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +392,7 @@ func TestKafka_ResumeAfterAPositionDeliversWhatWasMissed(t *testing.T) {
 	if ev := sink.next(t); string(ev.Data) != "d" || ev.Position != "resume:0:3" {
 		t.Fatalf("live after resume: %+v", ev)
 	}
-	if _, err := k.Consume(context.Background(), []string{"resume"}, eventsource.ConsumeOptions{StartAfter: "nonsense"}, sink.fn); err == nil {
+	if _, err := k.Consume(context.Background(), []string{"resume"}, eventsource.ConsumeOptions{StartAfter: "nonsense"}, sink.batch); err == nil {
 		t.Fatal("a bad position was accepted")
 	}
 }

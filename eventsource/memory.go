@@ -43,7 +43,7 @@ type memoryConsumer struct {
 
 // Consume subscribes to subjects (wildcards allowed). Stream options are ignored: memory
 // keeps no history, so Event.Position stays empty.
-func (m *Memory) Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
+func (m *Memory) Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func([]Event)) (Consumer, error) {
 	if opts.StartAfter != "" {
 		return nil, fmt.Errorf("memory provider %q: consume %v: %w", m.id, subjects, ErrNoResume)
 	}

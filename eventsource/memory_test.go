@@ -30,6 +30,13 @@ func (c *collector) add(ev Event) {
 	}
 }
 
+// addBatch is add for a provider's Consume, which delivers batches.
+func (c *collector) addBatch(batch []Event) {
+	for _, ev := range batch {
+		c.add(ev)
+	}
+}
+
 func (c *collector) snapshot() []Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -89,7 +96,7 @@ func TestMemory_WildcardMatching(t *testing.T) {
 	collectors := make([]*collector, len(cases))
 	for i, tc := range cases {
 		collectors[i] = newCollector()
-		c, err := m.Consume(ctx, []string{tc.pattern}, ConsumeOptions{}, collectors[i].add)
+		c, err := m.Consume(ctx, []string{tc.pattern}, ConsumeOptions{}, collectors[i].addBatch)
 		if err != nil {
 			t.Fatalf("consume %q: %v", tc.pattern, err)
 		}
@@ -114,7 +121,7 @@ func TestMemory_RejectsInvalidSubjects(t *testing.T) {
 	m := NewMemory("mem")
 	defer m.Close()
 	for _, s := range []string{"", "a..b", "a.b*", "a.>.b", "a b", ".a"} {
-		if _, err := m.Consume(ctx, []string{s}, ConsumeOptions{}, func(Event) {}); err == nil {
+		if _, err := m.Consume(ctx, []string{s}, ConsumeOptions{}, func([]Event) {}); err == nil {
 			t.Errorf("consume %q: want error", s)
 		}
 	}

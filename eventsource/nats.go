@@ -262,7 +262,7 @@ func (n *NATS) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 
 // Consume subscribes to subjects: with opts.Stream a JetStream durable consumer, otherwise
 // one core subscription per subject (wildcards pass through to the server).
-func (n *NATS) Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
+func (n *NATS) Consume(ctx context.Context, subjects []string, opts ConsumeOptions, fn func([]Event)) (Consumer, error) {
 	if len(subjects) == 0 {
 		return nil, errors.New("nats consume: no subjects")
 	}
@@ -300,8 +300,11 @@ func (n *NATS) forget(c Consumer) {
 
 // natsConsumer is a set of core subscriptions delivering to one fn in order.
 type natsConsumer struct {
-	n      *NATS
-	fn     func(Event)
+	n  *NATS
+	fn func([]Event)
+	// one is the batch of a single-subject consumer's message; only the routing
+	// goroutine uses it.
+	one    [1]Event
 	subs   []*nats.Subscription
 	closed atomic.Bool
 	once   sync.Once
@@ -322,7 +325,7 @@ type natsConsumer struct {
 // messages into the delivery queue.
 const natsMergeChanSize = 8192
 
-func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func(Event)) (*natsConsumer, error) {
+func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func([]Event)) (*natsConsumer, error) {
 	for _, subject := range subjects {
 		if err := validateSubject(subject, true); err != nil {
 			return nil, fmt.Errorf("nats subscribe %q: %w (%v)", subject, nats.ErrBadSubject, err)
@@ -411,12 +414,14 @@ func (c *natsConsumer) deliverDirect(m *nats.Msg) {
 		return
 	}
 	c.n.stats.received.Add(1)
-	c.fn(toEvent(m))
+	c.one[0] = toEvent(m)
+	c.fn(c.one[:])
+	c.one[0] = Event{}
 }
 
-func (c *natsConsumer) deliverIfOpen(ev Event) {
+func (c *natsConsumer) deliverIfOpen(batch []Event) {
 	if !c.closed.Load() {
-		c.fn(ev)
+		c.fn(batch)
 	}
 }
 

@@ -41,7 +41,7 @@ const (
 // during an outage) or when it could not be created because the server was unreachable.
 type jetStreamConsumer struct {
 	n        *NATS
-	fn       func(Event)
+	fn       func([]Event)
 	name     string
 	stream   string
 	subjects []string
@@ -91,7 +91,7 @@ func (n *NATS) durableName(consumerName string, subjects []string) string {
 // With startAfter (a stream sequence from Event.Position) the consumer is a private,
 // ephemeral one that starts right after it: a client resuming a stream gets what it
 // missed without moving the shared durable's cursor.
-func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOptions, startAfter string, fn func(Event)) (*jetStreamConsumer, error) {
+func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOptions, startAfter string, fn func([]Event)) (*jetStreamConsumer, error) {
 	if so.StreamName == "" || so.ConsumerName == "" {
 		return nil, fmt.Errorf("jetstream consume %v: stream name and consumer name are required", subjects)
 	}
@@ -310,7 +310,7 @@ func (c *jetStreamConsumer) handle(msg jetstream.Msg) {
 		ev.Position = strconv.FormatUint(meta.Sequence.Stream, 10)
 		c.lastSeq.Store(meta.Sequence.Stream)
 	}
-	c.fn(ev)
+	c.fn([]Event{ev}) // the client hands over one message at a time
 	if err := msg.Ack(); err != nil {
 		c.n.stats.consumeErrors.Add(1)
 		c.n.log.Warn().Err(err).Str("consumer", c.name).Str("position", ev.Position).Msg("jetstream ack failed; the event will be redelivered")

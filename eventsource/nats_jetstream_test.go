@@ -122,7 +122,7 @@ func TestJetStream_AppliesInactiveThreshold(t *testing.T) {
 	n := newNATS(t, NATSOptions{URL: emb.ClientURL()})
 	ctx := context.Background()
 	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "short", InactiveThreshold: 300 * time.Millisecond}}
-	c, err := n.Consume(ctx, []string{"orders.>"}, opts, func(Event) {})
+	c, err := n.Consume(ctx, []string{"orders.>"}, opts, func([]Event) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestJetStream_AppliesInactiveThreshold(t *testing.T) {
 
 	// Unset, the provider default applies.
 	opts.Stream = &StreamOptions{StreamName: "ORDERS", ConsumerName: "dflt"}
-	c, err = n.Consume(ctx, []string{"orders.>"}, opts, func(Event) {})
+	c, err = n.Consume(ctx, []string{"orders.>"}, opts, func([]Event) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestJetStream_RecreatesALostConsumerWithoutReplaying(t *testing.T) {
 	n := newNATS(t, NATSOptions{URL: emb.ClientURL()})
 	c := newCollector()
 	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "lost"}}
-	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.add)
+	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.addBatch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestJetStream_SurvivesServerRestart(t *testing.T) {
 	}
 	c := newCollector()
 	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "restart"}}
-	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.add)
+	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.addBatch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestJetStream_ConsumerStartsOnceTheServerIsUp(t *testing.T) {
 	n := newNATS(t, NATSOptions{URL: "nats://" + listen})
 	c := newCollector()
 	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "early"}}
-	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.add)
+	cons, err := n.Consume(ctx, []string{"orders.>"}, opts, c.addBatch)
 	if err != nil {
 		t.Fatalf("consume while the server is down: %v", err)
 	}
@@ -267,7 +267,7 @@ func TestJetStream_RejectsInvalidConsumerNames(t *testing.T) {
 	emb, _, _ := startJetStream(t)
 	n := newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "host.example"})
 	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "edgate"}}
-	_, err := n.Consume(context.Background(), []string{"orders.>"}, opts, func(Event) {})
+	_, err := n.Consume(context.Background(), []string{"orders.>"}, opts, func([]Event) {})
 	if err == nil || !strings.Contains(err.Error(), `"edgate-host.example-`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -298,12 +298,12 @@ func TestJetStream_EachSubjectSetHasItsOwnDurableConsumer(t *testing.T) {
 	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "edgate"}}
 	// One consumerName, as for a field with a templated subject, and two subject sets.
 	created, paid := newCollector(), newCollector()
-	c1, err := n.Consume(ctx, []string{"orders.created"}, opts, created.add)
+	c1, err := n.Consume(ctx, []string{"orders.created"}, opts, created.addBatch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c1.Close()
-	c2, err := n.Consume(ctx, []string{"orders.paid"}, opts, paid.add)
+	c2, err := n.Consume(ctx, []string{"orders.paid"}, opts, paid.addBatch)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,7 +186,7 @@ func TestNATS_BurstArrivesCompleteAndInOrder(t *testing.T) {
 			const total = 1000
 			for _, subjects := range [][]string{{p + ".one"}, {p + ".x", p + ".y"}} {
 				c := newCollector()
-				cons, err := n.Consume(ctx, subjects, ConsumeOptions{}, c.add)
+				cons, err := n.Consume(ctx, subjects, ConsumeOptions{}, c.addBatch)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -224,7 +224,7 @@ func TestNATS_SubscriptionSurvivesServerRestart(t *testing.T) {
 	}
 	defer n.Close()
 	c := newCollector()
-	cons, err := n.Consume(ctx, []string{"restart.>"}, ConsumeOptions{}, c.add)
+	cons, err := n.Consume(ctx, []string{"restart.>"}, ConsumeOptions{}, c.addBatch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestNATS_StartsWhileServerDownAndSubscribesOnceUp(t *testing.T) {
 
 	n := newNATS(t, NATSOptions{URL: "nats://" + addr})
 	c := newCollector()
-	cons, err := n.Consume(ctx, []string{"late"}, ConsumeOptions{}, c.add)
+	cons, err := n.Consume(ctx, []string{"late"}, ConsumeOptions{}, c.addBatch)
 	if err != nil {
 		t.Fatalf("consume while the server is down: %v", err)
 	}
@@ -394,7 +394,7 @@ func TestNATS_PublishAfterCloseFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Consume(context.Background(), []string{"a", "b"}, ConsumeOptions{}, func(Event) {}); err != nil {
+	if _, err := n.Consume(context.Background(), []string{"a", "b"}, ConsumeOptions{}, func([]Event) {}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {

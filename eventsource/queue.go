@@ -3,11 +3,11 @@ package eventsource
 import "sync"
 
 // deliveryQueue hands events to fn in push order from one goroutine that it owns. Producers
-// never wait for fn: push appends to a buffer and wakes the goroutine. It merges several
-// broker subscriptions (one per subject) into the single ordered stream a Consumer must
-// deliver.
+// never wait for fn: push appends to a buffer and wakes the goroutine, which hands fn
+// everything queued since its last call as one batch. It merges several broker
+// subscriptions (one per subject) into the single ordered stream a Consumer must deliver.
 type deliveryQueue struct {
-	fn    func(Event)
+	fn    func([]Event)
 	limit int // most buffered events; 0 means unbounded
 
 	mu     sync.Mutex
@@ -20,7 +20,7 @@ type deliveryQueue struct {
 	done chan struct{}
 }
 
-func newDeliveryQueue(limit int, fn func(Event)) *deliveryQueue {
+func newDeliveryQueue(limit int, fn func([]Event)) *deliveryQueue {
 	q := &deliveryQueue{
 		fn:    fn,
 		limit: limit,
@@ -61,14 +61,14 @@ func (q *deliveryQueue) run() {
 		batch := q.items
 		q.items = q.spare[:0]
 		q.mu.Unlock()
-		for i, ev := range batch {
+		if len(batch) > 0 {
 			select {
 			case <-q.stop:
 				return
 			default:
 			}
-			q.fn(ev)
-			batch[i] = Event{} // let the payload be collected
+			q.fn(batch)
+			clear(batch) // let the payloads be collected
 		}
 		q.spare = batch[:0]
 	}

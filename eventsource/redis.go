@@ -188,7 +188,7 @@ func isRedisGlob(channel string) bool { return strings.ContainsAny(channel, "*?[
 // the concrete channel as Subject and no Position. fn is called from the provider's single
 // receive goroutine, in the order Redis delivered the messages. As in Redis itself, a
 // message matching several of a consumer's channels and patterns arrives once per match.
-func (r *Redis) Consume(ctx context.Context, channels []string, opts ConsumeOptions, fn func(Event)) (Consumer, error) {
+func (r *Redis) Consume(ctx context.Context, channels []string, opts ConsumeOptions, fn func([]Event)) (Consumer, error) {
 	if opts.StartAfter != "" {
 		return nil, fmt.Errorf("redis provider %q: consume %v: %w", r.opts.ID, channels, ErrNoResume)
 	}
@@ -502,7 +502,7 @@ func (r *Redis) Close() error {
 type redisConsumer struct {
 	provider           *Redis
 	channels, patterns []string
-	fn                 func(Event)
+	fn                 func([]Event)
 
 	// mu makes Close wait for a delivery in progress, so fn is never called after Close
 	// returns.
@@ -514,7 +514,7 @@ func (c *redisConsumer) deliver(ev Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
-		c.fn(ev)
+		c.fn([]Event{ev}) // a pub/sub read returns one message
 	}
 }
 

@@ -349,7 +349,7 @@ func TestRedis_ClosedProviderStopsConsumers(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Consume(context.Background(), []string{ch}, eventsource.ConsumeOptions{}, func(eventsource.Event) {}); err == nil {
+	if _, err := r.Consume(context.Background(), []string{ch}, eventsource.ConsumeOptions{}, func([]eventsource.Event) {}); err == nil {
 		t.Fatal("Consume on a closed provider succeeded")
 	}
 	obs := redisObserver(t, url)

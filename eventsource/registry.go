@@ -36,10 +36,24 @@ type Registry struct {
 	resumes atomic.Uint64
 
 	metrics *telemetry.Metrics // publish durations; nil: none
+
+	// beforeDispatch is called once per batch of every consumer; nil: none, and batches
+	// go to the subscribers on the provider's goroutine.
+	beforeDispatch BeforeDispatch
+	hookTimeout    time.Duration
 }
 
 // SetMetrics makes Publish record its durations in m. Call it before publishing.
 func (r *Registry) SetMetrics(m *telemetry.Metrics) { r.metrics = m }
+
+// SetBeforeDispatch makes every consumer call hook once per batch before its subscribers
+// see it (see dispatcher). The hook runs on a goroutine of each consumer's own, so that a
+// slow hook delays only that consumer's events; an error or panic drops the batch, and so
+// does a call that overruns timeout (its context ends then). Call it before the first
+// Subscribe; a nil hook (the default) costs nothing.
+func (r *Registry) SetBeforeDispatch(hook BeforeDispatch, timeout time.Duration) {
+	r.beforeDispatch, r.hookTimeout = hook, timeout
+}
 
 type registeredProvider struct {
 	p Provider
@@ -53,6 +67,8 @@ type sharedConsumer struct {
 	key      string
 	provider *registeredProvider
 	subjects []string
+	// dispatch runs the registry's BeforeDispatch; nil without one.
+	dispatch *dispatcher
 
 	// subs is replaced, never mutated, so delivery reads it without a lock.
 	subs atomic.Pointer[[]*subscriber]
@@ -154,6 +170,9 @@ func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []
 	sc, exists := r.consumers[key]
 	if !exists {
 		sc = &sharedConsumer{key: key, provider: rp, subjects: subjects, ready: make(chan struct{})}
+		if r.beforeDispatch != nil {
+			sc.dispatch = newDispatcher(sc, r.beforeDispatch, r.hookTimeout, r.log)
+		}
 		r.consumers[key] = sc
 		r.background.Add(1)
 	}
@@ -193,6 +212,9 @@ func (r *Registry) create(ctx context.Context, sc *sharedConsumer, opts ConsumeO
 			delete(r.consumers, sc.key)
 		}
 		r.mu.Unlock()
+		if sc.dispatch != nil {
+			sc.dispatch.close()
+		}
 		return err
 	}
 	// Everybody left (or the registry closed) while Consume ran: nobody will close it.
@@ -242,7 +264,11 @@ func (r *Registry) unsubscribeFunc(sc *sharedConsumer, sub *subscriber) func() {
 }
 
 func (r *Registry) closeConsumer(sc *sharedConsumer) {
-	if err := sc.consumer.Close(); err != nil {
+	err := sc.consumer.Close()
+	if sc.dispatch != nil {
+		sc.dispatch.close() // after the consumer, which then pushes no more
+	}
+	if err != nil {
 		r.log.Warn().Err(err).Str("provider", sc.provider.p.ID()).Strs("subjects", sc.subjects).Msg("closing event consumer")
 		return
 	}
@@ -272,19 +298,37 @@ func (sc *sharedConsumer) removeSubscriber(s *subscriber) {
 	sc.subs.Store(&next)
 }
 
-// deliver is the provider callback: it fans ev out to the current subscribers.
-func (sc *sharedConsumer) deliver(ev Event) {
-	sc.provider.own.received.Add(1)
-	if ev.Received == 0 {
-		ev.Received = telemetry.Now()
+// deliver is the provider callback: it hands a batch to the dispatcher, or without one
+// fans it out to the current subscribers.
+func (sc *sharedConsumer) deliver(batch []Event) {
+	sc.provider.own.received.Add(uint64(len(batch)))
+	var now time.Duration
+	for i := range batch {
+		if batch[i].Received == 0 {
+			if now == 0 {
+				now = telemetry.Now()
+			}
+			batch[i].Received = now
+		}
 	}
+	if sc.dispatch != nil {
+		sc.dispatch.push(batch)
+		return
+	}
+	sc.fanOut(batch)
+}
+
+// fanOut calls every current subscriber with each event of batch, in order.
+func (sc *sharedConsumer) fanOut(batch []Event) {
 	subs := sc.subs.Load()
 	if subs == nil {
 		return
 	}
-	for _, s := range *subs {
-		if !s.gone.Load() {
-			s.fn(ev)
+	for i := range batch {
+		for _, s := range *subs {
+			if !s.gone.Load() {
+				s.fn(batch[i])
+			}
 		}
 	}
 }

@@ -188,7 +188,7 @@ type plainProvider struct{ p Provider }
 
 func (p plainProvider) ID() string   { return p.p.ID() }
 func (p plainProvider) Kind() string { return p.p.Kind() }
-func (p plainProvider) Consume(ctx context.Context, s []string, o ConsumeOptions, fn func(Event)) (Consumer, error) {
+func (p plainProvider) Consume(ctx context.Context, s []string, o ConsumeOptions, fn func([]Event)) (Consumer, error) {
 	return p.p.Consume(ctx, s, o, fn)
 }
 func (p plainProvider) Publish(ctx context.Context, s string, d []byte) error {

@@ -44,6 +44,8 @@ type eventGatewayConfig struct {
 	listen string
 	// extra is appended to the config as top-level YAML.
 	extra string
+	// options are New's options.
+	options []Option
 }
 
 // startEventGateway starts a gateway and stops it when the test ends. Start a broker the
@@ -57,7 +59,7 @@ func startEventGateway(t *testing.T, c eventGatewayConfig) *eventGateway {
 			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})
-	gw := serveGateway(t, cfg, zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger())
+	gw := serveGateway(t, cfg, zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger(), c.options...)
 	return &eventGateway{Gateway: gw, employees: employees, logs: logs}
 }
 

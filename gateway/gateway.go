@@ -435,6 +435,9 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 	cfg := g.cfg
 	g.registry = eventsource.NewRegistry(g.log.With().Str("component", "events").Logger())
 	g.registry.SetMetrics(g.metrics)
+	if hook, timeout := resolve.BeforeDispatch(g.hooks); hook != nil {
+		g.registry.SetBeforeDispatch(hook, timeout)
+	}
 	g.authz = map[string]*subjectauth.Policy{}
 	var embeddedURL string
 	for _, p := range cfg.Events.Providers.NATS {

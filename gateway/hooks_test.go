@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/edgate/edgate/config"
 )
@@ -340,5 +344,147 @@ func TestGateway_EventHooksPerGroupAndPerSubscriber(t *testing.T) {
 	}
 	if got := hooks.subscriberCalls.Load(); got != 3 {
 		t.Fatalf("subscriber hook called %d times for 1 delivered event to 3 subscribers, want 3", got)
+	}
+}
+
+// dispatchHook acts on each broker batch before any group sees it: it drops events of
+// employee 13, turns employee 14 into employee 1, fails the batch of an event of employee
+// 15 and panics on one of employee 16. It records the batches it saw.
+type dispatchHook struct {
+	mu      sync.Mutex
+	batches []Batch
+}
+
+func (h *dispatchHook) OnBeforeDispatch(_ context.Context, b *Batch) error {
+	seen := *b
+	seen.Events = slices.Clone(b.Events)
+	h.mu.Lock()
+	h.batches = append(h.batches, seen)
+	h.mu.Unlock()
+	out := b.Events[:0]
+	for _, ev := range b.Events {
+		switch id := employeeID(ev.Data); id {
+		case 13:
+			continue
+		case 14:
+			ev.Data = []byte(`{"__typename":"Employee","id":1}`)
+		case 15:
+			return errors.New("employee 15 is not for anyone")
+		case 16:
+			panic("a bug in the hook")
+		}
+		out = append(out, ev)
+	}
+	b.Events = out
+	return nil
+}
+
+func (h *dispatchHook) seen() []Batch {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.batches)
+}
+
+func employeeID(data []byte) int {
+	var v struct{ ID int }
+	_ = json.Unmarshal(data, &v)
+	return v.ID
+}
+
+func TestGateway_BeforeDispatchHookOverNATS(t *testing.T) {
+	hook := &dispatchHook{}
+	g := startGateway(t, withOptions(WithHooks(hook)))
+	// Two groups (different selections) and a WebSocket subscriber on one broker consumer.
+	names := subscribeSSE(t, g.URL(), `subscription { employeeUpdates { id name } }`, "")
+	defer names.close()
+	roles := subscribeSSE(t, g.URL(), `subscription { employeeUpdates { id role } }`, "")
+	defer roles.close()
+	ws := dialWS(t, g, "graphql-transport-ws")
+	wsSend(t, ws, `{"type":"connection_init"}`)
+	if m := wsRead(t, ws); m["type"] != "connection_ack" {
+		t.Fatalf("got %v", m)
+	}
+	wsSend(t, ws, `{"id":"1","type":"subscribe","payload":{"query":"subscription { employeeUpdates { id name } }"}}`)
+	eventually(t, "three subscribers", func() bool { return g.stats.Subscribers.Load() == 3 })
+	if n := g.Registry().Consumers(); n != 1 {
+		t.Fatalf("%d broker consumers, want 1", n)
+	}
+
+	// Dropped, failed, panicked: nobody sees them, and the gateway goes on.
+	for _, id := range []string{"13", "15", "16", "14", "2"} {
+		g.publish(t, "employeeUpdated."+id, `{"__typename":"Employee","id":`+id+`}`)
+	}
+	for _, want := range []string{`{"id":1,"name":"Alice Johnson"}`, `{"id":2,"name":"Bilal Khan"}`} {
+		if got := names.next(t); got != `{"data":{"employeeUpdates":`+want+`}}` {
+			t.Fatalf("SSE subscriber got %s, want %s", got, want)
+		}
+		m := wsRead(t, ws)
+		b, _ := json.Marshal(m["payload"])
+		if m["type"] != "next" || string(b) != `{"data":{"employeeUpdates":`+want+`}}` {
+			t.Fatalf("WebSocket subscriber got %v, want %s", m, want)
+		}
+	}
+	for _, wantID := range []string{`"id":1,`, `"id":2,`} {
+		if got := roles.next(t); !strings.Contains(got, wantID) {
+			t.Fatalf("second group got %s, want %s", got, wantID)
+		}
+	}
+	// NATS core hands over one message at a time: one call per message, not per group.
+	batches := hook.seen()
+	if len(batches) != 5 {
+		t.Fatalf("hook called %d times for 5 messages to 2 groups, want 5", len(batches))
+	}
+	for _, b := range batches {
+		if b.Provider != "nats/default" || len(b.Subjects) != 1 || b.Subjects[0] != g.subject("employeeUpdated.*") || len(b.Events) != 1 {
+			t.Fatalf("hook saw %+v", b)
+		}
+	}
+	names.nothing(t, 50*time.Millisecond)
+}
+
+func TestGateway_BeforeDispatchHookSeesAKafkaBatch(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.5")
+	brokers := cluster.ListenAddrs()
+	hook := &dispatchHook{}
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "kafka_events.graphql",
+		providers: fmt.Sprintf("    kafka:\n      - id: my-kafka\n        brokers: [%s]\n", strings.Join(brokers, ", ")),
+		options:   []Option{WithHooks(hook)},
+	})
+	c := subscribeSSE(t, g.URL(), kafkaSubscription, `{"id":5}`)
+	defer c.close()
+	eventually(t, "the Kafka consumer", func() bool { return g.Registry().Consumers() == 1 })
+
+	// One produce request: one record batch, which the consumer fetches together.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for _, id := range []string{"13", "14", "2"} {
+		recs = append(recs, &kgo.Record{Topic: "employeeUpdated.5", Value: []byte(`{"__typename":"Employee","id":` + id + `}`)})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`{"id":1,"name":"Alice Johnson"}`, `{"id":2,"name":"Bilal Khan"}`} {
+		if got := c.next(t); got != `{"data":{"employeeUpdatedKafka":`+want+`}}` {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	batches := hook.seen()
+	if len(batches) != 1 || batches[0].Provider != "kafka/my-kafka" || len(batches[0].Events) != 3 {
+		t.Fatalf("hook saw %d batches (%+v), want the fetch's 3 records in one", len(batches), batches)
+	}
+	// An event the hook fails drops its batch only; the next one is delivered.
+	kafkaProduce(t, brokers, "employeeUpdated.5", `{"__typename":"Employee","id":15}`)
+	// (in a fetch of its own)
+	eventually(t, "the failing batch", func() bool { return len(hook.seen()) == 2 })
+	kafkaProduce(t, brokers, "employeeUpdated.5", `{"__typename":"Employee","id":3}`)
+	if got := c.next(t); got != `{"data":{"employeeUpdatedKafka":{"id":3,"name":"Chen Wei"}}}` {
+		t.Fatalf("after a failed batch: got %s", got)
 	}
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"time"
 
+	"github.com/edgate/edgate/eventsource"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -11,7 +12,8 @@ type Option func(*Gateway)
 
 // WithHooks adds Go hooks to event-driven subscriptions and publishes. Each value may
 // implement any of SubscriptionStartHook (authorize), SnapshotHook (send the current state
-// first), GroupEventHook (rewrite or drop an event for a group), SubscriberEventHook
+// first), BeforeDispatchHook (rewrite or drop a broker batch's events for everyone),
+// GroupEventHook (rewrite or drop an event for a group), SubscriberEventHook
 // (redact or skip per subscriber) and PublishHook (rewrite or refuse a publish); New fails
 // for a value that implements none. Hooks run in the order given and survive reloads.
 // Without hooks, none of this costs anything.
@@ -30,8 +32,10 @@ func WithHooks(hooks ...any) Option {
 	return func(g *Gateway) { g.hooks.Handlers = append(g.hooks.Handlers, hooks...) }
 }
 
-// WithHookTimeout bounds each hook call (default 5s): a hook that overruns is abandoned
-// and its subscription or publish fails with HOOK_TIMEOUT.
+// WithHookTimeout bounds each hook call (default 5s): a start, snapshot or publish hook
+// that overruns is abandoned and its subscription or publish fails with HOOK_TIMEOUT; a
+// BeforeDispatchHook call that overruns drops its batch; event hooks that overrun are
+// logged.
 func WithHookTimeout(d time.Duration) Option {
 	return func(g *Gateway) { g.hooks.Timeout = d }
 }
@@ -54,6 +58,13 @@ type (
 	// SnapshotHook sends a new subscriber events of its own (the current state) before
 	// live events, with nothing lost in between.
 	SnapshotHook = resolve.SnapshotHook
+	// BeforeDispatchHook sees each batch a broker consumer received, once, before any
+	// group: it may rewrite or drop events for everyone.
+	BeforeDispatchHook = resolve.BeforeDispatchHook
+	// Batch is a broker batch as a BeforeDispatchHook sees it.
+	Batch = resolve.Batch
+	// Event is one broker message of a Batch.
+	Event = eventsource.Event
 	// GroupEventHook sees each event once per group of identical subscriptions.
 	GroupEventHook = resolve.GroupEventHook
 	// GroupEvent is an event as a group received it.

@@ -28,7 +28,7 @@ import (
 // as an error too.
 type Hooks struct {
 	// Handlers are values implementing any of SubscriptionStartHook, SnapshotHook,
-	// GroupEventHook, SubscriberEventHook and PublishHook.
+	// BeforeDispatchHook, GroupEventHook, SubscriberEventHook and PublishHook.
 	Handlers []any
 	// Timeout bounds each hook call; 0 means DefaultHookTimeout.
 	Timeout time.Duration
@@ -78,6 +78,23 @@ type SubscriptionStart struct {
 type SnapshotHook interface {
 	OnSnapshot(ctx context.Context, s *SubscriptionStart) ([][]byte, error)
 }
+
+// BeforeDispatchHook sees each batch of events a broker consumer received together (a
+// Kafka fetch; a single message where the broker client hands over one at a time: see
+// eventsource.Provider) once, before any subscription group does: it may rewrite or drop
+// events for every subscriber of the consumer. It runs on a goroutine of the consumer's
+// own, so a slow hook delays only that consumer's events (up to a bounded backlog, then
+// its batches are dropped). An error or panic drops the batch, and so does a call that
+// overruns the hook timeout (its context ends then); other consumers are not affected.
+// Without it, events go from the broker to the groups on the provider's goroutine.
+type BeforeDispatchHook interface {
+	OnBeforeDispatch(ctx context.Context, b *Batch) error
+}
+
+// Batch is a broker batch as a BeforeDispatchHook sees it: the provider ("nats/default"),
+// the consumer's subjects and the events, which the hook may change (see
+// eventsource.Batch).
+type Batch = eventsource.Batch
 
 // GroupEventHook sees each event once per subscription group (the subscribers with the
 // same operation, variables and forwarded headers), before it is resolved: it may
@@ -166,7 +183,39 @@ func CheckHooks(h Hooks) error {
 	return err
 }
 
-// hookSet is Hooks sorted by interface once, when the engine is built.
+// BeforeDispatch returns the registry hook (eventsource.Registry.SetBeforeDispatch) that
+// runs the BeforeDispatchHooks of h in order, and the timeout of each call; nil when h has
+// none.
+func BeforeDispatch(h Hooks) (eventsource.BeforeDispatch, time.Duration) {
+	var hooks []BeforeDispatchHook
+	for _, v := range h.Handlers {
+		if x, ok := v.(BeforeDispatchHook); ok {
+			hooks = append(hooks, x)
+		}
+	}
+	if len(hooks) == 0 {
+		return nil, 0
+	}
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = DefaultHookTimeout
+	}
+	return func(ctx context.Context, b *eventsource.Batch) error {
+		for _, x := range hooks {
+			if err := x.OnBeforeDispatch(ctx, b); err != nil {
+				return err
+			}
+			if len(b.Events) == 0 {
+				return nil
+			}
+		}
+		return nil
+	}, timeout
+}
+
+// hookSet is Hooks sorted by interface once, when the engine is built. (The
+// BeforeDispatchHooks run in the broker registry, which outlives engines: see
+// BeforeDispatch.)
 type hookSet struct {
 	start      []SubscriptionStartHook
 	snapshot   []SnapshotHook
@@ -202,8 +251,11 @@ func newHookSet(h Hooks, log zerolog.Logger) (*hookSet, error) {
 		if x, ok := v.(SubscriberEventHook); ok {
 			s.subscriber, used = append(s.subscriber, x), true
 		}
+		if _, ok := v.(BeforeDispatchHook); ok {
+			used = true
+		}
 		if !used {
-			return nil, fmt.Errorf("hook %d (%T) implements no hook interface (SubscriptionStartHook, SnapshotHook, GroupEventHook, SubscriberEventHook, PublishHook)", i, v)
+			return nil, fmt.Errorf("hook %d (%T) implements no hook interface (SubscriptionStartHook, SnapshotHook, BeforeDispatchHook, GroupEventHook, SubscriberEventHook, PublishHook)", i, v)
 		}
 	}
 	return s, nil
