@@ -3,6 +3,7 @@ package resolve
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -17,7 +18,7 @@ func groupOf(t *testing.T, e *Engine, s *Stream) *group {
 	defer e.hub.mu.Unlock()
 	for _, g := range e.hub.groups {
 		g.mu.Lock()
-		_, ok := g.members[s]
+		ok := slices.Contains(g.members, s)
 		g.mu.Unlock()
 		if ok {
 			return g

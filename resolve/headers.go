@@ -51,6 +51,9 @@ type forwardedHeaders struct {
 	hasRules bool
 }
 
+// noForwardedHeaders is the forwardedHeaders of groups that keep no client headers.
+var noForwardedHeaders = &forwardedHeaders{}
+
 func (r *HeaderRules) empty() bool {
 	return r == nil || (len(r.All) == 0 && len(r.Subgraphs) == 0)
 }

@@ -74,6 +74,8 @@ type Stream struct {
 	dropped uint64
 	// info is set only when a SubscriberEventHook is registered (see hooks.go).
 	info *subscriberInfo
+	// member is the stream's index in its group's members (guarded by the group's mu).
+	member int
 }
 
 // NewStream returns a stream of the given capacity. wake is called, without locks held and
@@ -87,7 +89,7 @@ func NewStream(capacity int, policy SlowPolicy, wake func()) *Stream {
 		wake = func() {}
 	}
 	// The ring is allocated by the first message: an idle subscriber keeps none.
-	return &Stream{limit: capacity, policy: policy, wake: wake}
+	return &Stream{limit: capacity, policy: policy, wake: wake, member: -1}
 }
 
 // Push enqueues m. It returns false when the message was not queued (stream ended, or it
@@ -264,7 +266,9 @@ func (s *Stream) pushBack(m Message) {
 			return
 		}
 		// grow: linearize into a bigger array
-		nb := make([]Message, s.n, min(max(2*s.n, 4), max(s.limit, 4)))
+		// From one message: a subscriber whose writer keeps up never holds more, and an
+		// idle one keeps its ring, so it should be small.
+		nb := make([]Message, s.n, min(max(2*s.n, 1), max(s.limit, 1)))
 		for i := 0; i < s.n; i++ {
 			nb[i] = s.buf[(s.head+i)%len(s.buf)]
 		}
