@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -71,6 +72,34 @@ type Provider interface {
 	// message or is unreachable; it never buffers silently beyond the client library.
 	Publish(ctx context.Context, subject string, data []byte) error
 	Close() error
+}
+
+// Header is a broker message's header: NATS message headers, or Kafka record headers (one
+// record header per value, keys in sorted order). NATS keys are case-sensitive. Redis
+// pub/sub messages have no headers.
+type Header map[string][]string
+
+// HeaderPublisher is implemented by providers whose messages carry headers (NATS and
+// Kafka; not Redis pub/sub, nor memory).
+type HeaderPublisher interface {
+	// PublishWithHeader is Publish with the message header h. With tracing on, the
+	// provider adds the trace context (traceparent, tracestate) unless h has a
+	// traceparent.
+	PublishWithHeader(ctx context.Context, subject string, data []byte, h Header) error
+}
+
+// ErrNoHeaders is the error of a publish with a header through a provider whose messages
+// carry none (Redis pub/sub, memory).
+var ErrNoHeaders = errors.New("this event source's messages carry no headers")
+
+// hasTraceParent reports whether h carries a trace context already (any spelling).
+func hasTraceParent(h Header) bool {
+	for k := range h {
+		if strings.EqualFold(k, "traceparent") {
+			return true
+		}
+	}
+	return false
 }
 
 // Consumer is a running broker consumer; Close stops it and releases the broker resources.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -385,19 +386,25 @@ func (k *Kafka) endOffsets(ctx context.Context, topics []string) (pinned map[str
 
 // Publish produces data to topic and waits for the broker's acknowledgement.
 func (k *Kafka) Publish(ctx context.Context, topic string, data []byte) error {
+	return k.PublishWithHeader(ctx, topic, data, nil)
+}
+
+// PublishWithHeader is Publish with record headers h: one record header per value, keys in
+// sorted order (see HeaderPublisher).
+func (k *Kafka) PublishWithHeader(ctx context.Context, topic string, data []byte, h Header) error {
 	if err := validKafkaTopic(topic); err != nil {
 		k.stats.publishErrors.Add(1)
 		return fmt.Errorf("kafka provider %q: publish: %w", k.opts.ID, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, k.opts.PublishTimeout)
 	defer cancel()
-	err := k.produce(ctx, topic, data)
+	err := k.produce(ctx, topic, data, h)
 	if errors.Is(err, kerr.UnknownTopicID) {
 		// The topic was deleted and recreated (or the cluster replaced): the client keeps
 		// failing on the old topic ID until the topic is purged from it.
 		k.opts.Log.Warn().Str("topic", topic).Msg("kafka topic was recreated; producing to the new one")
 		k.producer.PurgeTopicsFromClient(topic)
-		err = k.produce(ctx, topic, data)
+		err = k.produce(ctx, topic, data, h)
 	}
 	if err != nil {
 		k.stats.publishErrors.Add(1)
@@ -411,10 +418,15 @@ func (k *Kafka) Publish(ctx context.Context, topic string, data []byte) error {
 // checks a record's context only between requests, so while the brokers are unreachable
 // ProduceSync can outlast the caller's deadline by the client's retry backoff; the record
 // then fails on its own by RecordDeliveryTimeout.
-func (k *Kafka) produce(ctx context.Context, topic string, data []byte) error {
+func (k *Kafka) produce(ctx context.Context, topic string, data []byte, h Header) error {
 	done := make(chan error, 1)
 	rec := &kgo.Record{Topic: topic, Value: data}
-	if tp, ts := telemetry.TraceHeaders(ctx); tp != "" {
+	for _, key := range slices.Sorted(maps.Keys(h)) {
+		for _, v := range h[key] {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: key, Value: []byte(v)})
+		}
+	}
+	if tp, ts := telemetry.TraceHeaders(ctx); tp != "" && !hasTraceParent(h) {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "traceparent", Value: []byte(tp)})
 		if ts != "" {
 			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "tracestate", Value: []byte(ts)})

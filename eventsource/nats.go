@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -396,12 +397,21 @@ func natsTraceHeaders(h nats.Header) (traceparent, tracestate string) {
 	return get("traceparent", "Traceparent"), get("tracestate", "Tracestate")
 }
 
-// publishMsg is the message of a publish: with the trace context of ctx's span in its
-// headers when tracing is on.
-func publishMsg(ctx context.Context, subject string, data []byte) *nats.Msg {
+// publishMsg is the message of a publish: with header h, and with the trace context of
+// ctx's span when tracing is on and h has none.
+func publishMsg(ctx context.Context, subject string, data []byte, h Header) *nats.Msg {
 	m := &nats.Msg{Subject: subject, Data: data}
-	if tp, ts := telemetry.TraceHeaders(ctx); tp != "" {
-		m.Header = nats.Header{"traceparent": {tp}}
+	if len(h) > 0 {
+		m.Header = make(nats.Header, len(h)+2)
+		for k, v := range h {
+			m.Header[k] = slices.Clone(v)
+		}
+	}
+	if tp, ts := telemetry.TraceHeaders(ctx); tp != "" && !hasTraceParent(h) {
+		if m.Header == nil {
+			m.Header = make(nats.Header, 2)
+		}
+		m.Header["traceparent"] = []string{tp}
 		if ts != "" {
 			m.Header["tracestate"] = []string{ts}
 		}
@@ -474,12 +484,17 @@ func (c *natsConsumer) release() {
 // the message (up to ReconnectBufSize) and sends it on reconnect; that is logged at warn.
 // It fails when the connection is closed, the buffer is full or the subject is invalid.
 func (n *NATS) Publish(ctx context.Context, subject string, data []byte) error {
-	err := n.publish(ctx, subject, data)
+	return n.PublishWithHeader(ctx, subject, data, nil)
+}
+
+// PublishWithHeader is Publish with NATS message headers h (see HeaderPublisher).
+func (n *NATS) PublishWithHeader(ctx context.Context, subject string, data []byte, h Header) error {
+	err := n.publish(ctx, subject, data, h)
 	countPublish(&n.stats, err)
 	return err
 }
 
-func (n *NATS) publish(ctx context.Context, subject string, data []byte) error {
+func (n *NATS) publish(ctx context.Context, subject string, data []byte, h Header) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("nats publish %q: %w", subject, err)
 	}
@@ -487,7 +502,7 @@ func (n *NATS) publish(ctx context.Context, subject string, data []byte) error {
 		return fmt.Errorf("nats publish %q: %w (%v)", subject, nats.ErrBadSubject, err)
 	}
 	before := n.nc.Status()
-	if err := n.nc.PublishMsg(publishMsg(ctx, subject, data)); err != nil {
+	if err := n.nc.PublishMsg(publishMsg(ctx, subject, data, h)); err != nil {
 		if before != nats.CONNECTED {
 			n.log.Warn().Err(err).Str("subject", subject).Str("status", before.String()).Msg("nats publish failed during outage")
 		}

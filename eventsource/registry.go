@@ -335,13 +335,27 @@ func (sc *sharedConsumer) fanOut(batch []Event) {
 
 // Publish sends data to subject through the provider providerID.
 func (r *Registry) Publish(ctx context.Context, providerID, subject string, data []byte) error {
+	return r.PublishWithHeader(ctx, providerID, subject, data, nil)
+}
+
+// PublishWithHeader is Publish with the message header h. A non-empty h needs a provider
+// that implements HeaderPublisher; others fail with ErrNoHeaders and send nothing.
+func (r *Registry) PublishWithHeader(ctx context.Context, providerID, subject string, data []byte, h Header) error {
 	rp, err := r.lookup(providerID)
 	if err != nil {
 		return fmt.Errorf("publish %q: %w", subject, err)
 	}
+	hp, headers := rp.p.(HeaderPublisher)
+	if len(h) > 0 && !headers {
+		return fmt.Errorf("%s provider %q publish %q: %w", rp.p.Kind(), providerID, subject, ErrNoHeaders)
+	}
 	start := time.Now()
 	ctx, span := telemetry.StartPublish(ctx, providerID, subject)
-	err = rp.p.Publish(ctx, subject, data)
+	if len(h) > 0 {
+		err = hp.PublishWithHeader(ctx, subject, data, h)
+	} else {
+		err = rp.p.Publish(ctx, subject, data)
+	}
 	telemetry.End(span, err)
 	r.metrics.ObservePublish(ctx, providerID, time.Since(start))
 	countPublish(&rp.own, err)

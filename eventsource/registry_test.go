@@ -2,6 +2,7 @@ package eventsource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -195,6 +196,24 @@ func (p plainProvider) Publish(ctx context.Context, s string, d []byte) error {
 	return p.p.Publish(ctx, s, d)
 }
 func (p plainProvider) Close() error { return p.p.Close() }
+
+func TestRegistry_HeadersNeedAHeaderPublisher(t *testing.T) {
+	ctx := context.Background()
+	r := NewRegistry(zerolog.Nop())
+	defer r.Close()
+	if err := r.Add(NewMemory("mem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PublishWithHeader(ctx, "mem", "a", []byte("{}"), Header{"k": {"v"}}); !errors.Is(err, ErrNoHeaders) {
+		t.Fatalf("publish with a header on memory: %v, want ErrNoHeaders", err)
+	}
+	if err := r.PublishWithHeader(ctx, "mem", "a", []byte("{}"), Header{}); err != nil {
+		t.Fatalf("publish with an empty header: %v", err)
+	}
+	if s := r.Stats()["mem"]; s.PublishErrors != 0 || s.Published != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
 
 func TestRegistry_RequestNeedsARequester(t *testing.T) {
 	ctx := context.Background()

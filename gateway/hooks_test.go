@@ -488,3 +488,132 @@ func TestGateway_BeforeDispatchHookSeesAKafkaBatch(t *testing.T) {
 		t.Fatalf("after a failed batch: got %s", got)
 	}
 }
+
+// stampHeaders sets broker headers: the team and the field; on Redis, which has none, a
+// header only when the client asks for one. rewriteHeaders then reads what it set and
+// rewrites it.
+type stampHeaders struct{}
+
+func (stampHeaders) OnPublish(_ context.Context, p *Publish) error {
+	if p.BrokerHeader == nil {
+		if p.Header.Get("X-Redis-Header") != "" {
+			p.BrokerHeader = BrokerHeader{"team": {"red"}}
+		}
+		return nil
+	}
+	p.BrokerHeader["team"] = []string{p.Header.Get("X-Team")}
+	p.BrokerHeader["field"] = []string{p.Field}
+	return nil
+}
+
+type rewriteHeaders struct{}
+
+func (rewriteHeaders) OnPublish(_ context.Context, p *Publish) error {
+	if team := p.BrokerHeader["team"]; len(team) == 1 {
+		p.BrokerHeader["team"] = []string{strings.ToUpper(team[0]), "seen"}
+	}
+	return nil
+}
+
+func TestGateway_PublishHookSetsNATSHeaders(t *testing.T) {
+	g := startGateway(t, withOptions(WithHooks(stampHeaders{}, rewriteHeaders{})))
+	msgs := make(chan *nats.Msg, 16)
+	sub, err := g.nc.ChanSubscribe(g.subject("employeeUpdated.8"), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := g.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := postWith(t, g, `mutation { updateEmployee(id: 8, name: "Hal") { success } }`, "", "X-Team", "green")
+	if got != `{"data":{"updateEmployee":{"success":true}}}` {
+		t.Fatalf("publish answered %s", got)
+	}
+	select {
+	case m := <-msgs:
+		if team := m.Header.Values("team"); len(team) != 2 || team[0] != "GREEN" || team[1] != "seen" {
+			t.Fatalf("team header %q, want the second hook's rewrite of the first's", team)
+		}
+		if f := m.Header.Get("field"); f != "updateEmployee" {
+			t.Fatalf("field header %q", f)
+		}
+		if string(m.Data) != `{"id":8,"name":"Hal"}` {
+			t.Fatalf("payload %s", m.Data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message on the broker")
+	}
+}
+
+func TestGateway_PublishHookSetsKafkaRecordHeaders(t *testing.T) {
+	cluster := startKafkaCluster(t, 0, "employeeUpdated.6")
+	brokers := cluster.ListenAddrs()
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "kafka_events.graphql",
+		providers: fmt.Sprintf("    kafka:\n      - id: my-kafka\n        brokers: [%s]\n", strings.Join(brokers, ", ")),
+		options:   []Option{WithHooks(stampHeaders{}, rewriteHeaders{})},
+	})
+	got := postWith(t, &testGateway{Gateway: g.Gateway}, `mutation { updateEmployeeKafka(id: 6, name: "Ivy") { success } }`, "", "X-Team", "blue")
+	if got != `{"data":{"updateEmployeeKafka":{"success":true}}}` {
+		t.Fatalf("publish answered %s", got)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("employeeUpdated.6"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var rec *kgo.Record
+	for rec == nil {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("no record on the topic")
+		}
+		fetches.EachRecord(func(r *kgo.Record) { rec = r })
+	}
+	var headers []string
+	for _, h := range rec.Headers {
+		headers = append(headers, h.Key+"="+string(h.Value))
+	}
+	// One record header per value, keys sorted.
+	if want := []string{"field=updateEmployeeKafka", "team=BLUE", "team=seen"}; !slices.Equal(headers, want) {
+		t.Fatalf("record headers %q, want %q", headers, want)
+	}
+}
+
+func TestGateway_PublishHookHeadersOnRedisFail(t *testing.T) {
+	url := redisTestURL(t)
+	g := startEventGateway(t, eventGatewayConfig{
+		events:    "redis_events.graphql",
+		providers: fmt.Sprintf("    redis:\n      - id: gw-test-redis\n        urls: [%q]\n", url),
+		options:   []Option{WithHooks(stampHeaders{})},
+	})
+	room := redisRoom("headers")
+	svc := newRedisService(t, url)
+	ps := svc.Subscribe(context.Background(), redisChannel(room))
+	defer ps.Close()
+	if _, err := ps.Receive(context.Background()); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	tg := &testGateway{Gateway: g.Gateway}
+	mutation := `mutation($room: String!) { updateEmployeeRedis(room: $room, id: 1, name: "Jo") { success } }`
+	// Redis messages carry no headers: the hook sees none, and setting some refuses the
+	// publish instead of silently dropping them.
+	got := postWith(t, tg, mutation, `{"room":"`+room+`"}`, "X-Redis-Header", "1")
+	if !strings.Contains(got, `"code":"HOOK_ERROR"`) || !strings.Contains(got, "carry none") {
+		t.Fatalf("publish with headers on Redis answered %s", got)
+	}
+	if got := postWith(t, tg, mutation, `{"room":"`+room+`"}`); got != `{"data":{"updateEmployeeRedis":{"success":true}}}` {
+		t.Fatalf("publish answered %s", got)
+	}
+	msg, err := ps.ReceiveMessage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Payload != `{"room":"`+room+`","id":1,"name":"Jo"}` {
+		t.Fatalf("first message %s, want the second publish (the refused one sent nothing)", msg.Payload)
+	}
+}

@@ -53,6 +53,9 @@ type (
 	PublishHook = resolve.PublishHook
 	// Publish is what a PublishHook sees and may change.
 	Publish = resolve.Publish
+	// BrokerHeader is a broker message's header (NATS headers, Kafka record headers), as
+	// a PublishHook sets it in Publish.BrokerHeader.
+	BrokerHeader = eventsource.Header
 	// HookError is an error a hook returns to choose the client's extensions.code.
 	HookError = resolve.HookError
 	// SnapshotHook sends a new subscriber events of its own (the current state) before

@@ -33,7 +33,7 @@ import (
 
 // eventBroker is what event fetches need from the broker layer.
 type eventBroker interface {
-	Publish(ctx context.Context, providerID, subject string, data []byte) error
+	PublishWithHeader(ctx context.Context, providerID, subject string, data []byte, h eventsource.Header) error
 	Request(ctx context.Context, providerID, subject string, data []byte) ([]byte, error)
 }
 
@@ -402,15 +402,23 @@ func (s *publishSource) Load(ctx context.Context, _ http.Header, input []byte) (
 	if gqlErr != nil {
 		return errorResponse(gqlErr), nil
 	}
+	var header eventsource.Header // nil without hooks: none
 	if s.hooks != nil && len(s.hooks.publish) > 0 {
 		p := &Publish{Header: clientHeader(ctx), Field: s.binding.FieldName, Provider: ProviderKey(s.binding), Subject: subject, Payload: args}
-		if gqlErr := s.hooks.onPublish(ctx, p); gqlErr != nil {
+		if s.binding.Broker != directives.Redis {
+			p.BrokerHeader = eventsource.Header{}
+		}
+		gqlErr := s.hooks.onPublish(ctx, p)
+		if gqlErr == nil && s.binding.Broker == directives.Redis && len(p.BrokerHeader) > 0 {
+			gqlErr = &GraphQLError{Message: "a publish hook set broker headers, but Redis pub/sub messages carry none", Extensions: map[string]any{"code": CodeHookError}}
+		}
+		if gqlErr != nil {
 			gqlErr.Path = []any{s.field}
 			return errorResponse(gqlErr), nil
 		}
-		args = p.Payload
+		args, header = p.Payload, p.BrokerHeader
 	}
-	if err := s.broker.Publish(ctx, ProviderKey(s.binding), subject, args); err != nil {
+	if err := s.broker.PublishWithHeader(ctx, ProviderKey(s.binding), subject, args, header); err != nil {
 		s.log.Warn().Err(err).Str("provider", s.binding.ProviderID).Str("subject", subject).
 			Str("field", s.binding.TypeName+"."+s.binding.FieldName).Msg("publish failed; returning success: false")
 		return s.failed, nil

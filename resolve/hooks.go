@@ -139,9 +139,9 @@ type SubscriberEvent struct {
 }
 
 // PublishHook is called before a publish mutation sends its message. It may replace
-// Publish.Payload (the JSON of the field's arguments) or refuse the publish with an
-// error, which becomes the field's error (extensions.code from a *HookError, else
-// HOOK_ERROR); nothing is sent then.
+// Publish.Payload (the JSON of the field's arguments), set the message's broker headers
+// (Publish.BrokerHeader) or refuse the publish with an error, which becomes the field's
+// error (extensions.code from a *HookError, else HOOK_ERROR); nothing is sent then.
 type PublishHook interface {
 	OnPublish(ctx context.Context, p *Publish) error
 }
@@ -157,6 +157,13 @@ type Publish struct {
 	Subject  string
 	// Payload is the message; a hook may replace it (it must stay a JSON object).
 	Payload []byte
+	// BrokerHeader is the message's header: NATS message headers, Kafka record headers
+	// (one per value, keys in sorted order). It starts empty; a hook reads what earlier
+	// hooks set and may add, change or delete entries (NATS keys are case-sensitive). With
+	// tracing on, the provider adds traceparent and tracestate unless a hook set a
+	// traceparent. Redis pub/sub messages have no headers: there it is nil, and a hook
+	// that sets one fails the publish (HOOK_ERROR; nothing is sent).
+	BrokerHeader eventsource.Header
 }
 
 // HookError is an error a hook returns to choose what the client sees.
