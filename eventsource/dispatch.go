@@ -15,9 +15,9 @@ import (
 // Batch is the events one broker consumer received together (see Provider.Consume), on
 // their way to every subscriber of the consumer.
 type Batch struct {
-	// Provider is the provider's id ("nats/default"); Subjects are the consumer's subjects,
-	// topics or channels as subscribed (wildcards and patterns included), sorted.
-	Provider string
+	// Provider is the provider (String: "nats/default"); Subjects are the consumer's
+	// subjects, topics or channels as subscribed (wildcards and patterns included), sorted.
+	Provider ProviderID
 	Subjects []string
 	// Events are the batch's events in broker order. A BeforeDispatch may replace an
 	// event's Data (assign a new slice: the payload may be shared with the broker client),
@@ -107,7 +107,7 @@ func (d *dispatcher) run() {
 		for _, end := range ends {
 			// The full slice expression makes a hook's append copy instead of overwriting
 			// the next batch.
-			b := Batch{Provider: d.sc.provider.p.ID(), Subjects: d.sc.subjects, Events: events[start:end:end]}
+			b := Batch{Provider: d.sc.provider.id, Subjects: d.sc.subjects, Events: events[start:end:end]}
 			start = end
 			if !d.call(&b) {
 				continue
@@ -130,7 +130,7 @@ func (d *dispatcher) call(b *Batch) (ok bool) {
 	events := len(b.Events)
 	defer func() {
 		if r := recover(); r != nil {
-			d.log.Error().Str("provider", b.Provider).Strs("subjects", b.Subjects).Interface("panic", r).Bytes("stack", debug.Stack()).
+			d.log.Error().Str("provider", d.sc.provider.p.ID()).Strs("subjects", b.Subjects).Interface("panic", r).Bytes("stack", debug.Stack()).
 				Msg("before-dispatch hook panicked; batch dropped")
 			ok = false
 		}
@@ -141,7 +141,7 @@ func (d *dispatcher) call(b *Batch) (ok bool) {
 	}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) || d.ctx.Err() == nil {
-			d.log.Warn().Err(err).Str("provider", b.Provider).Strs("subjects", b.Subjects).Int("events", events).
+			d.log.Warn().Err(err).Str("provider", d.sc.provider.p.ID()).Strs("subjects", b.Subjects).Int("events", events).
 				Msg("before-dispatch hook failed; batch dropped")
 		}
 		return false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -70,6 +71,9 @@ type batchHook struct {
 }
 
 func (h *batchHook) hook(ctx context.Context, b *Batch) error {
+	if b.Provider != (ProviderID{Kind: "fake", ID: "batches"}) {
+		return fmt.Errorf("batch of provider %+v", b.Provider)
+	}
 	var seen []string
 	for _, ev := range b.Events {
 		seen = append(seen, string(ev.Data))

@@ -56,7 +56,8 @@ func (r *Registry) SetBeforeDispatch(hook BeforeDispatch, timeout time.Duration)
 }
 
 type registeredProvider struct {
-	p Provider
+	p  Provider
+	id ProviderID
 	// own counts the traffic that passed through the registry, reported for providers that
 	// do not implement StatsReporter.
 	own providerCounters
@@ -104,7 +105,7 @@ func (r *Registry) Add(p Provider) error {
 	if prev, ok := r.providers[p.ID()]; ok {
 		return fmt.Errorf("add %s provider %q: id already used by a %s provider", p.Kind(), p.ID(), prev.p.Kind())
 	}
-	r.providers[p.ID()] = &registeredProvider{p: p}
+	r.providers[p.ID()] = &registeredProvider{p: p, id: providerIDOf(p)}
 	return nil
 }
 

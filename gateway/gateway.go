@@ -24,6 +24,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/edgate/edgate/config"
+	"github.com/edgate/edgate/directives"
 	"github.com/edgate/edgate/eventsource"
 	"github.com/edgate/edgate/internal/httpserver"
 	"github.com/edgate/edgate/internal/netwriter"
@@ -57,9 +58,9 @@ type Gateway struct {
 	gatherer *prometheus.Registry
 	// meters pushes the metrics over OTLP when telemetry.metrics.otlp is on, else nil.
 	meters *sdkmetric.MeterProvider
-	// authz holds the subject authorization of each provider that has one, by provider
-	// key; providers cannot change on reload, so neither can it.
-	authz map[string]*subjectauth.Policy
+	// authz holds the subject authorization of each provider that has one; providers
+	// cannot change on reload, so neither can it.
+	authz map[eventsource.ProviderID]*subjectauth.Policy
 
 	ctx      context.Context
 	reloadMu sync.Mutex // serializes reloads; guards cfg for them
@@ -429,8 +430,8 @@ func schemaFileOf(cfg *config.Config) func(string) string {
 	}
 }
 
-// startProviders connects every configured broker and registers it as "<broker>/<id>"
-// (see resolve.ProviderKey). NATS providers without a URL use the embedded server.
+// startProviders connects every configured broker and registers it under its
+// eventsource.ProviderID. NATS providers without a URL use the embedded server.
 func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) error {
 	cfg := g.cfg
 	g.registry = eventsource.NewRegistry(g.log.With().Str("component", "events").Logger())
@@ -438,9 +439,10 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 	if hook, timeout := resolve.BeforeDispatch(g.hooks); hook != nil {
 		g.registry.SetBeforeDispatch(hook, timeout)
 	}
-	g.authz = map[string]*subjectauth.Policy{}
+	g.authz = map[eventsource.ProviderID]*subjectauth.Policy{}
 	var embeddedURL string
 	for _, p := range cfg.Events.Providers.NATS {
+		natsID := eventsource.ProviderID{Kind: string(directives.NATS), ID: p.ID}
 		url := p.URL
 		if url == "" {
 			if g.embedded == nil {
@@ -460,7 +462,7 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 			url = embeddedURL
 		}
 		n, err := eventsource.NewNATS(ctx, eventsource.NATSOptions{
-			ID: "nats/" + p.ID, URL: url, Token: p.Token, User: p.User, Password: p.Password, CredsFile: p.CredsFile,
+			ID: natsID.String(), URL: url, Token: p.Token, User: p.User, Password: p.Password, CredsFile: p.CredsFile,
 			InstanceID: instanceID(cfg), RequestTimeout: p.RequestTimeout,
 			Log: g.log, // the provider adds its "provider" key
 		})
@@ -471,13 +473,14 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 			_ = n.Close()
 			return err
 		}
-		if err := g.addAuthorization("nats/"+p.ID, p.Authorization, subjectauth.NATSSubjects); err != nil {
+		if err := g.addAuthorization(natsID, p.Authorization, subjectauth.NATSSubjects); err != nil {
 			return fmt.Errorf("%s:%d: nats provider %q: %w", cfg.Path, p.Line, p.ID, err)
 		}
 	}
 	for _, p := range cfg.Events.Providers.Kafka {
+		kafkaID := eventsource.ProviderID{Kind: string(directives.Kafka), ID: p.ID}
 		opts := eventsource.KafkaOptions{
-			ID: "kafka/" + p.ID, Brokers: p.Brokers, FetchMaxWait: p.FetchMaxWait, StrictStartup: p.StrictStartup,
+			ID: kafkaID.String(), Brokers: p.Brokers, FetchMaxWait: p.FetchMaxWait, StrictStartup: p.StrictStartup,
 			PartitionCheckInterval: p.PartitionCheckInterval,
 			Log:                    g.log, // the provider adds its "provider" key
 		}
@@ -499,13 +502,14 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 			_ = k.Close()
 			return err
 		}
-		if err := g.addAuthorization("kafka/"+p.ID, p.Authorization, subjectauth.Names); err != nil {
+		if err := g.addAuthorization(kafkaID, p.Authorization, subjectauth.Names); err != nil {
 			return fmt.Errorf("%s:%d: kafka provider %q: %w", cfg.Path, p.Line, p.ID, err)
 		}
 	}
 	for _, p := range cfg.Events.Providers.Redis {
+		redisID := eventsource.ProviderID{Kind: string(directives.Redis), ID: p.ID}
 		r, err := eventsource.NewRedis(ctx, eventsource.RedisOptions{
-			ID: "redis/" + p.ID, URLs: p.URLs, Cluster: p.Cluster,
+			ID: redisID.String(), URLs: p.URLs, Cluster: p.Cluster,
 			Log: g.log, // the provider adds its "provider" key
 		})
 		if err != nil {
@@ -515,16 +519,16 @@ func (g *Gateway) startProviders(ctx context.Context, super *schema.Supergraph) 
 			_ = r.Close()
 			return err
 		}
-		if err := g.addAuthorization("redis/"+p.ID, p.Authorization, subjectauth.Names); err != nil {
+		if err := g.addAuthorization(redisID, p.Authorization, subjectauth.Names); err != nil {
 			return fmt.Errorf("%s:%d: redis provider %q: %w", cfg.Path, p.Line, p.ID, err)
 		}
 	}
 	return nil
 }
 
-// addAuthorization builds the subject authorization of provider key from its config
+// addAuthorization builds the subject authorization of provider id from its config
 // section (config.Load has checked it); a provider without one stays open.
-func (g *Gateway) addAuthorization(key string, a *config.Authorization, syntax subjectauth.Syntax) error {
+func (g *Gateway) addAuthorization(id eventsource.ProviderID, a *config.Authorization, syntax subjectauth.Syntax) error {
 	if a == nil {
 		return nil
 	}
@@ -545,7 +549,7 @@ func (g *Gateway) addAuthorization(key string, a *config.Authorization, syntax s
 	if err != nil {
 		return fmt.Errorf("authorization: %w", err)
 	}
-	g.authz[key] = p
+	g.authz[id] = p
 	return nil
 }
 

@@ -98,7 +98,7 @@ func TestGateway_SubscriptionStartHook(t *testing.T) {
 		defer c.close()
 		eventually(t, "the subscription", func() bool { return g.stats.Subscribers.Load() == 1 })
 		s := hook.last(t)
-		if s.Field != "employeeUpdated" || s.Provider != "nats/default" || s.OperationName != "" ||
+		if s.Field != "employeeUpdated" || s.Provider != (ProviderID{Kind: "nats", ID: "default"}) || s.OperationName != "" ||
 			len(s.Subjects) != 1 || s.Subjects[0] != g.subject("employeeUpdated.4") || string(s.Variables) != `{"id":4}` {
 			t.Fatalf("hook saw %+v", s)
 		}
@@ -435,7 +435,7 @@ func TestGateway_BeforeDispatchHookOverNATS(t *testing.T) {
 		t.Fatalf("hook called %d times for 5 messages to 2 groups, want 5", len(batches))
 	}
 	for _, b := range batches {
-		if b.Provider != "nats/default" || len(b.Subjects) != 1 || b.Subjects[0] != g.subject("employeeUpdated.*") || len(b.Events) != 1 {
+		if b.Provider.String() != "nats/default" || len(b.Subjects) != 1 || b.Subjects[0] != g.subject("employeeUpdated.*") || len(b.Events) != 1 {
 			t.Fatalf("hook saw %+v", b)
 		}
 	}
@@ -476,7 +476,7 @@ func TestGateway_BeforeDispatchHookSeesAKafkaBatch(t *testing.T) {
 		}
 	}
 	batches := hook.seen()
-	if len(batches) != 1 || batches[0].Provider != "kafka/my-kafka" || len(batches[0].Events) != 3 {
+	if len(batches) != 1 || batches[0].Provider != (ProviderID{Kind: "kafka", ID: "my-kafka"}) || len(batches[0].Events) != 3 {
 		t.Fatalf("hook saw %d batches (%+v), want the fetch's 3 records in one", len(batches), batches)
 	}
 	// An event the hook fails drops its batch only; the next one is delivered.

@@ -53,6 +53,9 @@ type (
 	PublishHook = resolve.PublishHook
 	// Publish is what a PublishHook sees and may change.
 	Publish = resolve.Publish
+	// ProviderID identifies an event provider: Kind ("nats", "kafka", "redis") and ID;
+	// String is "kind/id", e.g. "nats/default".
+	ProviderID = eventsource.ProviderID
 	// BrokerHeader is a broker message's header (NATS headers, Kafka record headers), as
 	// a PublishHook sets it in Publish.BrokerHeader.
 	BrokerHeader = eventsource.Header

@@ -46,7 +46,7 @@ func authError(code string, status int, field, msg string) *RequestError {
 // policy) or a *RequestError: 401 UNAUTHENTICATED, 403 FORBIDDEN, or the 400 of subjects
 // that do not render.
 func (e *Engine) authorizeSubscription(t *eventTrigger, sub *engine.GraphQLSubscription, variables []byte, header http.Header) (*subjectauth.Grant, error) {
-	policy := e.opts.Authorization[ProviderKey(t.binding)]
+	policy := e.opts.Authorization[providerOf(t.binding)]
 	if policy == nil {
 		return nil, nil
 	}
@@ -62,7 +62,7 @@ func (e *Engine) authorizeSubscription(t *eventTrigger, sub *engine.GraphQLSubsc
 	}
 	for _, s := range subjects {
 		if !grant.Allows(s) {
-			e.opts.Log.Debug().Str("provider", ProviderKey(t.binding)).Str("subject", s).Str("token_sub", grant.Subject).
+			e.opts.Log.Debug().Stringer("provider", providerOf(t.binding)).Str("subject", s).Str("token_sub", grant.Subject).
 				Bool("anonymous", grant.Anonymous).Str("field", t.field).Msg("subscription refused by subject authorization")
 			// The message does not name the subject: subjects are the gateway's business.
 			return nil, authError(CodeForbidden, http.StatusForbidden, t.field, fmt.Sprintf("not authorized to subscribe to %s with these arguments", t.field))

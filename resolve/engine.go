@@ -82,9 +82,9 @@ type Options struct {
 	Stats *Stats
 	// Upstream configures subscriptions served by subgraphs (see upstream.go).
 	Upstream UpstreamOptions
-	// Authorization restricts the subjects clients may use, by provider (ProviderKey);
-	// providers without a policy are open (see authz.go). Default: none.
-	Authorization map[string]*subjectauth.Policy
+	// Authorization restricts the subjects clients may use, by provider; providers without
+	// a policy are open (see authz.go). Default: none.
+	Authorization map[eventsource.ProviderID]*subjectauth.Policy
 	// Hooks extend subscriptions and publishes (see Hooks). Default: none.
 	Hooks Hooks
 	// Metrics receives the latency histograms (subgraph fetches, planning, event

@@ -51,8 +51,8 @@ type eventFactory struct {
 	ctx    context.Context
 	broker eventBroker
 	log    zerolog.Logger
-	authz  map[string]*subjectauth.Policy // by ProviderKey; see authz.go
-	hooks  *hookSet                       // nil: none
+	authz  map[eventsource.ProviderID]*subjectauth.Policy // see authz.go
+	hooks  *hookSet                                       // nil: none
 }
 
 func (f *eventFactory) Planner(abstractlogger.Logger) plan.DataSourcePlanner[eventConfig] {
@@ -252,7 +252,7 @@ func (p *eventPlanner) ConfigureFetch() engine.FetchConfiguration {
 		// already holds what it may select.
 		return engine.FetchConfiguration{}
 	}
-	action := brokerAction{binding: p.binding, field: p.field, policy: p.factory.authz[ProviderKey(p.binding)]}
+	action := brokerAction{binding: p.binding, field: p.field, policy: p.factory.authz[providerOf(p.binding)]}
 	var src engine.DataSource
 	switch p.binding.Action {
 	case directives.Publish:
@@ -338,10 +338,10 @@ func (t *eventTrigger) Start(*engine.Context, http.Header, []byte, engine.Subscr
 	return errHubOnly
 }
 
-// ProviderKey is the event registry id of a binding's provider: provider ids are scoped by
-// broker kind (a NATS and a Kafka provider may both be "default"), so providers are
-// registered as "<broker>/<id>", e.g. "nats/default".
-func ProviderKey(b *directives.Binding) string { return string(b.Broker) + "/" + b.ProviderID }
+// providerOf is the provider a binding names; its String is the provider's registry id.
+func providerOf(b *directives.Binding) eventsource.ProviderID {
+	return eventsource.ProviderID{Kind: string(b.Broker), ID: b.ProviderID}
+}
 
 // argsOf extracts the rendered {"args":{...}} object from a fetch or trigger input.
 func argsOf(input []byte) []byte {
@@ -404,7 +404,7 @@ func (s *publishSource) Load(ctx context.Context, _ http.Header, input []byte) (
 	}
 	var header eventsource.Header // nil without hooks: none
 	if s.hooks != nil && len(s.hooks.publish) > 0 {
-		p := &Publish{Header: clientHeader(ctx), Field: s.binding.FieldName, Provider: ProviderKey(s.binding), Subject: subject, Payload: args}
+		p := &Publish{Header: clientHeader(ctx), Field: s.binding.FieldName, Provider: providerOf(s.binding), Subject: subject, Payload: args}
 		if s.binding.Broker != directives.Redis {
 			p.BrokerHeader = eventsource.Header{}
 		}
@@ -418,7 +418,7 @@ func (s *publishSource) Load(ctx context.Context, _ http.Header, input []byte) (
 		}
 		args, header = p.Payload, p.BrokerHeader
 	}
-	if err := s.broker.PublishWithHeader(ctx, ProviderKey(s.binding), subject, args, header); err != nil {
+	if err := s.broker.PublishWithHeader(ctx, providerOf(s.binding).String(), subject, args, header); err != nil {
 		s.log.Warn().Err(err).Str("provider", s.binding.ProviderID).Str("subject", subject).
 			Str("field", s.binding.TypeName+"."+s.binding.FieldName).Msg("publish failed; returning success: false")
 		return s.failed, nil
@@ -477,7 +477,7 @@ func (s *requestSource) Load(ctx context.Context, _ http.Header, input []byte) (
 	if gqlErr != nil {
 		return errorResponse(gqlErr), nil
 	}
-	reply, err := s.broker.Request(ctx, ProviderKey(s.binding), subject, args)
+	reply, err := s.broker.Request(ctx, providerOf(s.binding).String(), subject, args)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn().Err(err).Str("provider", s.binding.ProviderID).Str("subject", subject).

@@ -61,9 +61,9 @@ type SubscriptionStart struct {
 	Variables json.RawMessage
 	// Field is the subscription's root field, e.g. "employeeUpdated".
 	Field string
-	// Provider is the event provider ("nats/default", "kafka/events"), Subjects the
-	// rendered subjects, topics or channels the subscription consumes.
-	Provider string
+	// Provider is the event provider (String: "nats/default", "kafka/events"), Subjects
+	// the rendered subjects, topics or channels the subscription consumes.
+	Provider eventsource.ProviderID
 	Subjects []string
 }
 
@@ -109,7 +109,7 @@ type GroupEventHook interface {
 type GroupEvent struct {
 	// Field is the subscription field, Provider and Subject where the event came from.
 	Field    string
-	Provider string
+	Provider eventsource.ProviderID
 	Subject  string
 	// Variables are the group's variables; Header the request header of the subscriber
 	// that started the group.
@@ -153,7 +153,7 @@ type Publish struct {
 	// Field is the mutation field, e.g. "updateEmployee"; Provider and Subject where the
 	// message goes.
 	Field    string
-	Provider string
+	Provider eventsource.ProviderID
 	Subject  string
 	// Payload is the message; a hook may replace it (it must stay a JSON object).
 	Payload []byte
@@ -345,7 +345,7 @@ func (e *Engine) startHooks(ctx context.Context, t *eventTrigger, sub *engine.Gr
 		Query:         op.Request.Query,
 		Variables:     variables,
 		Field:         t.field,
-		Provider:      ProviderKey(t.binding),
+		Provider:      providerOf(t.binding),
 		Subjects:      subjects,
 	}
 	if grant != nil {

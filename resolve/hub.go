@@ -339,13 +339,13 @@ func (g *group) start() {
 			opts.Stream = &eventsource.StreamOptions{StreamName: sc.StreamName, ConsumerName: sc.ConsumerName, InactiveThreshold: time.Duration(sc.ConsumerInactiveThreshold) * time.Second}
 		}
 		opts.StartAfter = g.spec.resume
-		stop, err := g.h.events.Subscribe(g.ctx, ProviderKey(t.binding), subjects, opts, g.enqueue)
+		stop, err := g.h.events.Subscribe(g.ctx, providerOf(t.binding).String(), subjects, opts, g.enqueue)
 		if err != nil && opts.StartAfter != "" {
 			// A position the source cannot resume from (expired, from another stream, or
 			// not a position at all) falls back to a live subscription.
 			g.h.opts.log.Warn().Err(err).Str("last_event_id", opts.StartAfter).Msg("cannot resume the stream; subscribing live")
 			opts.StartAfter = ""
-			stop, err = g.h.events.Subscribe(g.ctx, ProviderKey(t.binding), subjects, opts, g.enqueue)
+			stop, err = g.h.events.Subscribe(g.ctx, providerOf(t.binding).String(), subjects, opts, g.enqueue)
 		}
 		if err != nil {
 			g.err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("subscribe to %s provider %q: %v", t.binding.Broker, t.binding.ProviderID, err), Path: []any{t.field}}}, Status: http.StatusInternalServerError}
@@ -490,7 +490,7 @@ func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer, inline bool) {
 	id := g.nextID(ev.Position)
 	if hooks := g.h.opts.eventHooks; hooks != nil && len(hooks.group) > 0 {
 		if t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger); isEvent {
-			ge := &GroupEvent{Field: t.field, Provider: ProviderKey(t.binding), Subject: ev.Subject, Variables: g.spec.variables, Header: g.spec.headers.client, Data: ev.Data}
+			ge := &GroupEvent{Field: t.field, Provider: providerOf(t.binding), Subject: ev.Subject, Variables: g.spec.variables, Header: g.spec.headers.client, Data: ev.Data}
 			if ev.Data = hooks.onGroupEvent(ge); ev.Data == nil {
 				return
 			}
@@ -549,11 +549,11 @@ func (g *group) broadcast(m Message, inline bool) int {
 	return len(members)
 }
 
-// source names the group's event source in its spans: the provider key, or "upstream"
+// source names the group's event source in its spans: the provider's registry id, or "upstream"
 // for subscriptions served by a subgraph.
 func (g *group) source() string {
 	if t, ok := g.spec.sub.Trigger.Source.(*eventTrigger); ok {
-		return ProviderKey(t.binding)
+		return providerOf(t.binding).String()
 	}
 	return "upstream"
 }
