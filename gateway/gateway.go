@@ -170,13 +170,6 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 		})
 	}
 	g.gatherer = metricsRegistry(g)
-	if m := cfg.Telemetry.Metrics.OTLP; m.Enabled {
-		if g.meters, err = telemetry.NewMeterProvider(ctx, telemetry.MetricsOptions{
-			Exporter: m.Exporter, Endpoint: m.Endpoint, Headers: m.Headers, Interval: m.Interval, ServiceName: m.ServiceName,
-		}, g.gatherer); err != nil {
-			return nil, fmt.Errorf("%s: telemetry.metrics.otlp: %w", cfg.Path, err)
-		}
-	}
 	if cfg.Playground.Enabled {
 		if g.playground, err = playground.New(cfg.GraphQLPath); err != nil {
 			return nil, err
@@ -198,6 +191,15 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 	g.server, err = httpserver.Listen(opts)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	// After the listener: the export reads every gauge, g.server's among them.
+	if m := cfg.Telemetry.Metrics.OTLP; m.Enabled {
+		if g.meters, err = telemetry.NewMeterProvider(ctx, telemetry.MetricsOptions{
+			Exporter: m.Exporter, Endpoint: m.Endpoint, Headers: m.Headers, Interval: m.Interval, ServiceName: m.ServiceName,
+		}, g.gatherer); err != nil {
+			g.server.Abandon()
+			return nil, fmt.Errorf("%s: telemetry.metrics.otlp: %w", cfg.Path, err)
+		}
 	}
 	g.ready.Store(true)
 	return g, nil

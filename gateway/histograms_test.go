@@ -181,3 +181,36 @@ func TestGateway_DashboardUsesExportedMetrics(t *testing.T) {
 		t.Fatalf("only %d metric references found in the dashboard", seen)
 	}
 }
+
+// edgate_http2_connections counts the open HTTP/2 connections (here h2c with prior
+// knowledge): one while a client holds one, none once it closed it.
+func TestGateway_HTTP2ConnectionsGauge(t *testing.T) {
+	g := startGateway(t)
+	value := func() float64 {
+		f := scrape(t, g)["edgate_http2_connections"]
+		if f == nil || len(f.GetMetric()) != 1 {
+			t.Fatalf("edgate_http2_connections: %v", f)
+		}
+		return f.GetMetric()[0].GetGauge().GetValue()
+	}
+	if v := value(); v != 0 {
+		t.Fatalf("%v HTTP/2 connections before any", v)
+	}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protocols}
+	client := &http.Client{Transport: tr}
+	resp, err := client.Post(g.URL(), "application/json", strings.NewReader(`{"query":"{ employee(id: 1) { name } }"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("answered over %s", resp.Proto)
+	}
+	if v := value(); v != 1 {
+		t.Fatalf("%v HTTP/2 connections while one is open", v)
+	}
+	tr.CloseIdleConnections()
+	eventually(t, "the connection gone", func() bool { return value() == 0 })
+}

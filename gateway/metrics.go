@@ -64,6 +64,12 @@ func metricsRegistry(g *Gateway) *prometheus.Registry {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "edgate", Name: "open_connections",
 			Help: "Open client connections per transport (SSE and multipart: streams; WebSocket: connections).", ConstLabels: prometheus.Labels{"transport": transport}}, f))
 	}
+	gauge("http2_connections", "Open HTTP/2 connections (h2 over TLS and h2c); their streams are counted in open_connections{transport=\"sse\"} and the query metrics.", func() float64 {
+		if g.server == nil {
+			return 0 // gathered before the listener is up
+		}
+		return float64(g.server.HTTP2Connections())
+	})
 	open(telemetry.TransportSSE, func() float64 { return float64(g.sse.Streams()) })
 	if g.ws != nil {
 		open(telemetry.TransportWebSocket, func() float64 { return float64(g.ws.Connections()) })

@@ -364,6 +364,8 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 			return nil, err
 		}
 	}
+	// Set before the transport has the stream, which alone closes it from now on.
+	s.trace = telemetry.StartSubscription(ctx, op.Name)
 	expireWith(s, grant)
 	e.opts.Stats.Subscribers.Add(1)
 	return s, nil

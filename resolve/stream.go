@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/edgate/edgate/internal/telemetry"
 )
 
 // Message is one result delivered to a subscriber.
@@ -76,6 +78,8 @@ type Stream struct {
 	info *subscriberInfo
 	// member is the stream's index in its group's members (guarded by the group's mu).
 	member int
+	// trace makes the subscription's lifetime span on Close; nil while tracing is off.
+	trace *telemetry.SubscriptionTrace
 }
 
 // NewStream returns a stream of the given capacity. wake is called, without locks held and
@@ -227,6 +231,17 @@ func (s *Stream) OnClose(f func()) {
 	s.mu.Unlock()
 }
 
+// EndIfOpen records end as the reason the stream ends when it has none yet, without
+// waking anyone: for a transport that ends its streams itself (shutdown) before it
+// closes them, so that Close does not take them for ones whose client left.
+func (s *Stream) EndIfOpen(end End) {
+	s.mu.Lock()
+	if s.end == nil && !s.closed {
+		s.end = &end
+	}
+	s.mu.Unlock()
+}
+
 // Close is called by the transport when the client goes away or stops the subscription.
 // It is safe to call more than once and after the stream ended.
 func (s *Stream) Close() {
@@ -239,6 +254,7 @@ func (s *Stream) Close() {
 	f, hooks := s.onClose, s.hooks
 	s.hooks = nil
 	s.clear()
+	end, dropped := s.end, s.dropped
 	s.mu.Unlock()
 	if f != nil {
 		f()
@@ -246,6 +262,26 @@ func (s *Stream) Close() {
 	for _, h := range hooks {
 		h()
 	}
+	if s.trace != nil {
+		reason, code, message := endReason(end)
+		s.trace.End(reason, code, message, dropped)
+	}
+}
+
+// endReason classifies how a stream ended for its span: no end means the client left
+// (disconnected or stopped it).
+func endReason(end *End) (reason, code, message string) {
+	switch {
+	case end == nil:
+		return telemetry.EndClientGone, "", ""
+	case end.Code == EndComplete:
+		return telemetry.EndComplete, "", ""
+	case end.Code == EndShutdown:
+		return telemetry.EndShutdown, "", ""
+	case end.Code == EndReload:
+		return telemetry.EndReload, end.Code, ""
+	}
+	return telemetry.EndError, end.Code, end.Reason
 }
 
 func (s *Stream) clear() {

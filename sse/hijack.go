@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgate/edgate/internal/netpoll"
 	"github.com/edgate/edgate/internal/netwriter"
+	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -60,7 +61,7 @@ func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, op *reso
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// The response is close-delimited: the client sees it end and reconnects.
-		h.log.Warn().Err(err).Msg("hijacking a stream's connection failed: ending the stream")
+		withRequestID(h.log.Warn(), sub.reqID).Err(err).Msg("hijacking a stream's connection failed: ending the stream")
 		stream.Close()
 		h.finishServed(sub)
 		return
@@ -98,7 +99,7 @@ func (h *Handler) serveDetached(w http.ResponseWriter, d detacher, r *http.Reque
 // an HTTP/2 response): it registers it, writes the response head and subscribes. On
 // failure it has answered the client and returns nil.
 func (h *Handler) openServed(w http.ResponseWriter, r *http.Request, op *resolve.Operation, format streamFormat, closeDelimited bool) (*subscriber, *resolve.Stream) {
-	sub := &subscriber{h: h, format: format}
+	sub := &subscriber{h: h, format: format, reqID: telemetry.RequestID(r.Context())}
 	if !h.registerServed(sub) {
 		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return nil, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgate/edgate/internal/telemetry"
+	"github.com/edgate/edgate/resolve"
 	"github.com/edgate/edgate/sse"
 )
 
@@ -108,4 +109,41 @@ func TestSSE_RequestIDInErrorExtensionsAndLogLines(t *testing.T) {
 func mustQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// The log line of a subscription stream's end carries the stream's request id.
+func TestSSE_RequestIDInStreamEndLogLines(t *testing.T) {
+	var logs syncBuffer
+	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
+	f := newFakeExecutor()
+	h := sse.NewHandler(sse.Options{Executor: f, Log: log})
+	srv := httptest.NewServer(telemetry.RequestIDs(log, h))
+	t.Cleanup(func() {
+		h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
+		srv.Close()
+	})
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"query":"subscription { ticks }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set(telemetry.RequestIDHeader, "stream-id-7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sub := <-f.subs
+	sub.stream.Finish(resolve.End{Code: resolve.EndSlowConsumer, Reason: "too slow"})
+	body, _ := io.ReadAll(resp.Body) // the stream's end closes the response
+	if !strings.Contains(string(body), "too slow") {
+		t.Fatalf("stream %s", body)
+	}
+	var line map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(l, "subscription stream ended") {
+			_ = json.Unmarshal([]byte(l), &line)
+		}
+	}
+	if line["request_id"] != "stream-id-7" || line["code"] != resolve.EndSlowConsumer {
+		t.Fatalf("end log line %v in %s", line, logs.String())
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
@@ -26,6 +28,8 @@ type subscriber struct {
 	waker    atomic.Value  // netwriter.Waker once a shard serves it
 	wake     chan struct{} // goroutine mode only; capacity 1: wake-ups collapse
 	shutdown atomic.Bool
+	// reqID is the request's id (X-Request-ID) for the stream's log lines; "" without it.
+	reqID string
 
 	// open streams of the handler, for Shutdown (guarded by Handler.mu)
 	prev, next *subscriber
@@ -94,9 +98,10 @@ func (s *subscriber) Next(dst []byte, room int, now time.Duration) ([]byte, bool
 	}
 	switch {
 	case end != nil:
-		s.h.endFrames(&fb, *end)
+		s.h.endFrames(&fb, *end, s.reqID)
 		s.ended = true
 	case s.shutdown.Load():
+		s.stream.EndIfOpen(shutdownEnd)
 		s.h.shutdownFrames(&fb)
 		s.ended = true
 	}
@@ -122,16 +127,27 @@ func (s *subscriber) Tick(dst []byte, now time.Duration) []byte {
 // Closed implements netwriter.Body: the stream is over, written or not.
 func (s *subscriber) Closed(err error) {
 	if err != nil && !s.ended {
-		s.h.log.Debug().Err(err).Msg("subscription stream's client went away")
+		withRequestID(s.h.log.Debug(), s.reqID).Err(err).Msg("subscription stream's client went away")
 	}
 	s.h.pool().CloseLater(s.stream)
 	s.h.finishServed(s)
 }
 
+// shutdownEnd is what a stream that Shutdown ends records as its end (for its span).
+var shutdownEnd = resolve.End{Code: resolve.EndShutdown}
+
+// withRequestID adds the stream's request id to a log line.
+func withRequestID(e *zerolog.Event, reqID string) *zerolog.Event {
+	if reqID != "" {
+		e = e.Str("request_id", reqID)
+	}
+	return e
+}
+
 // endFrames appends the end of a stream: the error of an abnormal end, then complete.
-func (h *Handler) endFrames(fb *frameBuffer, end resolve.End) {
+func (h *Handler) endFrames(fb *frameBuffer, end resolve.End, reqID string) {
 	if end.Code != resolve.EndComplete {
-		h.log.Debug().Str("code", end.Code).Str("reason", end.Reason).Msg("subscription stream ended")
+		withRequestID(h.log.Debug(), reqID).Str("code", end.Code).Str("reason", end.Reason).Msg("subscription stream ended")
 		fb.fatal(endErrors(end))
 	}
 	fb.complete()
@@ -253,7 +269,7 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, op *
 		h.serveHijacked(w, r, op, format)
 		return
 	}
-	sub := &subscriber{h: h, wake: make(chan struct{}, 1)}
+	sub := &subscriber{h: h, wake: make(chan struct{}, 1), reqID: telemetry.RequestID(r.Context())}
 	if !h.register(sub) {
 		writeError(w, mediaJSON, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
@@ -304,8 +320,9 @@ func (h *Handler) run(ctx context.Context, sub *subscriber, stream *resolve.Stre
 			clear(msgs) // payloads are shared with other subscribers: do not pin them
 			if end != nil || sub.shutdown.Load() {
 				if end != nil {
-					h.endFrames(&sw.buf, *end)
+					h.endFrames(&sw.buf, *end, sub.reqID)
 				} else {
+					stream.EndIfOpen(shutdownEnd)
 					h.shutdownFrames(&sw.buf)
 				}
 				_ = sw.flush()

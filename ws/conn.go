@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edgate/edgate/internal/netpoll"
 	"github.com/edgate/edgate/internal/netwriter"
+	"github.com/edgate/edgate/internal/telemetry"
 	"github.com/edgate/edgate/resolve"
 )
 
@@ -60,14 +63,15 @@ type conn struct {
 
 	mu          sync.Mutex
 	state       connState
-	header      http.Header     // upgrade headers (+ Authorization from connection_init)
-	reqID       string          // the upgrade request's id (X-Request-ID), "" without the middleware
-	initPayload json.RawMessage // connection_init payload, nil when none
-	subs        []*subscription // running operations; a slice because most hold one
-	out         []byte          // encoded frames waiting for the writer
-	dirty       []*subscription // subscriptions whose stream has something to pull
-	draining    bool            // Shutdown: end every subscription, then close (see shutdown)
-	timer       *time.Timer     // init timeout, later the close grace
+	header      http.Header        // upgrade headers (+ Authorization from connection_init)
+	reqID       string             // the upgrade request's id (X-Request-ID), "" without the middleware
+	upgrade     *trace.SpanContext // the upgrade request's span, which operation spans link to; nil untraced
+	initPayload json.RawMessage    // connection_init payload, nil when none
+	subs        []*subscription    // running operations; a slice because most hold one
+	out         []byte             // encoded frames waiting for the writer
+	dirty       []*subscription    // subscriptions whose stream has something to pull
+	draining    bool               // Shutdown: end every subscription, then close (see shutdown)
+	timer       *time.Timer        // init timeout, later the close grace
 
 	lastPing time.Duration // used only by the writer's Tick
 }
@@ -419,14 +423,22 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 	if ctx.Err() != nil {
 		return // stopped while it waited for a starter
 	}
+	ctx, span := telemetry.StartWebSocketOperation(ctx, c.upgrade, c.proto.name, s.id, c.reqID)
 	op, err := c.h.opts.Executor.Prepare(ctx, req)
 	if err != nil {
+		telemetry.End(span, err)
 		c.fail(s, err)
 		return
+	}
+	if span != nil {
+		span.SetAttributes(attribute.String("graphql.operation.type", op.Kind.String()), attribute.String("graphql.operation.name", op.Name))
 	}
 	if op.Kind == resolve.Subscription {
 		lastEventID, positions := resumeFrom(req.Extensions)
 		st, err := c.h.opts.Executor.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: func() { c.wake(s, false) }, WakeNow: func() { c.wake(s, true) }, LastEventID: lastEventID})
+		// The operation's span covers the start; the subscription's own span
+		// (graphql.subscription, its child) covers its life.
+		telemetry.End(span, err)
 		if err != nil {
 			c.fail(s, err)
 			return
@@ -454,20 +466,23 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 	c.mu.Lock()
 	if s.done || c.state >= stateClosing {
 		c.mu.Unlock()
+		telemetry.End(span, context.Canceled)
 		return
 	}
 	c.h.goroutines.Add(1)
 	c.mu.Unlock()
 	go func() {
 		defer c.h.goroutines.Done()
-		c.execute(ctx, s, op)
+		c.execute(ctx, s, op, span)
 	}()
 }
 
-// execute runs a query or mutation and sends its result.
-func (c *conn) execute(ctx context.Context, s *subscription, op *resolve.Operation) {
+// execute runs a query or mutation and sends its result, then ends its span.
+func (c *conn) execute(ctx context.Context, s *subscription, op *resolve.Operation, span trace.Span) {
 	var result bytes.Buffer
-	if err := c.h.opts.Executor.Execute(ctx, op, &result); err != nil {
+	err := c.h.opts.Executor.Execute(ctx, op, &result)
+	telemetry.End(span, err)
+	if err != nil {
 		c.fail(s, err)
 		return
 	}

@@ -256,6 +256,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		proto:    proto,
 		header:   connectionHeader(r.Header),
 		reqID:    telemetry.RequestID(r.Context()),
+		upgrade:  telemetry.Link(r.Context()),
 		lastPing: netwriter.Now(),
 	}
 	now := h.now()

@@ -89,6 +89,9 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 			sc.msgs = msgs[:0]
 		}
 		if draining {
+			if st != nil {
+				st.EndIfOpen(resolve.End{Code: resolve.EndShutdown}) // for its span: not a client that left
+			}
 			if restart {
 				// the client subscribes again elsewhere: no complete, which would end it
 				c.h.release(stopped{cancel: s.cancel, stream: st})

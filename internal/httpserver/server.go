@@ -139,6 +139,9 @@ func Listen(opts Options) (*Server, error) {
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// HTTP2Connections is the number of open HTTP/2 connections (h2 over TLS and h2c).
+func (s *Server) HTTP2Connections() int { return s.h2.Connections() }
+
 // Serve serves until Shutdown; it returns nil after Shutdown and the error otherwise.
 func (s *Server) Serve() error {
 	var err error
@@ -166,6 +169,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.pool.Close()
 	}
 	return err
+}
+
+// Abandon releases a server that never served: its listener (and its own writer pool).
+func (s *Server) Abandon() {
+	_ = s.ln.Close()
+	if s.ownPool {
+		s.pool.Close()
+	}
 }
 
 // errorLogWriter forwards net/http's own log lines (TLS handshake errors, panics in

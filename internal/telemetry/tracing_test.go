@@ -35,6 +35,13 @@ func TestTracingOff_HotPathAllocatesNothing(t *testing.T) {
 		if tp, _ := telemetry.TraceHeaders(c3); tp != "" {
 			t.Fatal("trace headers while off")
 		}
+		st := telemetry.StartSubscription(ctx, "op")
+		st.End(telemetry.EndClientGone, "", "", 0)
+		if telemetry.Link(ctx) != nil {
+			t.Fatal("a link while off")
+		}
+		_, s = telemetry.StartWebSocketOperation(ctx, nil, "graphql-transport-ws", "1", "req")
+		telemetry.End(s, nil)
 		m.ObserveResolved(ctx, time.Millisecond, 2*time.Millisecond)
 		d.Observe(time.Millisecond, 2*time.Millisecond)
 	})
