@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +70,13 @@ const (
 // consumers and request/reply. The connection reconnects forever and keeps its
 // subscriptions across outages.
 type NATS struct {
-	// resumeSeq numbers the ephemeral consumers of resumed streams.
-	resumeSeq      atomic.Uint64
+	// resumeSeq numbers the ephemeral consumers of resumed streams, after resumeNonce.
+	resumeSeq atomic.Uint64
+	// resumeNonce is drawn per provider (so per process): the consumers of resumed streams
+	// outlive the process on the server (until their inactive threshold), and a restarted
+	// instance with the same instance id must not take one of its predecessor's for its
+	// own and deliver from where that one stopped.
+	resumeNonce    string
 	replicasMu     sync.Mutex
 	replicas       map[string]replicasEntry // stream name → its replica count
 	id             string
@@ -187,6 +194,7 @@ func NewNATS(ctx context.Context, opts NATSOptions) (*NATS, error) {
 		instanceID:     opts.InstanceID,
 		inactive:       opts.ConsumerInactiveThreshold,
 		consumers:      make(map[Consumer]struct{}),
+		resumeNonce:    strconv.FormatUint(uint64(rand.Uint32()), 36),
 	}
 	nopts := []nats.Option{
 		nats.Name(opts.Name),

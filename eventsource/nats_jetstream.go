@@ -103,7 +103,7 @@ func (n *NATS) consumeStream(ctx context.Context, subjects []string, so StreamOp
 			return nil, fmt.Errorf("jetstream consume %v: resume position %q is not a stream sequence", subjects, startAfter)
 		}
 		after = seq
-		name += "-resume-" + strconv.FormatUint(n.resumeSeq.Add(1), 36)
+		name += "-resume-" + n.resumeNonce + "-" + strconv.FormatUint(n.resumeSeq.Add(1), 36)
 	}
 	if strings.ContainsAny(name, ".*> \t\r\n/\\") {
 		return nil, fmt.Errorf("jetstream consumer name %q for %v: must not contain '.', '*', '>', '/', '\\' or whitespace", name, subjects)

@@ -3,6 +3,7 @@ package eventsource
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +332,50 @@ func TestJetStream_EachSubjectSetHasItsOwnDurableConsumer(t *testing.T) {
 	// The name is stable for a subject set, whatever its order, so a restart resumes.
 	if n.durableName("edgate", []string{"a", "b"}) != n.durableName("edgate", []string{"b", "a", "a"}) {
 		t.Fatal("the durable name depends on the order of the subjects")
+	}
+}
+
+// A restarted instance (the same instance id, a new process) resumes a client's stream
+// from the client's position, not from where a resume consumer of the instance before it
+// stopped: those stay on the server until their inactive threshold, and the fleet test
+// saw a client that moved back to a restarted instance get old events again.
+func TestJetStream_ResumeOnARestartedInstanceStartsAtTheClientsPosition(t *testing.T) {
+	emb, js, _ := startJetStream(t)
+	ctx := context.Background()
+	for i := 1; i <= 6; i++ {
+		if _, err := js.Publish(ctx, "orders.created", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resumeAfter := func(pos string) ConsumeOptions {
+		return ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "edgate"}, StartAfter: pos}
+	}
+
+	before := newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "gw1"})
+	c1 := newCollector()
+	cons, err := before.Consume(ctx, []string{"orders.created"}, resumeAfter("1"), c1.addBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c1.waitFor(t, 5); got[0].Position != "2" {
+		t.Fatalf("the first resume started at %s, want 2", got[0].Position)
+	}
+	_ = cons.Close()
+	_ = before.Close()
+	if names := consumerNames(t, js, "ORDERS"); len(names) != 1 {
+		t.Fatalf("consumers after the first instance closed: %q, want its resume consumer kept", names)
+	}
+
+	after := newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "gw1"})
+	c2 := newCollector()
+	cons, err = after.Consume(ctx, []string{"orders.created"}, resumeAfter("4"), c2.addBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := c2.waitFor(t, 2)
+	c2.quiet(t, 2)
+	if got[0].Position != "5" || got[1].Position != "6" {
+		t.Fatalf("the restarted instance resumed with %s, %s, want 5, 6", got[0].Position, got[1].Position)
 	}
 }
