@@ -253,6 +253,9 @@ type tracker struct {
 	completes  int
 	fatal      []string // the client gave up: it will not reconnect
 	errorsSeen int
+	// lostAt: when the client's connection ended (EventSource's error event, graphql-ws's
+	// closed event), the start of its own failover.
+	lostAt []time.Time
 }
 
 // event notes one line the client printed, received at at.
@@ -268,6 +271,11 @@ func (c *tracker) event(l clientLine, at time.Time) {
 		c.completes++
 	case "error":
 		c.errorsSeen++
+		if c.kind == "sse" {
+			c.lostAt = append(c.lostAt, at)
+		}
+	case "closed":
+		c.lostAt = append(c.lostAt, at)
 	case "fatal":
 		c.fatal = append(c.fatal, fmt.Sprintf("%s (code %d)", l.Msg, l.Code))
 	}
@@ -562,10 +570,20 @@ log: { level: info, format: json }
 			}
 		}
 		if t.Failed() {
+			// FLEET_KEEP=dir keeps the logs of a failed run there.
+			keep := os.Getenv("FLEET_KEEP")
 			for _, in := range instances {
 				b, _ := os.ReadFile(in.logFile)
-				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-				t.Logf("%s log (last 30 lines):\n%s", in.name, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+				if keep != "" {
+					_ = os.WriteFile(filepath.Join(keep, in.name+".log"), b, 0o644)
+				}
+				var lines []string
+				for l := range strings.Lines(string(b)) {
+					if !strings.Contains(l, `"level":"info"`) && !strings.Contains(l, `"level":"debug"`) {
+						lines = append(lines, strings.TrimSpace(l))
+					}
+				}
+				t.Logf("%s log (warnings and errors, last 40):\n%s", in.name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
 			}
 		}
 	})
@@ -664,9 +682,19 @@ log: { level: info, format: json }
 	instances[0].start(t)
 	waitFor(t, 20*time.Second, "HAProxy to see edgate1 again", func() bool { return lb.up("edgate1") })
 
-	// 3. Rolling restart: SIGTERM each instance in turn, start it again.
+	// 3. Rolling restart: SIGTERM each instance in turn, start it again. The clients stay
+	// where they are after a restart (the restarted instance is empty), so the busiest
+	// instance goes first: its clients move to the other, which then goes and sends them
+	// all back. Each step must move clients, or it tests nothing.
+	order := slices.Clone(instances)
+	slices.SortStableFunc(order, func(a, b *instance) int { return b.subscriptions() - a.subscriptions() })
 	rollStart := time.Now()
-	for _, in := range instances {
+	for _, in := range order {
+		subs := in.subscriptions()
+		t.Logf("FLEET %s has %d subscriptions at its SIGTERM", in.name, subs)
+		if subs <= 0 {
+			t.Errorf("%s has no subscriptions to move at its SIGTERM", in.name)
+		}
 		survive(in.name+" SIGTERM (rolling restart)", func() {
 			in.signal(syscall.SIGTERM)
 			in.wait(t, 15*time.Second)
@@ -692,6 +720,18 @@ log: { level: info, format: json }
 		if lost != 0 || repeated != 0 || !ordered || c.completes != 0 || len(c.fatal) != 0 {
 			t.Errorf("%s: lost %d, repeated %d, in order %v, complete events %d, gave up: %q",
 				c.name, lost, repeated, ordered, c.completes, c.fatal)
+			// where the order broke, with the times
+			n := 0
+			for i := 1; i < len(got) && n < 5; i++ {
+				if got[i].seq != got[i-1].seq+1 {
+					t.Logf("  %s: event %d after %d at %s (the previous at %s)", c.name, got[i].seq, got[i-1].seq,
+						got[i].at.Format("15:04:05.000"), got[i-1].at.Format("15:04:05.000"))
+					n++
+				}
+			}
+			for _, l := range c.lostAt {
+				t.Logf("  %s: connection lost at %s", c.name, l.Format("15:04:05.000"))
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -728,7 +768,9 @@ log: { level: info, format: json }
 	// Per fault and client library: the events published from 1s before the fault until
 	// 1s before the next one (events in flight when the fault hit are the fault's),
 	// lost and repeated over the clients of that library; the time from the fault to the
-	// next event of the slowest client, and the longest gap a client saw in the window.
+	// next event of the slowest client, the longest gap a client saw in the window, and
+	// the longest time from a client's connection ending to its next event (its failover;
+	// on SIGTERM the connection ends only after the drain delay).
 	pub.mu.Lock()
 	sent := maps.Clone(pub.sent)
 	pub.mu.Unlock()
@@ -753,11 +795,23 @@ log: { level: info, format: json }
 			var lost, repeated int
 			var toNext, maxGap time.Duration
 			worst := ""
+			var reconnectToNext time.Duration // connection lost → next event, slowest client
 			for _, c := range clients {
 				if c.kind != kind {
 					continue
 				}
 				got := c.snapshot()
+				c.mu.Lock()
+				lostAt := slices.Clone(c.lostAt)
+				c.mu.Unlock()
+				for _, l := range lostAt {
+					if l.Before(r.at) || l.After(end) {
+						continue
+					}
+					if i := slices.IndexFunc(got, func(e received) bool { return e.at.After(l) }); i >= 0 {
+						reconnectToNext = max(reconnectToNext, got[i].at.Sub(l))
+					}
+				}
 				l, rep := countLostRepeated(got, from, to)
 				lost, repeated = lost+l, repeated+rep
 				prev, first := r.at, true
@@ -783,8 +837,8 @@ log: { level: info, format: json }
 				over = " (over the 2s target)"
 			}
 			lib := map[string]string{"sse": "eventsource", "ws": "graphql-ws"}[kind]
-			t.Logf("FLEET fault %-42s %-11s events %4d-%4d lost %d repeated %d; fault→next event %5dms%s (%s); longest gap %5dms",
-				r.name, lib, from, to, lost, repeated, toNext.Milliseconds(), over, worst, maxGap.Milliseconds())
+			t.Logf("FLEET fault %-42s %-11s events %4d-%4d lost %d repeated %d; fault→next event %5dms%s (%s); longest gap %5dms; connection lost→next event %5dms",
+				r.name, lib, from, to, lost, repeated, toNext.Milliseconds(), over, worst, maxGap.Milliseconds(), reconnectToNext.Milliseconds())
 			if lost != 0 || repeated != 0 {
 				t.Errorf("%s, %s clients: lost %d, repeated %d of events %d-%d", r.name, lib, lost, repeated, from, to)
 			}
