@@ -11,7 +11,7 @@ type wireFields struct {
 	query, operationName, variables, extensions []byte
 }
 
-// scanBody splits a request body that json.Valid accepted and that starts with '{' into
+// scanBody splits a request body that validJSON accepted and that starts with '{' into
 // its members (body is trimmed or not). It uses no reflection and allocates nothing: the members are sub-slices
 // of body. A repeated member keeps its last value, as encoding/json does.
 func scanBody(body []byte) wireFields {
@@ -53,6 +53,9 @@ func skipSpace(b []byte, i int) int {
 // skipString returns the index after the string literal starting at b[i] == '"'.
 func skipString(b []byte, i int) int {
 	for i++; i < len(b); i++ {
+		if i = plainRun(b, i); i >= len(b) {
+			break
+		}
 		switch b[i] {
 		case '\\':
 			i++

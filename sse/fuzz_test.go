@@ -30,7 +30,7 @@ func FuzzReadRequest(f *testing.F) {
 			r = httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(data))
 			r.Header.Set("Content-Type", "application/json")
 		}
-		req, herr := readRequest(httptest.NewRecorder(), r, 1<<20, time.Second)
+		req, _, herr := readRequest(httptest.NewRecorder(), r, 1<<20, time.Second, nil)
 		switch {
 		case herr != nil:
 			if herr.status < 400 || herr.status >= 500 || herr.message == "" {

@@ -88,6 +88,7 @@ type Handler struct {
 	retry        time.Duration // <= 0: no retry hint
 	maxBody      int64
 	bodyTimeout  time.Duration // <= 0: none
+	large        gate          // requests with bodies over largeBody (readRequest)
 	writeTimeout time.Duration
 	maxPending   int
 	shards       int
@@ -116,6 +117,7 @@ func NewHandler(opts Options) *Handler {
 		retry:        opts.RetryInterval,
 		maxBody:      opts.MaxBodyBytes,
 		bodyTimeout:  opts.ReadBodyTimeout,
+		large:        newGate(),
 		writeTimeout: opts.WriteTimeout,
 		maxPending:   opts.MaxPendingBytes,
 		shards:       opts.WriterShards,
@@ -211,7 +213,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, neg.jsonType, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
 	}
-	req, herr := readRequest(w, r, h.maxBody, h.bodyTimeout)
+	req, release, herr := readRequest(w, r, h.maxBody, h.bodyTimeout, h.large)
 	if herr != nil {
 		telemetry.Logger(r.Context(), &h.log).Debug().Str("method", r.Method).Int("status", herr.status).Str("reason", herr.message).Msg("graphql request rejected")
 		writeError(w, neg.jsonType, herr)
@@ -223,6 +225,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	op, err := h.exec.Prepare(ctx, req)
+	release()
 	if err != nil {
 		// graphql-sse: validation errors of a request that prefers an event stream go
 		// through an accepted stream, because EventSource hides the body of a failed

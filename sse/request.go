@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/edgate/edgate/resolve"
@@ -29,16 +31,62 @@ func badRequest(format string, args ...any) *httpError {
 	return &httpError{status: http.StatusBadRequest, message: fmt.Sprintf(format, args...)}
 }
 
+// largeBody is the POST body size over which decoding and preparing a request passes
+// through the handler's gate. Real operations are far smaller (GraphiQL's introspection
+// query is about 2 KiB); bodies this large are mostly hostile ones, refused by the
+// operation limits after a pass over every byte.
+const largeBody = 64 << 10
+
+// gate bounds the requests with large bodies that are decoded and prepared at once, so
+// that however many a client sends in parallel they keep at most that many cores busy,
+// and subscribers' deliveries keep the others. Smaller requests never wait.
+type gate chan struct{}
+
+func newGate() gate { return make(gate, max(1, runtime.GOMAXPROCS(0)/2)) }
+
+// enter waits for a place, or until ctx ends (the client left).
+func (g gate) enter(ctx context.Context) error {
+	select {
+	case g <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g gate) leave() { <-g }
+
+func noRelease() {}
+
 // readRequest extracts the GraphQL request from a GET (URL parameters) or POST (JSON body).
-// A POST body must arrive within bodyTimeout (<= 0: no limit).
-func readRequest(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout time.Duration) (*resolve.Request, *httpError) {
+// A POST body must arrive within bodyTimeout (<= 0: no limit); one over largeBody is
+// decoded inside large (nil: no gate), and the caller calls release once it has prepared
+// the request.
+func readRequest(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout time.Duration, large gate) (req *resolve.Request, release func(), herr *httpError) {
 	switch r.Method {
 	case http.MethodGet:
-		return readGET(r.URL.Query())
+		req, herr = readGET(r.URL.Query())
+		return req, noRelease, herr
 	case http.MethodPost:
-		return readPOST(w, r, maxBody, bodyTimeout)
+		body, herr := readPOST(w, r, maxBody, bodyTimeout)
+		if herr != nil {
+			return nil, noRelease, herr
+		}
+		release = noRelease
+		if large != nil && len(body) > largeBody {
+			if err := large.enter(r.Context()); err != nil {
+				return nil, noRelease, &httpError{status: http.StatusServiceUnavailable, message: "the client left while the request waited"}
+			}
+			release = large.leave
+		}
+		req, herr = decodePOST(body)
+		if herr != nil {
+			release()
+			return nil, noRelease, herr
+		}
+		return req, release, nil
 	}
-	return nil, &httpError{status: http.StatusMethodNotAllowed, message: fmt.Sprintf("method %s is not allowed: use GET or POST", r.Method), allow: "GET, POST"}
+	return nil, noRelease, &httpError{status: http.StatusMethodNotAllowed, message: fmt.Sprintf("method %s is not allowed: use GET or POST", r.Method), allow: "GET, POST"}
 }
 
 func readGET(q url.Values) (*resolve.Request, *httpError) {
@@ -56,7 +104,8 @@ func readGET(q url.Values) (*resolve.Request, *httpError) {
 	return req, nil
 }
 
-func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout time.Duration) (*resolve.Request, *httpError) {
+// readPOST reads a POST body.
+func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout time.Duration) ([]byte, *httpError) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != mediaJSON {
@@ -92,6 +141,11 @@ func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout
 		}
 		return nil, badRequest("reading request body: %v", err)
 	}
+	return body, nil
+}
+
+// decodePOST decodes a POST body.
+func decodePOST(body []byte) (*resolve.Request, *httpError) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, badRequest("empty request body: send a JSON object with a query")
@@ -103,7 +157,7 @@ func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout
 		return nil, badRequest("malformed request body: expected a JSON object")
 	}
 	// one validity check of the whole body; scanBody then splits it without reflection
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		var wire struct{}
 		err := json.Unmarshal(body, &wire) // for the precise syntax error
 		return nil, badRequest("malformed JSON body: %v", err)
@@ -141,13 +195,13 @@ func objectParam(name string, raw []byte) (json.RawMessage, *httpError) {
 	if len(raw) == 0 || isNull(raw) {
 		return nil, nil
 	}
-	if raw[0] != '{' || !json.Valid(raw) {
+	if raw[0] != '{' || !validJSON(raw) {
 		return nil, badRequest("%q must be a JSON object", name)
 	}
 	return json.RawMessage(raw), nil
 }
 
-// validObjectParam is objectParam for a member of a body json.Valid accepted.
+// validObjectParam is objectParam for a member of a body validJSON accepted.
 func validObjectParam(name string, raw []byte) (json.RawMessage, *httpError) {
 	if len(raw) == 0 || isNull(raw) {
 		return nil, nil

@@ -62,6 +62,8 @@ type options struct {
 	settle   time.Duration
 	drain    time.Duration
 
+	hostile int
+
 	entities     bool
 	entitiesAddr string
 	otlpSink     string
@@ -113,6 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle time after the last subscription opened, before the idle RSS sample")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "after publishing, stop waiting for deliveries once none arrived for this long")
 
+	fs.IntVar(&o.hostile, "hostile", 0, "while the events are published, this many closed-loop clients post 1 MiB hostile operations (wide, deep, fragment chain, directives, variables, tokens) to -url, each on its own connection; their answers are reported")
 	fs.BoolVar(&o.entities, "entities", false, "serve the employees subgraph and select its name field, so each event needs an _entities fetch")
 	fs.StringVar(&o.entitiesAddr, "entities-addr", "127.0.0.1:4011", "listen address of the benchmark subgraphs (must match the gateway config; with -mode query, empty: they are served elsewhere)")
 
@@ -188,6 +191,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-transport %q: want sse or ws", o.transport)
 	case o.subscribers < 1:
 		return fmt.Errorf("-subscribers %d: want at least 1", o.subscribers)
+	case o.hostile < 0 || o.hostile > 1000:
+		return fmt.Errorf("-hostile %d: want 0..1000", o.hostile)
 	case o.burst < 0:
 		return fmt.Errorf("-burst %d: want 0 or more", o.burst)
 	case o.burst == 0 && (o.rate <= 0 || o.duration <= 0):

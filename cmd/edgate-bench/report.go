@@ -83,6 +83,9 @@ type report struct {
 		Processes  int     `json:"processes"`
 	} `json:"loadgen"`
 
+	// Hostile: the -hostile requests answered while the events were published.
+	Hostile *hostileReport `json:"hostile,omitempty"`
+
 	EntitiesFetches *int64 `json:"entities_fetches,omitempty"`
 	// SubgraphRequestsPerEvent is EntitiesFetches divided by the published events.
 	SubgraphRequestsPerEvent float64 `json:"subgraph_requests_per_event,omitempty"`
@@ -217,6 +220,14 @@ func (r *report) writeText(w io.Writer) {
 		}
 		fmt.Fprintf(&b, "  gateway RSS   %s before, %s with %d idle subscribers: %s per idle subscriber; %s at the end\n",
 			mib(g.RSSBefore), mib(g.RSSIdle), sub.Connected, kib(g.BytesPerIdleSubscriber), mib(g.RSSEnd))
+	}
+	if h := r.Hostile; h != nil {
+		fmt.Fprintf(&b, "  hostile       %d clients: %d answered (%.1f/s; status:count %v), %d transport failures",
+			h.Clients, h.Answered, h.PerSecond, h.Statuses, h.Failures)
+		if h.AnswerMS != nil {
+			fmt.Fprintf(&b, "; answer p50 %.1f ms, p99 %.1f ms, max %.1f ms", h.AnswerMS["p50"], h.AnswerMS["p99"], h.AnswerMS["max"])
+		}
+		b.WriteString("\n")
 	}
 	if r.EntitiesFetches != nil {
 		per := 0.0

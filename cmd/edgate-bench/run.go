@@ -163,6 +163,11 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 	if o.burst > 0 {
 		rate = 0
 	}
+	var hostile *hostileLoad
+	if o.hostile > 0 {
+		hostile = startHostileLoad(o.url, o.hostile)
+		log.Info().Int("clients", o.hostile).Msg("hostile requests running")
+	}
 	log.Info().Int64("events", events).Float64("rate", rate).Int("subscribers", live).Msg("publishing")
 	var pubErr error
 	ps, err := pub.Run(ctx, events, rate, func(seq, at int64) {
@@ -174,6 +179,9 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 	})
 	if err == nil {
 		err = pubErr
+	}
+	if err != nil && hostile != nil {
+		hostile.stop(o.hostile, 0)
 	}
 	rep.Published = ps.Published
 	rep.PublishLagMaxMS = ms(ps.MaxLag)
@@ -188,6 +196,9 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 		}
 	}
 	end := drain(ctx, gs, expected, o.drain, log)
+	if hostile != nil {
+		rep.Hostile = hostile.stop(o.hostile, time.Since(ps.Start))
+	}
 
 	cpu1, sampled := gw.sample()
 	self1, _ := loadgen.ReadProc(0)
