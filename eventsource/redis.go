@@ -56,6 +56,8 @@ type Redis struct {
 	client redis.UniversalClient
 	ps     *redis.PubSub
 	stats  providerCounters
+	// one is the batch route hands the consumers; only the receive goroutine uses it.
+	one [1]Event
 
 	// lastRecv is the UnixNano time of the last reply read from the pub/sub connection.
 	lastRecv atomic.Int64
@@ -376,10 +378,13 @@ func (r *Redis) route(m *redis.Message) {
 		return
 	}
 	r.stats.received.Add(1)
-	ev := Event{Subject: m.Channel, Data: []byte(m.Payload)}
+	// A pub/sub read returns one message: a batch of one, in a slice only this goroutine
+	// (the only reader) uses.
+	r.one[0] = Event{Subject: m.Channel, Data: []byte(m.Payload)}
 	for _, c := range consumers {
-		c.deliver(ev)
+		c.deliver(r.one[:])
 	}
+	r.one[0] = Event{}
 }
 
 // confirm marks a subscription as confirmed by the server once every SUBSCRIBE written for
@@ -510,11 +515,11 @@ type redisConsumer struct {
 	closed bool
 }
 
-func (c *redisConsumer) deliver(ev Event) {
+func (c *redisConsumer) deliver(batch []Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
-		c.fn([]Event{ev}) // a pub/sub read returns one message
+		c.fn(batch)
 	}
 }
 
