@@ -1,6 +1,8 @@
 package sse
 
 import (
+	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -48,6 +50,22 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// isASCII reports whether b has no byte over 0x7f, eight bytes per step.
+func isASCII(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // skipString returns the index after the string literal starting at b[i] == '"'.
@@ -108,14 +126,7 @@ func unquote(raw []byte) (string, bool) {
 		return "", false
 	}
 	s := raw[1 : len(raw)-1]
-	plain := true
-	for _, c := range s {
-		if c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
-	if plain {
+	if bytes.IndexByte(s, '\\') < 0 && isASCII(s) {
 		return string(s), true
 	}
 	out := make([]byte, 0, len(s))

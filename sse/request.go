@@ -124,7 +124,7 @@ func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout
 			rc = nil
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength, maxBody)
 	if err == nil && rc != nil {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
@@ -142,6 +142,18 @@ func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout
 		return nil, badRequest("reading request body: %v", err)
 	}
 	return body, nil
+}
+
+// readAll is io.ReadAll with the buffer sized from the declared length (when it is within
+// the limit), so that a large body is not copied again at every doubling of the buffer.
+func readAll(r io.Reader, declared, maxBody int64) ([]byte, error) {
+	if declared <= 0 || declared > maxBody {
+		return io.ReadAll(r)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(declared) + bytes.MinRead) // room for the EOF read
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // decodePOST decodes a POST body.
