@@ -26,6 +26,10 @@ type Event struct {
 	// TraceParent and TraceState are the publisher's W3C trace context, from the message
 	// headers (NATS, Kafka; Redis pub/sub has no headers); "" when it sent none.
 	TraceParent, TraceState string
+	// Backlog says more events wait behind this one on the goroutine delivering it (the
+	// NATS router's queue is not empty): a receiver should hand work off rather than do
+	// it on that goroutine, where it would hold up the events behind.
+	Backlog bool
 }
 
 // ConsumeOptions tune one consumer. The zero value is a plain live subscription.

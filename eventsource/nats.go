@@ -133,7 +133,7 @@ func (r *natsRoutes) run() {
 			c := r.subs[m.Sub]
 			r.mu.RUnlock()
 			if c != nil {
-				c.deliverDirect(m)
+				c.deliverDirect(m, len(r.msgs) > 0)
 			}
 		}
 	}
@@ -427,12 +427,13 @@ func publishMsg(ctx context.Context, subject string, data []byte, h Header) *nat
 	return m
 }
 
-func (c *natsConsumer) deliverDirect(m *nats.Msg) {
+func (c *natsConsumer) deliverDirect(m *nats.Msg, backlog bool) {
 	if c.closed.Load() {
 		return
 	}
 	c.n.stats.received.Add(1)
 	c.one[0] = toEvent(m)
+	c.one[0].Backlog = backlog
 	c.fn(c.one[:])
 	c.one[0] = Event{}
 }

@@ -509,11 +509,15 @@ func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer, inline bool) {
 	}
 	g.h.opts.stats.observeResolve(time.Since(started))
 	g.h.opts.metrics.ObserveResolved(ctx, ev.Received, telemetry.Now())
+	// The transports write on this goroutine only while no events wait behind this one:
+	// under a backlog the writer shards batch the writes (several events to one
+	// WebSocket in one write) and the broker's goroutine goes on to the next event.
+	now := inline && !ev.Backlog
 	if span == nil {
-		g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received}, inline)
+		g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received}, now)
 		return
 	}
-	members := g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received, Trace: span.Sampled()}, inline)
+	members := g.broadcast(Message{ID: id, Payload: payload, Received: ev.Received, Trace: span.Sampled()}, now)
 	span.Queued(members, nil)
 }
 
