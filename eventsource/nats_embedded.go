@@ -101,7 +101,9 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	}
 	e.srv = srv
 	debug := opts.Log.GetLevel() <= zerolog.DebugLevel
-	srv.SetLoggerV2(serverLogger{log: opts.Log.With().Str("component", "nats-server").Logger()}, debug, false, false)
+	// The caller names the component (e.g. "embedded-nats"); the server's own lines say so in
+	// a key of their own, so that no line carries "component" twice.
+	srv.SetLoggerV2(serverLogger{log: opts.Log.With().Str("source", "nats-server").Logger()}, debug, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(readyTimeout) {
 		e.Shutdown()

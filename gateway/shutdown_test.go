@@ -122,3 +122,25 @@ func TestGateway_ProviderLogLinesCarryTheProviderKeyOnce(t *testing.T) {
 		t.Errorf("%d provider keys in %s", n, line)
 	}
 }
+
+// The embedded NATS server's own lines keep the gateway's "component" and add their
+// source, so that no line carries a key twice (log pipelines keep one of the two).
+func TestGateway_EmbeddedNATSLogLinesCarryTheComponentKeyOnce(t *testing.T) {
+	var logs lockedBuffer
+	startGateway(t, withEmbeddedNATS("127.0.0.1:0"), withLog(zerolog.New(&logs).Level(zerolog.DebugLevel)))
+	var lines []string
+	eventually(t, "a log line of the embedded server", func() bool {
+		lines = lines[:0]
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `"source":"nats-server"`) {
+				lines = append(lines, l)
+			}
+		}
+		return len(lines) > 0
+	})
+	for _, l := range lines {
+		if n := strings.Count(l, `"component":`); n != 1 {
+			t.Errorf("%d component keys in %s", n, l)
+		}
+	}
+}
