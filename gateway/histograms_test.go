@@ -165,7 +165,7 @@ func TestGateway_DashboardUsesExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	metric := regexp.MustCompile(`\bedgate_[a-z_]+`)
+	metric := regexp.MustCompile(`\bedgate_[a-z0-9_]+`)
 	seen := 0
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
