@@ -347,3 +347,23 @@ func (s *Stream) prepend(msgs []Message) {
 	s.mu.Unlock()
 	s.wake()
 }
+
+// ObserveDelivered records the delivery latency of msgs, whose frames a transport is about
+// to write, and the write spans of the traced ones; transport is a telemetry.Transport*
+// name. d may be nil (metrics off).
+func ObserveDelivered(d *telemetry.Delivery, msgs []Message, transport string) {
+	if len(msgs) == 0 {
+		return
+	}
+	if d != nil {
+		now := telemetry.Now()
+		for i := range msgs {
+			d.Observe(msgs[i].Received, now)
+		}
+	}
+	for i := range msgs {
+		if msgs[i].Trace != nil {
+			telemetry.Written(msgs[i].Trace, transport)
+		}
+	}
+}

@@ -90,7 +90,7 @@ func (s *subscriber) Next(dst []byte, room int, now time.Duration) ([]byte, bool
 	for i := range msgs {
 		fb.next(msgs[i].ID, msgs[i].Payload)
 	}
-	observeDelivered(s.h.delivered, msgs)
+	resolve.ObserveDelivered(s.h.delivered, msgs, telemetry.TransportSSE)
 	clear(msgs) // payloads are shared with other subscribers: do not pin them
 	if cap(msgs) <= 1024 {
 		*scratch = msgs[:0]
@@ -316,7 +316,7 @@ func (h *Handler) run(ctx context.Context, sub *subscriber, stream *resolve.Stre
 			for i := range msgs {
 				sw.buf.next(msgs[i].ID, msgs[i].Payload)
 			}
-			observeDelivered(h.delivered, msgs)
+			resolve.ObserveDelivered(h.delivered, msgs, telemetry.TransportSSE)
 			clear(msgs) // payloads are shared with other subscribers: do not pin them
 			if end != nil || sub.shutdown.Load() {
 				if end != nil {
@@ -372,24 +372,6 @@ func (h *Handler) unregister(s *subscriber) {
 	h.mu.Unlock()
 }
 
-// observeDelivered records the delivery latency of msgs, whose frames are about to be
-// written, and the write spans of the traced ones.
-func observeDelivered(d *telemetry.Delivery, msgs []resolve.Message) {
-	if len(msgs) == 0 {
-		return
-	}
-	if d != nil {
-		now := telemetry.Now()
-		for i := range msgs {
-			d.Observe(msgs[i].Received, now)
-		}
-	}
-	for i := range msgs {
-		if msgs[i].Trace != nil {
-			telemetry.Written(msgs[i].Trace, telemetry.TransportSSE)
-		}
-	}
-}
 
 // Streams is the number of open subscription streams (read at scrape time: it walks them).
 func (h *Handler) Streams() int {

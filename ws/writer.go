@@ -84,7 +84,7 @@ func (c *conn) Fill(buf []byte, room int, _ time.Duration) ([]byte, bool) {
 					buf = appendResult(buf, s.id, c.proto.nextType, m.Payload)
 				}
 			}
-			observeDelivered(c.h.delivered, msgs)
+			resolve.ObserveDelivered(c.h.delivered, msgs, telemetry.TransportWebSocket)
 			clear(msgs)
 			sc.msgs = msgs[:0]
 		}
@@ -161,21 +161,3 @@ func (c *conn) endLocked(s *subscription) bool {
 	return true
 }
 
-// observeDelivered records the delivery latency of msgs, whose frames are about to be
-// written, and the write spans of the traced ones.
-func observeDelivered(d *telemetry.Delivery, msgs []resolve.Message) {
-	if len(msgs) == 0 {
-		return
-	}
-	if d != nil {
-		now := telemetry.Now()
-		for i := range msgs {
-			d.Observe(msgs[i].Received, now)
-		}
-	}
-	for i := range msgs {
-		if msgs[i].Trace != nil {
-			telemetry.Written(msgs[i].Trace, telemetry.TransportWebSocket)
-		}
-	}
-}

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,40 +39,23 @@ type MetricsOptions struct {
 func NewMeterProvider(ctx context.Context, opts MetricsOptions, gatherer prometheus.Gatherer) (*sdkmetric.MeterProvider, error) {
 	var exp sdkmetric.Exporter
 	var err error
-	insecure := strings.HasPrefix(opts.Endpoint, "http://")
 	switch opts.Exporter {
 	case "", "otlp-http":
-		var o []otlpmetrichttp.Option
-		if opts.Endpoint != "" {
-			if strings.Contains(opts.Endpoint, "://") {
-				o = append(o, otlpmetrichttp.WithEndpointURL(signalURL(opts.Endpoint, "/v1/metrics")))
-			} else {
-				o = append(o, otlpmetrichttp.WithEndpoint(opts.Endpoint))
-			}
-		}
-		if insecure {
-			o = append(o, otlpmetrichttp.WithInsecure())
-		}
-		if len(opts.Headers) > 0 {
-			o = append(o, otlpmetrichttp.WithHeaders(opts.Headers))
-		}
-		exp, err = otlpmetrichttp.New(ctx, o...)
+		exp, err = otlpmetrichttp.New(ctx, exporterOptions[otlpmetrichttp.Option]{
+			url: func(u string) otlpmetrichttp.Option {
+				return otlpmetrichttp.WithEndpointURL(signalURL(u, "/v1/metrics"))
+			},
+			host:     otlpmetrichttp.WithEndpoint,
+			insecure: otlpmetrichttp.WithInsecure,
+			headers:  otlpmetrichttp.WithHeaders,
+		}.of(opts.Endpoint, opts.Headers)...)
 	case "otlp-grpc":
-		var o []otlpmetricgrpc.Option
-		if opts.Endpoint != "" {
-			if strings.Contains(opts.Endpoint, "://") {
-				o = append(o, otlpmetricgrpc.WithEndpointURL(opts.Endpoint))
-			} else {
-				o = append(o, otlpmetricgrpc.WithEndpoint(opts.Endpoint))
-			}
-		}
-		if insecure {
-			o = append(o, otlpmetricgrpc.WithInsecure())
-		}
-		if len(opts.Headers) > 0 {
-			o = append(o, otlpmetricgrpc.WithHeaders(opts.Headers))
-		}
-		exp, err = otlpmetricgrpc.New(ctx, o...)
+		exp, err = otlpmetricgrpc.New(ctx, exporterOptions[otlpmetricgrpc.Option]{
+			url:      otlpmetricgrpc.WithEndpointURL,
+			host:     otlpmetricgrpc.WithEndpoint,
+			insecure: otlpmetricgrpc.WithInsecure,
+			headers:  otlpmetricgrpc.WithHeaders,
+		}.of(opts.Endpoint, opts.Headers)...)
 	default:
 		return nil, fmt.Errorf("metrics exporter %q: use otlp-http or otlp-grpc", opts.Exporter)
 	}

@@ -64,40 +64,21 @@ func SetTracerProvider(tp trace.TracerProvider) {
 func NewTracerProvider(ctx context.Context, opts TracingOptions) (*sdktrace.TracerProvider, error) {
 	var exp *otlptrace.Exporter
 	var err error
-	insecure := strings.HasPrefix(opts.Endpoint, "http://")
 	switch opts.Exporter {
 	case "", "otlp-http":
-		var o []otlptracehttp.Option
-		if opts.Endpoint != "" {
-			if strings.Contains(opts.Endpoint, "://") {
-				o = append(o, otlptracehttp.WithEndpointURL(signalURL(opts.Endpoint, "/v1/traces")))
-			} else {
-				o = append(o, otlptracehttp.WithEndpoint(opts.Endpoint))
-			}
-		}
-		if insecure {
-			o = append(o, otlptracehttp.WithInsecure())
-		}
-		if len(opts.Headers) > 0 {
-			o = append(o, otlptracehttp.WithHeaders(opts.Headers))
-		}
-		exp, err = otlptracehttp.New(ctx, o...)
+		exp, err = otlptracehttp.New(ctx, exporterOptions[otlptracehttp.Option]{
+			url:      func(u string) otlptracehttp.Option { return otlptracehttp.WithEndpointURL(signalURL(u, "/v1/traces")) },
+			host:     otlptracehttp.WithEndpoint,
+			insecure: otlptracehttp.WithInsecure,
+			headers:  otlptracehttp.WithHeaders,
+		}.of(opts.Endpoint, opts.Headers)...)
 	case "otlp-grpc":
-		var o []otlptracegrpc.Option
-		if opts.Endpoint != "" {
-			if strings.Contains(opts.Endpoint, "://") {
-				o = append(o, otlptracegrpc.WithEndpointURL(opts.Endpoint))
-			} else {
-				o = append(o, otlptracegrpc.WithEndpoint(opts.Endpoint))
-			}
-		}
-		if insecure {
-			o = append(o, otlptracegrpc.WithInsecure())
-		}
-		if len(opts.Headers) > 0 {
-			o = append(o, otlptracegrpc.WithHeaders(opts.Headers))
-		}
-		exp, err = otlptracegrpc.New(ctx, o...)
+		exp, err = otlptracegrpc.New(ctx, exporterOptions[otlptracegrpc.Option]{
+			url:      otlptracegrpc.WithEndpointURL,
+			host:     otlptracegrpc.WithEndpoint,
+			insecure: otlptracegrpc.WithInsecure,
+			headers:  otlptracegrpc.WithHeaders,
+		}.of(opts.Endpoint, opts.Headers)...)
 	default:
 		return nil, fmt.Errorf("tracing exporter %q: use otlp-http or otlp-grpc", opts.Exporter)
 	}
@@ -269,4 +250,33 @@ func Written(parent *trace.SpanContext, transport string) {
 	_, span := h.t.Start(trace.ContextWithSpanContext(context.Background(), *parent), transport+" write",
 		trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attribute.String("edgate.transport", transport)))
 	span.End()
+}
+
+// exporterOptions are an OTLP exporter package's options for an endpoint, plaintext and
+// headers, so that traces and metrics read their configuration the same way.
+type exporterOptions[O any] struct {
+	url      func(string) O
+	host     func(string) O
+	insecure func() O
+	headers  func(map[string]string) O
+}
+
+// of is the options for endpoint (a URL, or host:port) and headers; an http:// endpoint
+// is plaintext.
+func (e exporterOptions[O]) of(endpoint string, headers map[string]string) []O {
+	var o []O
+	if endpoint != "" {
+		if strings.Contains(endpoint, "://") {
+			o = append(o, e.url(endpoint))
+		} else {
+			o = append(o, e.host(endpoint))
+		}
+	}
+	if strings.HasPrefix(endpoint, "http://") {
+		o = append(o, e.insecure())
+	}
+	if len(headers) > 0 {
+		o = append(o, e.headers(headers))
+	}
+	return o
 }
