@@ -372,7 +372,6 @@ func (h *Handler) unregister(s *subscriber) {
 	h.mu.Unlock()
 }
 
-
 // Streams is the number of open subscription streams (read at scrape time: it walks them).
 func (h *Handler) Streams() int {
 	h.mu.Lock()

@@ -160,4 +160,3 @@ func (c *conn) endLocked(s *subscription) bool {
 	c.detachLocked(s)
 	return true
 }
-
