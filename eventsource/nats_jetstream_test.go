@@ -36,7 +36,8 @@ func TestJetStream_DeliversEventsMissedWhileUnsubscribed(t *testing.T) {
 	ctx := context.Background()
 	r := NewRegistry(zerolog.Nop())
 	defer r.Close()
-	if err := r.Add(newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "gw1"})); err != nil {
+	gw := newNATS(t, NATSOptions{URL: emb.ClientURL(), InstanceID: "gw1"})
+	if err := r.Add(gw); err != nil {
 		t.Fatal(err)
 	}
 	opts := ConsumeOptions{Stream: &StreamOptions{StreamName: "ORDERS", ConsumerName: "edgate"}}
@@ -50,7 +51,13 @@ func TestJetStream_DeliversEventsMissedWhileUnsubscribed(t *testing.T) {
 	if names := consumerNames(t, js, "ORDERS"); len(names) != 1 || !strings.HasPrefix(names[0], "edgate-gw1-") {
 		t.Fatalf("durable consumers %q, want one named with the instance id", names)
 	}
-	// The client's request inbox stays; the consumer's delivery subscription goes.
+	// The client's request inbox stays; the consumer's delivery subscription goes. The
+	// client writes its SUB asynchronously: flush so the server has counted it before we
+	// take the baseline (without it, the baseline could miss the delivery subscription and
+	// the count after unsubscribing would never reach baseline-1).
+	if err := gw.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
 	during := emb.NumSubscriptions()
 	unsub()
 	eventually(t, "consumer closed", func() bool { return r.Consumers() == 0 && emb.NumSubscriptions() == during-1 })
