@@ -43,6 +43,7 @@ type options struct {
 	wsSubsPerConn    int
 	sseH2            bool
 	h2StreamsPerConn int
+	h2Client         string
 	sseGet           bool
 	query            string
 	seqField         string
@@ -96,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.wsSubsPerConn, "ws-subs-per-conn", 1, "subscriptions per WebSocket connection")
 	fs.BoolVar(&o.sseH2, "sse-h2", false, "multiplex SSE streams over HTTP/2: cleartext with prior knowledge, or TLS with an https -url")
 	fs.IntVar(&o.h2StreamsPerConn, "h2-streams-per-conn", 100, "SSE streams per HTTP/2 connection with -sse-h2")
+	fs.StringVar(&o.h2Client, "h2-client", loadgen.H2ClientFramer, "HTTP/2 client with -sse-h2: "+loadgen.H2ClientFramer+" (reads each connection's streams on one goroutine, like the WebSocket client) or "+loadgen.H2ClientNetHTTP+" (net/http's client: a goroutine per stream, about five times the client CPU per event)")
 	fs.BoolVar(&o.sseGet, "sse-get", false, "open SSE subscriptions with GET ?query= instead of POST")
 	fs.StringVar(&o.query, "query", "", "subscription operation (default "+fmt.Sprintf("%q", defaultQuery)+", with -entities "+fmt.Sprintf("%q", defaultEntitiesQuery)+")")
 	fs.StringVar(&o.seqField, "seq-field", "id", "result field that carries the event's sequence number")
@@ -191,6 +193,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-transport %q: want sse or ws", o.transport)
 	case o.subscribers < 1:
 		return fmt.Errorf("-subscribers %d: want at least 1", o.subscribers)
+	case o.h2Client != loadgen.H2ClientFramer && o.h2Client != loadgen.H2ClientNetHTTP:
+		return fmt.Errorf("-h2-client %q: want %s or %s", o.h2Client, loadgen.H2ClientFramer, loadgen.H2ClientNetHTTP)
 	case o.hostile < 0 || o.hostile > 1000:
 		return fmt.Errorf("-hostile %d: want 0..1000", o.hostile)
 	case o.burst < 0:

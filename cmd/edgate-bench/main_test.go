@@ -115,7 +115,7 @@ func TestParseFlags_Defaults(t *testing.T) {
 	if o.subjects != 500 || o.subject != subjectTemplate || o.query != subjectQuery {
 		t.Errorf("subjects: %d %q %q", o.subjects, o.subject, o.query)
 	}
-	for _, bad := range [][]string{{"-transport", "grpc"}, {"-payload", `{"id":1}`}, {"-rate", "0"}, {"-conns-per-process", "30000"},
+	for _, bad := range [][]string{{"-transport", "grpc"}, {"-payload", `{"id":1}`}, {"-rate", "0"}, {"-conns-per-process", "30000"}, {"-h2-client", "curl"},
 		{"-subscribers", "5", "-subjects", "6"}, {"-subscribers", "5", "-subjects", "5", "-subject", "employeeUpdated.1"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v: want an error", bad)

@@ -22,6 +22,7 @@ type report struct {
 		WSSubsPerConn    int     `json:"ws_subs_per_conn,omitempty"`
 		SSEH2            bool    `json:"sse_h2,omitempty"`
 		H2StreamsPerConn int     `json:"h2_streams_per_conn,omitempty"`
+		H2Client         string  `json:"h2_client,omitempty"`
 		TLS              bool    `json:"tls,omitempty"`
 		Rate             float64 `json:"rate,omitempty"`
 		DurationSeconds  float64 `json:"duration_seconds,omitempty"`
@@ -103,6 +104,7 @@ func newReport(o *options) *report {
 	if o.transport == "sse" && o.sseH2 {
 		s.SSEH2 = true
 		s.H2StreamsPerConn = o.h2StreamsPerConn
+		s.H2Client = o.h2Client
 	}
 	s.TLS = strings.HasPrefix(o.url, "https:")
 	if o.burst > 0 {
@@ -169,7 +171,7 @@ func (r *report) writeText(w io.Writer) {
 		if s.TLS {
 			proto = "h2 (TLS)"
 		}
-		fmt.Fprintf(&b, " over %s (%d streams/conn)", proto, s.H2StreamsPerConn)
+		fmt.Fprintf(&b, " over %s (%d streams/conn, %s client)", proto, s.H2StreamsPerConn, s.H2Client)
 	}
 	if s.WSSubsPerConn > 1 {
 		fmt.Fprintf(&b, " (%d subscriptions/conn)", s.WSSubsPerConn)

@@ -302,6 +302,7 @@ func startGroups(ctx context.Context, o *options, log zerolog.Logger) (groups, e
 		WSSubsPerConn:    o.wsSubsPerConn,
 		SSEH2:            o.sseH2,
 		H2StreamsPerConn: o.h2StreamsPerConn,
+		H2Client:         o.h2Client,
 		SSEGet:           o.sseGet,
 		SeqField:         o.seqField,
 		DialConcurrency:  o.dialConcurrency,

@@ -50,7 +50,8 @@ func startNATS(t *testing.T) string {
 // fakeGateway forwards every event on subject to each SSE or graphql-transport-ws
 // subscriber as {"data":{"employeeUpdated":{"id":<event id>}}}, like edgate with a
 // key-only subscription.
-func fakeGateway(t *testing.T, natsURL, subject string) *httptest.Server {
+// With useTLS it serves HTTP/1.1 and HTTP/2 over TLS (ALPN), otherwise HTTP/1.1 and h2c.
+func fakeGateway(t *testing.T, natsURL, subject string, useTLS bool) *httptest.Server {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
@@ -144,9 +145,16 @@ func fakeGateway(t *testing.T, natsURL, subject string) *httptest.Server {
 	srv := httptest.NewUnstartedServer(mux)
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = protocols
-	srv.Start()
+	if useTLS {
+		protocols.SetHTTP2(true)
+		srv.EnableHTTP2 = true
+		srv.Config.Protocols = protocols
+		srv.StartTLS()
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+		srv.Config.Protocols = protocols
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		srv.Close()
 		nc.Close()
@@ -239,7 +247,8 @@ func checkComplete(t *testing.T, r Result, subs int, events int64) {
 
 func TestPool_ReceivesEveryEventOverEachTransport(t *testing.T) {
 	natsURL := startNATS(t)
-	srv := fakeGateway(t, natsURL, "employeeUpdated.1")
+	srv := fakeGateway(t, natsURL, "employeeUpdated.1", false)
+	tlsSrv := fakeGateway(t, natsURL, "employeeUpdated.1", true)
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -248,11 +257,16 @@ func TestPool_ReceivesEveryEventOverEachTransport(t *testing.T) {
 		{"sse", Config{Transport: "sse", Sources: []string{"127.0.0.1", "127.0.0.2"}}, 6},
 		{"sse-get", Config{Transport: "sse", SSEGet: true}, 2},
 		{"sse-h2", Config{Transport: "sse", SSEH2: true, H2StreamsPerConn: 3}, 6},
+		{"sse-h2-get", Config{Transport: "sse", SSEH2: true, SSEGet: true, H2StreamsPerConn: 3}, 4},
+		{"sse-h2-nethttp", Config{Transport: "sse", SSEH2: true, H2StreamsPerConn: 3, H2Client: H2ClientNetHTTP}, 6},
+		{"sse-h2-tls", Config{URL: tlsSrv.URL + "/graphql", Transport: "sse", SSEH2: true, H2StreamsPerConn: 3}, 6},
 		{"ws", Config{Transport: "ws", WSSubsPerConn: 2}, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
-			cfg.URL = srv.URL + "/graphql"
+			if cfg.URL == "" {
+				cfg.URL = srv.URL + "/graphql"
+			}
 			cfg.Query = "subscription { employeeUpdated(id: 1) { id } }"
 			cfg.Subscribers = tc.subs
 			cfg.MaxSeq = 50
@@ -273,7 +287,7 @@ func TestPool_ReceivesEveryEventOverEachTransport(t *testing.T) {
 
 func TestRemote_WorkerProcessReportsOverStdout(t *testing.T) {
 	natsURL := startNATS(t)
-	srv := fakeGateway(t, natsURL, "employeeUpdated.1")
+	srv := fakeGateway(t, natsURL, "employeeUpdated.1", false)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,9 @@ type Config struct {
 	// certificate not verified) for https://.
 	SSEH2            bool `json:"sse_h2"`
 	H2StreamsPerConn int  `json:"h2_streams_per_conn"`
+	// H2Client is the HTTP/2 client: H2ClientFramer (default) reads a connection's streams
+	// on one goroutine, H2ClientNetHTTP is net/http's client (a goroutine per stream).
+	H2Client string `json:"h2_client"`
 	// SSEGet sends GET ?query= instead of a POST with a JSON body.
 	SSEGet bool `json:"sse_get"`
 	// SeqField names the result field that carries the sequence (default "id").
@@ -60,6 +63,13 @@ func (c *Config) defaults() error {
 	if c.H2StreamsPerConn <= 0 {
 		c.H2StreamsPerConn = 100
 	}
+	switch c.H2Client {
+	case "":
+		c.H2Client = H2ClientFramer
+	case H2ClientFramer, H2ClientNetHTTP:
+	default:
+		return fmt.Errorf("h2 client %q: want %s or %s", c.H2Client, H2ClientFramer, H2ClientNetHTTP)
+	}
 	if c.SeqField == "" {
 		c.SeqField = "id"
 	}
@@ -77,6 +87,12 @@ func (c *Config) defaults() error {
 	}
 	return nil
 }
+
+// HTTP/2 clients (Config.H2Client).
+const (
+	H2ClientFramer  = "framer"
+	H2ClientNetHTTP = "nethttp"
+)
 
 // Connections is how many connections c opens for subs subscriptions.
 func (c Config) Connections(subs int) int {
@@ -153,8 +169,10 @@ func (p *Pool) Start(ctx context.Context) {
 		switch {
 		case p.cfg.Transport == "ws":
 			p.startGroups(sem, subs, p.cfg.WSSubsPerConn, p.runWS)
-		case p.cfg.SSEH2:
+		case p.cfg.SSEH2 && p.cfg.H2Client == H2ClientNetHTTP:
 			p.startGroups(sem, subs, p.cfg.H2StreamsPerConn, p.runSSEH2)
+		case p.cfg.SSEH2:
+			p.startGroups(sem, subs, p.cfg.H2StreamsPerConn, p.runSSEH2Framer)
 		default:
 			p.startGroups(sem, subs, 1, func(conn int, subs []*Sub, opened func()) {
 				p.runSSE(conn, subs[0], opened)
