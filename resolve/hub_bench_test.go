@@ -155,3 +155,18 @@ func BenchmarkHub_OwnSubjects(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEngine_PrepareNewText prepares operations whose text is new each time but whose
+// plan is cached (literal arguments per user, as in `employeeUpdated(id: 42)`): what every
+// such subscription costs before it joins a group. B/op is the garbage a burst of them
+// leaves, which sets the heap's peak.
+func BenchmarkEngine_PrepareNewText(b *testing.B) {
+	e, _ := newEngineWith(b, Options{Log: zerolog.Nop()})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Prepare(context.Background(), &Request{Query: fmt.Sprintf("subscription { employeeUpdated(id: %d) { id } }", i+1)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

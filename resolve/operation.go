@@ -160,13 +160,23 @@ func (p *pipeline) prepareNew(ctx context.Context, req *Request, variables []byt
 		return nil, nil, err
 	}
 
+	// The kit goes back to the pool only when every step succeeded: a step that failed
+	// (or panicked) may have left its walkers in a state nobody has tested reusing.
+	k := p.kits.Get().(*variablesKit)
+	reuse := false
+	defer func() {
+		if reuse {
+			p.kits.Put(k)
+		}
+	}()
+
 	// Stage 1 is what every request with this text shares; it is printed and re-parsed so
 	// that a hit and a miss run the variable stage on the same document.
 	if err := check(); err != nil {
 		return nil, nil, err
 	}
 	doc.Input.Variables = []byte("{}")
-	if err := p.normalize(&doc, newStage1Normalizer(), name); err != nil {
+	if err := p.normalize(&doc, k.stage1Normalizer(), name); err != nil {
 		return nil, nil, err
 	}
 	stage1, err := astprinter.PrintString(&doc)
@@ -180,12 +190,9 @@ func (p *pipeline) prepareNew(ctx context.Context, req *Request, variables []byt
 		variables = []byte("{}")
 	}
 
-	// A kit of its own, not the pool's: the plan keeps pointing into the document it was
-	// built from, so that document must never be reused.
 	if err := check(); err != nil {
 		return nil, nil, err
 	}
-	k := newVariablesKit().(*variablesKit)
 	if err := k.normalizeVariables(p, stage1, name, variables); err != nil {
 		return nil, nil, err
 	}
@@ -193,7 +200,7 @@ func (p *pipeline) prepareNew(ctx context.Context, req *Request, variables []byt
 	if err := check(); err != nil {
 		return nil, nil, err
 	}
-	if err := p.validate(norm); err != nil {
+	if err := p.validate(k.operationValidator(), norm); err != nil {
 		return nil, nil, err
 	}
 	if err := checkSubscriptionRoot(norm); err != nil {
@@ -228,7 +235,11 @@ func (p *pipeline) prepareNew(ctx context.Context, req *Request, variables []byt
 		}
 		cp = &cachedPlan{key: planKey, kind: kind, normalized: printed, plan: pl}
 		p.cache.put(cp)
+		// The plan keeps pointing into the document it was built from: the kit gives
+		// that document away and starts a new one.
+		k.doc = ast.NewSmallDocument()
 	}
+	reuse = true
 	e := &preparedEntry{query: req.Query, opName: req.OperationName, name: name, kind: kind, plan: cp}
 	if declares {
 		e.stage1 = stage1
@@ -309,14 +320,14 @@ func internalError(what string, r any) *RequestError {
 	return &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while %s: %v", what, r)}}, Status: http.StatusInternalServerError}
 }
 
-func (p *pipeline) validate(doc *ast.Document) (err error) {
+func (p *pipeline) validate(v *astvalidation.OperationValidator, doc *ast.Document) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("internal error while validating the operation: %v", r)}}, Status: http.StatusInternalServerError}
 		}
 	}()
 	var report operationreport.Report
-	astvalidation.DefaultOperationValidator().Validate(doc, p.clientDefinition, &report)
+	v.Validate(doc, p.clientDefinition, &report)
 	if report.HasErrors() {
 		return reportError(&report, http.StatusBadRequest)
 	}
