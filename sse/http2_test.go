@@ -2,7 +2,9 @@ package sse_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -11,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/edgate/edgate/internal/httpserver"
+	"github.com/edgate/edgate/internal/netwriter"
 	"github.com/edgate/edgate/sse"
 )
 
@@ -171,5 +176,61 @@ func TestSSE_HTTP2StreamResetUnsubscribesAtOnceWithoutGoroutines(t *testing.T) {
 	keepSub.push(t, "1", `{"data":{"a":1}}`)
 	if got := newFrames(keep).next(t); got != "id: 1\nevent: next\ndata: {\"data\":{\"a\":1}}\n\n" {
 		t.Fatalf("the remaining stream got %q", got)
+	}
+}
+
+// Over HTTP/2 a stream's heartbeat follows its own silence: an event puts it off, and it
+// comes once the stream has been quiet for HeartbeatInterval (the connection asks a
+// stream for a heartbeat only from then on).
+func TestSSE_HTTP2StreamHeartbeatsAfterItsSilence(t *testing.T) {
+	f := newFakeExecutor()
+	const every = 100 * time.Millisecond
+	h := sse.NewHandler(sse.Options{Executor: f, HeartbeatInterval: every, RetryInterval: -1})
+	pool := netwriter.New(netwriter.Options{Tick: 5 * time.Millisecond})
+	srv, err := httpserver.Listen(httpserver.Options{Addr: "127.0.0.1:0", Handler: h, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	defer func() {
+		h.Shutdown(context.Background(), sse.ShutdownOptions{Complete: true})
+		_ = srv.Shutdown(context.Background())
+		<-served
+		pool.Close()
+	}()
+	client := &http.Client{Transport: &http2.Transport{AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	query := url.QueryEscape("subscription { employeeUpdated(id: 1) { id } }")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.Addr().String()+"/graphql?query="+query, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served over %s", resp.Proto)
+	}
+	fr := newFrames(resp)
+	sub := f.next(t)
+	start := time.Now()
+	sub.push(t, "1", `{"data":{"employeeUpdated":{"id":1}}}`)
+	if got := fr.next(t); got != "id: 1\nevent: next\ndata: {\"data\":{\"employeeUpdated\":{\"id\":1}}}\n\n" {
+		t.Fatalf("event: %q", got)
+	}
+	for i := range 2 {
+		if got := fr.next(t); got != ":\n\n" {
+			t.Fatalf("heartbeat %d: %q", i, got)
+		}
+	}
+	// two heartbeats, each after a silence of the interval
+	if took := time.Since(start); took < 2*every {
+		t.Fatalf("two heartbeats %v after the event, want at least %v", took, 2*every)
 	}
 }

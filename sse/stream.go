@@ -124,6 +124,14 @@ func (s *subscriber) Tick(dst []byte, now time.Duration) []byte {
 	return fb.buf
 }
 
+// TickDue implements netwriter.TickDuer: Tick has nothing before a heartbeat is due.
+func (s *subscriber) TickDue() time.Duration {
+	if s.ended || s.h.heartbeat < 0 {
+		return math.MaxInt64
+	}
+	return s.lastOut + s.h.heartbeat
+}
+
 // Closed implements netwriter.Body: the stream is over, written or not.
 func (s *subscriber) Closed(err error) {
 	if err != nil && !s.ended {

@@ -70,6 +70,7 @@ type conn struct {
 	peerGoAway  bool
 	dead        bool // Closed ran
 	idleSince   time.Duration
+	tickDue     time.Duration // detached bodies' Tick is not needed before (tickBodiesLocked)
 	closeTimer  *time.Timer
 	handlers    int             // handler goroutines running
 	queued      []queuedRequest // requests waiting for one

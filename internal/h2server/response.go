@@ -207,6 +207,7 @@ func (rw *responseWriter) Detach(body netwriter.Body) netwriter.Waker {
 		return nil
 	}
 	st.body = body
+	c.tickDue = 0 // the new body is asked when it wants its first Tick
 	c.readyLocked(st)
 	return st
 }

@@ -417,3 +417,83 @@ func TestHTTP2_IdleConnectionGetsGoAwayAfterTheIdleTimeout(t *testing.T) {
 		t.Fatalf("GOAWAY %v last %d", ga.ErrCode, ga.LastStreamID)
 	}
 }
+
+// tickBody is a detached body that sends a heartbeat on every Tick from its due time on.
+type tickBody struct {
+	due   atomic.Int64 // netwriter clock
+	ticks atomic.Int64
+}
+
+func (b *tickBody) Next(dst []byte, _ int, _ time.Duration) ([]byte, bool) { return dst, false }
+func (b *tickBody) Tick(dst []byte, _ time.Duration) []byte {
+	b.ticks.Add(1)
+	return append(dst, ": hb\n"...)
+}
+func (b *tickBody) TickDue() time.Duration { return time.Duration(b.due.Load()) }
+func (b *tickBody) Closed(error)           {}
+
+// A detached body that says when it next needs a Tick (netwriter.TickDuer) is not asked
+// before then, while another stream of the same connection gets its heartbeats; once
+// its time comes its heartbeat goes out.
+func TestHTTP2_DetachedBodyIsTickedFromItsDueTimeOn(t *testing.T) {
+	pool := netwriter.New(netwriter.Options{Tick: 5 * time.Millisecond})
+	t.Cleanup(pool.Close)
+	s := h2server.New(h2server.Options{Pool: pool})
+	bodies := make(chan *tickBody, 2)
+	later, now := &tickBody{}, &tickBody{}
+	later.due.Store(int64(time.Hour) + int64(netwriter.Now()))
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		b := now
+		if r.URL.Path == "/later" {
+			b = later
+		}
+		if w.(interface {
+			Detach(netwriter.Body) netwriter.Waker
+		}).Detach(b) == nil {
+			t.Error("stream gone")
+		}
+		bodies <- b
+	})}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	hs.Protocols = &protocols
+	s.Configure(hs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	ts := &testServer{rawAddr: ln.Addr().String()}
+	client := h2Client(ts)
+	client.Timeout = 0
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	get := func(path string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.url(path), nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		<-bodies
+		return resp
+	}
+	respLater := get("/later")
+	respNow := get("/now")
+	// three heartbeats on /now: the connection's bodies were visited at least three times
+	hb := make([]byte, 3*len(": hb\n"))
+	if _, err := io.ReadFull(respNow.Body, hb); err != nil || string(hb) != ": hb\n: hb\n: hb\n" {
+		t.Fatalf("read %q: %v", hb, err)
+	}
+	if n := later.ticks.Load(); n != 0 {
+		t.Fatalf("a body due in an hour was ticked %d times", n)
+	}
+	later.due.Store(0)
+	hb = hb[:len(": hb\n")]
+	if _, err := io.ReadFull(respLater.Body, hb); err != nil || string(hb) != ": hb\n" {
+		t.Fatalf("read %q once due: %v", hb, err)
+	}
+}

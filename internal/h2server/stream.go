@@ -54,9 +54,15 @@ func (st *stream) Wake() {
 	}
 	c := st.c
 	c.wakeMu.Lock()
+	first := len(c.woken) == 0
 	c.woken = append(c.woken, st)
 	c.wakeMu.Unlock()
-	c.wc.Wake()
+	// The wake that made the list non-empty queues the connection, and its Fill takes
+	// the whole list: one event to a connection's 100 streams is one Fill and one write,
+	// not 100 wake-ups of the connection racing the shard.
+	if first {
+		c.wc.Wake()
+	}
 }
 
 func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {

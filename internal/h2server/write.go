@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -40,14 +41,8 @@ func (c *conn) Tick(dst []byte, now time.Duration) []byte {
 		c.lastID = c.maxClientID
 		c.ctrl = appendGoAway(c.ctrl, c.lastID, http2.ErrCodeNo)
 	}
-	for _, st := range c.streams {
-		if st.body == nil || st.finished || st.endSent || len(st.out) > 0 {
-			continue
-		}
-		if b := st.body.Tick(nil, now); len(b) > 0 {
-			st.out = b
-			c.readyLocked(st)
-		}
+	if now >= c.tickDue {
+		c.tickDue = c.tickBodiesLocked(now)
 	}
 	dst, closed := c.fillLocked(dst, 1<<30, now)
 	if c.lastLocked() {
@@ -58,6 +53,33 @@ func (c *conn) Tick(dst []byte, now time.Duration) []byte {
 		b.Closed(nil)
 	}
 	return dst
+}
+
+// tickBodiesLocked asks the detached bodies that may have something (a heartbeat) for it,
+// and returns when the next of them may: a body that does not tell (netwriter.TickDuer)
+// is asked every sweep.
+func (c *conn) tickBodiesLocked(now time.Duration) time.Duration {
+	next := time.Duration(math.MaxInt64)
+	for _, st := range c.streams {
+		if st.body == nil || st.finished || st.endSent {
+			continue
+		}
+		if d, ok := st.body.(netwriter.TickDuer); ok {
+			if due := d.TickDue(); due > now {
+				next = min(next, due)
+				continue
+			}
+		}
+		next = now
+		if len(st.out) > 0 {
+			continue
+		}
+		if b := st.body.Tick(nil, now); len(b) > 0 {
+			st.out = b
+			c.readyLocked(st)
+		}
+	}
+	return next
 }
 
 // Closed implements netwriter.Owner: the connection is gone; so is every stream.

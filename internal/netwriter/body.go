@@ -25,6 +25,18 @@ type Body interface {
 	Closed(err error)
 }
 
+// TickDuer may be implemented by a Body whose Tick appends bytes only from a known time on
+// (a heartbeat after a silence). A connection that carries many bodies (HTTP/2) then asks
+// a body's Tick only once that time has passed, and visits its bodies at all only once the
+// earliest of their times has: at 100 streams per connection, visiting every body on
+// every sweep cost as many calls per second as 1 event/s delivered.
+type TickDuer interface {
+	// TickDue is the earliest clock time (Now) at which Tick may append bytes. Called
+	// where Tick is, on the shard. It may only move later: a connection need not ask
+	// again before the time it was last told.
+	TickDue() time.Duration
+}
+
 // AttachBody serves body on nc, a connection that carries nothing else (a hijacked
 // HTTP/1.1 response). The connection is closed after the body's last bytes; the client's
 // input is discarded and its end counts as the client going away. Wake the returned
