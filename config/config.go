@@ -480,6 +480,14 @@ type Limits struct {
 	// MaxPlanCacheEntries bounds the cached query plans (least recently used out first).
 	// Default 1024; must be positive.
 	MaxPlanCacheEntries int `yaml:"max_plan_cache_entries"`
+	// MaxLargeBodyRate bounds the bytes per second, over all clients, of the request bodies
+	// over 64 KiB the gateway reads (real operations are far smaller; such bodies are
+	// mostly hostile, and reading, checking and refusing 1 MiB costs a few milliseconds
+	// of CPU). A request with such a body waits for its share before the body is read
+	// (the wait does not count against read_body_timeout); one that would wait more than
+	// 5s gets 503 with Retry-After and extensions.code MAX_LARGE_BODY_RATE_EXCEEDED.
+	// Smaller bodies never wait. Default 16MiB (per second); 0 means unlimited.
+	MaxLargeBodyRate ByteSize `yaml:"max_large_body_rate"`
 	// ReadHeaderTimeout bounds reading a request's headers (HTTP/1.1) or an HTTP/2
 	// connection's preface. Default 10s; must be positive.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
@@ -657,6 +665,7 @@ func defaults() *Config {
 			MaxPreparedOperationBytes: 32 << 20,
 			ReadHeaderTimeout:         10 * time.Second,
 			ReadBodyTimeout:           10 * time.Second,
+			MaxLargeBodyRate:          16 << 20,
 			IdleTimeout:               120 * time.Second,
 			MaxHeaderBytes:            64 << 10,
 		},

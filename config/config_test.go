@@ -187,7 +187,7 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 		MaxQueryDepth: 32, MaxOperationFields: 500, MaxOperationAliases: 100, MaxRootFields: 64, MaxFragments: 200,
 		MaxDirectivesPerLocation: 10, MaxVariableDefinitions: 100, MaxPreparationTime: 2 * time.Second,
 		MaxPlanCacheEntries: 1024, MaxPlanCacheBytes: 64 << 20, MaxPreparedOperations: 4096, MaxPreparedOperationBytes: 32 << 20,
-		ReadHeaderTimeout: 10 * time.Second, ReadBodyTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+		ReadHeaderTimeout: 10 * time.Second, ReadBodyTimeout: 10 * time.Second, MaxLargeBodyRate: 16 << 20, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	if c.Limits != wantLimits {
 		t.Errorf("limits: %+v", c.Limits)
 	}
@@ -361,6 +361,7 @@ limits:
   max_prepared_operation_bytes: 64KiB
   read_header_timeout: 3s
   read_body_timeout: 4s
+  max_large_body_rate: 8MiB
   idle_timeout: 0s
   max_header_bytes: 16KiB
 tls: { cert_file: certs/server.pem, key_file: certs/server.key }
@@ -424,7 +425,7 @@ shutdown_timeout: 30s
 		MaxQueryDepth: 12, MaxOperationFields: 0, MaxOperationAliases: 5, MaxRootFields: 6, MaxFragments: 7,
 		MaxDirectivesPerLocation: 8, MaxVariableDefinitions: 9, MaxPlanCacheEntries: 10, MaxPlanCacheBytes: 1 << 20,
 		MaxPreparedOperations: 10, MaxPreparedOperationBytes: 64 << 10,
-		ReadHeaderTimeout: 3 * time.Second, ReadBodyTimeout: 4 * time.Second, MaxHeaderBytes: 16 << 10}) {
+		ReadHeaderTimeout: 3 * time.Second, ReadBodyTimeout: 4 * time.Second, MaxLargeBodyRate: 8 << 20, MaxHeaderBytes: 16 << 10}) {
 		t.Errorf("limits: %+v", c.Limits)
 	}
 	if *c.TLS != (TLS{CertFile: abs("certs/server.pem"), KeyFile: abs("certs/server.key")}) {

@@ -445,6 +445,8 @@ func (v *validator) limits() error {
 		return v.errorf("limits.read_header_timeout", "limits.read_header_timeout must be positive")
 	case c.Limits.ReadBodyTimeout < 0:
 		return v.errorf("limits.read_body_timeout", "limits.read_body_timeout must not be negative (0 means unlimited)")
+	case c.Limits.MaxLargeBodyRate < 0:
+		return v.errorf("limits.max_large_body_rate", "limits.max_large_body_rate must not be negative (0 means unlimited)")
 	case c.Limits.IdleTimeout < 0:
 		return v.errorf("limits.idle_timeout", "limits.idle_timeout must not be negative (0 means never)")
 	case c.Limits.MaxHeaderBytes < 1:

@@ -150,6 +150,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, options ..
 		RetryInterval:     offIfZero(cfg.SSE.RetryInterval),
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyBytes),
 		ReadBodyTimeout:   offIfZero(cfg.Limits.ReadBodyTimeout),
+		LargeBodyRate:     offIfZero(int64(cfg.Limits.MaxLargeBodyRate)),
 		Log:               log,
 	})
 	if cfg.WebSocket.Enabled {

@@ -289,3 +289,39 @@ func TestLimits_MaxHeaderBytes(t *testing.T) {
 		t.Fatalf("status %d body %s", status, body)
 	}
 }
+
+// limits.max_large_body_rate: once the bucket (at least one body of the maximum size) is
+// spent, a body over 64 KiB that would wait more than 5s for its share gets 503 with
+// Retry-After and MAX_LARGE_BODY_RATE_EXCEEDED; small requests are served.
+func TestLimits_MaxLargeBodyRate(t *testing.T) {
+	g := startGateway(t, withYAML(`limits: { max_large_body_rate: 1KiB }`))
+	post := func(body []byte) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, g.URL(), bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/graphql-response+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	hostile, _ := json.Marshal(map[string]string{"query": hostileQueries()["wide_aliases"]})
+	resp, body := post(hostile)
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("_EXCEEDED")) {
+		t.Fatalf("the first 1 MiB body: status %d body %.300s, want the operation limit's 400", resp.StatusCode, body)
+	}
+	// 100 KiB more, at 1 KiB/s behind the first: over a minute
+	large := append([]byte(`{"query":"{ employee(id: 1) { id } }"}`), bytes.Repeat([]byte(" "), 100<<10)...)
+	resp, body = post(large)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d Retry-After %q body %.300s, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	wantLimit(t, limitExtensions(t, body), "MAX_LARGE_BODY_RATE_EXCEEDED", "limits.max_large_body_rate", 1024)
+	status, _, body := postGraphQL(t, g, "application/graphql-response+json", "{ employee(id: 1) { id } }")
+	if status != http.StatusOK {
+		t.Fatalf("a small request after the 503: status %d body %s", status, body)
+	}
+}

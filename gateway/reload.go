@@ -74,6 +74,7 @@ type invariant struct {
 	MaxBody        config.ByteSize      `key:"limits.max_request_body_bytes"`
 	HeaderTimeout  time.Duration        `key:"limits.read_header_timeout"`
 	BodyTimeout    time.Duration        `key:"limits.read_body_timeout"`
+	LargeBodyRate  config.ByteSize      `key:"limits.max_large_body_rate"`
 	IdleTimeout    time.Duration        `key:"limits.idle_timeout"`
 	MaxHeader      config.ByteSize      `key:"limits.max_header_bytes"`
 	Log            config.Log           `key:"log"`
@@ -100,7 +101,7 @@ func reloadInvariant(c *config.Config) invariant {
 		ListenAddr: c.ListenAddr, GraphQLPath: c.GraphQLPath, TLS: c.TLS, Providers: p,
 		EmbeddedNATS: c.EmbeddedNATS, SSE: c.SSE, WebSocket: c.WebSocket, Subscriptions: c.Subscriptions,
 		MaxConnections: c.Limits.MaxConnections, MaxBody: c.Limits.MaxRequestBodyBytes, Log: c.Log, CORS: c.CORS,
-		HeaderTimeout: c.Limits.ReadHeaderTimeout, BodyTimeout: c.Limits.ReadBodyTimeout, IdleTimeout: c.Limits.IdleTimeout, MaxHeader: c.Limits.MaxHeaderBytes,
+		HeaderTimeout: c.Limits.ReadHeaderTimeout, BodyTimeout: c.Limits.ReadBodyTimeout, LargeBodyRate: c.Limits.MaxLargeBodyRate, IdleTimeout: c.Limits.IdleTimeout, MaxHeader: c.Limits.MaxHeaderBytes,
 		Playground: c.Playground, Telemetry: c.Telemetry,
 	}
 }

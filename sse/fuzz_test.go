@@ -30,7 +30,7 @@ func FuzzReadRequest(f *testing.F) {
 			r = httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(data))
 			r.Header.Set("Content-Type", "application/json")
 		}
-		req, _, herr := readRequest(httptest.NewRecorder(), r, 1<<20, time.Second, nil)
+		req, _, herr := readRequest(httptest.NewRecorder(), r, bodyLimits{maxBody: 1 << 20, timeout: time.Second})
 		switch {
 		case herr != nil:
 			if herr.status < 400 || herr.status >= 500 || herr.message == "" {

@@ -40,6 +40,16 @@ type Options struct {
 	// of its headers; over it the client gets 408 (and, on HTTP/1.1, the connection is
 	// closed). Default 10s; negative is unlimited.
 	ReadBodyTimeout time.Duration
+	// LargeBodyRate bounds the bytes per second, over all clients, of the POST bodies
+	// larger than 64 KiB that the handler reads: each such request waits for its share
+	// before its body is read (the wait does not count against ReadBodyTimeout), and one
+	// that would wait longer than LargeBodyWait gets 503 with Retry-After and
+	// extensions.code MAX_LARGE_BODY_RATE_EXCEEDED, unread. Smaller bodies never wait.
+	// The bucket holds one second of the rate, and at least MaxBodyBytes. Default 16 MiB;
+	// negative is unlimited.
+	LargeBodyRate int64
+	// LargeBodyWait is the longest a large body waits for LargeBodyRate. Default 5s.
+	LargeBodyWait time.Duration
 	// WriteTimeout bounds one write to a streaming client; a client that stops reading
 	// loses its stream when it passes instead of holding the handler forever. Default 10s.
 	WriteTimeout time.Duration
@@ -65,6 +75,8 @@ const (
 	DefaultRetryInterval     = time.Second
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultReadBodyTimeout   = 10 * time.Second
+	DefaultLargeBodyRate     = 16 << 20
+	DefaultLargeBodyWait     = 5 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMaxPendingBytes   = netwriter.DefaultMaxPendingBytes
 )
@@ -89,6 +101,7 @@ type Handler struct {
 	maxBody      int64
 	bodyTimeout  time.Duration // <= 0: none
 	large        gate          // requests with bodies over largeBody (readRequest)
+	budget       *byteBudget   // nil: LargeBodyRate unlimited
 	writeTimeout time.Duration
 	maxPending   int
 	shards       int
@@ -139,6 +152,16 @@ func NewHandler(opts Options) *Handler {
 	}
 	if h.writeTimeout <= 0 {
 		h.writeTimeout = DefaultWriteTimeout
+	}
+	rate, wait := opts.LargeBodyRate, opts.LargeBodyWait
+	if rate == 0 {
+		rate = DefaultLargeBodyRate
+	}
+	if wait <= 0 {
+		wait = DefaultLargeBodyWait
+	}
+	if rate > 0 {
+		h.budget = newByteBudget(rate, h.maxBody, wait, time.Now)
 	}
 	if h.maxPending <= 0 {
 		h.maxPending = DefaultMaxPendingBytes
@@ -213,7 +236,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, neg.jsonType, &httpError{status: http.StatusServiceUnavailable, message: "the server is shutting down"})
 		return
 	}
-	req, release, herr := readRequest(w, r, h.maxBody, h.bodyTimeout, h.large)
+	req, release, herr := readRequest(w, r, bodyLimits{maxBody: h.maxBody, timeout: h.bodyTimeout, large: h.large, budget: h.budget})
 	if herr != nil {
 		telemetry.Logger(r.Context(), &h.log).Debug().Str("method", r.Method).Int("status", herr.status).Str("reason", herr.message).Msg("graphql request rejected")
 		writeError(w, neg.jsonType, herr)
@@ -330,8 +353,13 @@ func writeError(w http.ResponseWriter, contentType string, e *httpError) {
 	if e.allow != "" {
 		w.Header().Set("Allow", e.allow)
 	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))
+	}
+	rerr := resolve.NewRequestError(e.message)
+	rerr.Errors[0].Extensions = e.extensions
 	// the request id middleware has set the response's id header; the error quotes it
-	writeJSON(w, contentType, e.status, resolve.NewRequestError(e.message).WithRequestID(w.Header().Get(telemetry.RequestIDHeader)).JSON())
+	writeJSON(w, contentType, e.status, rerr.WithRequestID(w.Header().Get(telemetry.RequestIDHeader)).JSON())
 }
 
 func writeJSON(w http.ResponseWriter, contentType string, status int, body []byte) {

@@ -20,9 +20,11 @@ import (
 // httpError is a request the endpoint rejects before GraphQL sees it (not well-formed
 // GraphQL over HTTP). Its status is used whatever the response media type.
 type httpError struct {
-	status  int
-	message string
-	allow   string // Allow header for 405
+	status     int
+	message    string
+	allow      string         // Allow header for 405
+	extensions map[string]any // the error's extensions (code, limit, ...)
+	retryAfter time.Duration  // > 0: a Retry-After header, in whole seconds rounded up
 }
 
 func (e *httpError) Error() string { return e.message }
@@ -58,26 +60,34 @@ func (g gate) leave() { <-g }
 
 func noRelease() {}
 
+// bodyLimits are what readRequest applies to a POST body.
+type bodyLimits struct {
+	maxBody int64
+	timeout time.Duration // <= 0: no limit
+	large   gate          // nil: no gate
+	budget  *byteBudget   // nil: no budget
+}
+
 // readRequest extracts the GraphQL request from a GET (URL parameters) or POST (JSON body).
-// A POST body must arrive within bodyTimeout (<= 0: no limit); one over largeBody is
-// decoded inside large (nil: no gate), and the caller calls release once it has prepared
-// the request.
-func readRequest(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout time.Duration, large gate) (req *resolve.Request, release func(), herr *httpError) {
+// A POST body must arrive within lim.timeout; one over largeBody waits for its share of
+// lim.budget before it is read and is decoded inside lim.large, and the caller calls
+// release once it has prepared the request.
+func readRequest(w http.ResponseWriter, r *http.Request, lim bodyLimits) (req *resolve.Request, release func(), herr *httpError) {
 	switch r.Method {
 	case http.MethodGet:
 		req, herr = readGET(r.URL.Query())
 		return req, noRelease, herr
 	case http.MethodPost:
-		body, herr := readPOST(w, r, maxBody, bodyTimeout)
+		body, herr := readPOST(w, r, lim)
 		if herr != nil {
 			return nil, noRelease, herr
 		}
 		release = noRelease
-		if large != nil && len(body) > largeBody {
-			if err := large.enter(r.Context()); err != nil {
+		if lim.large != nil && len(body) > largeBody {
+			if err := lim.large.enter(r.Context()); err != nil {
 				return nil, noRelease, &httpError{status: http.StatusServiceUnavailable, message: "the client left while the request waited"}
 			}
-			release = large.leave
+			release = lim.large.leave
 		}
 		req, herr = decodePOST(body)
 		if herr != nil {
@@ -105,12 +115,77 @@ func readGET(q url.Values) (*resolve.Request, *httpError) {
 }
 
 // readPOST reads a POST body.
-func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout time.Duration) ([]byte, *httpError) {
+func readPOST(w http.ResponseWriter, r *http.Request, lim bodyLimits) ([]byte, *httpError) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != mediaJSON {
 		return nil, &httpError{status: http.StatusUnsupportedMediaType, message: fmt.Sprintf("unsupported Content-Type %q: send the request as application/json", ct)}
 	}
+	if r.ContentLength > lim.maxBody {
+		// refused before a byte of it is read, and not read after the answer either
+		closeAfter(w, r)
+		return nil, tooLarge(lim.maxBody)
+	}
+	// A body of unknown length is read up to largeBody first: only a larger one waits for
+	// the budget, and for the worst case, the unused part given back once it is read.
+	var head []byte
+	reserve := r.ContentLength
+	if lim.budget != nil && r.ContentLength < 0 {
+		var herr *httpError
+		if head, herr = readBody(w, r, io.LimitReader(r.Body, largeBody+1), lim, -1); herr != nil || len(head) <= largeBody {
+			return head, herr
+		}
+		reserve = lim.maxBody
+	}
+	if lim.budget != nil && reserve > largeBody {
+		if retry, ok := lim.budget.take(r.Context(), reserve); !ok {
+			if r.Context().Err() != nil {
+				return nil, &httpError{status: http.StatusServiceUnavailable, message: "the client left while the request waited"}
+			}
+			closeAfter(w, r)
+			return nil, overBudget(lim.budget, retry)
+		}
+	}
+	rest, herr := readBody(w, r, http.MaxBytesReader(w, r.Body, lim.maxBody-int64(len(head))), lim, r.ContentLength)
+	if lim.budget != nil && reserve > largeBody {
+		lim.budget.refund(reserve - int64(len(head)+len(rest)))
+	}
+	if herr != nil {
+		return nil, herr
+	}
+	if head != nil {
+		return append(head, rest...), nil
+	}
+	return rest, nil
+}
+
+func tooLarge(limit int64) *httpError {
+	return &httpError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than the limit of %d bytes", limit)}
+}
+
+// overBudget is the answer to a large body the budget cannot admit in time.
+func overBudget(b *byteBudget, retry time.Duration) *httpError {
+	return &httpError{
+		status:     http.StatusServiceUnavailable,
+		message:    fmt.Sprintf("too many large request bodies: the server takes in at most %d bytes per second of bodies over %d bytes (%s); retry later", int64(b.rate), largeBody, limitLargeBodyRate),
+		retryAfter: retry,
+		extensions: map[string]any{"code": CodeLargeBodyRate, "limit": limitLargeBodyRate, "maximum": int64(b.rate)},
+	}
+}
+
+// closeAfter ends an HTTP/1.1 connection after the answer to a request whose body is
+// refused unread: net/http would otherwise read up to 256 KiB of it to keep the
+// connection, and wait as long as the client likes for a chunked one. HTTP/2 ends only
+// the stream.
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+}
+
+// readBody reads a POST body, or its first part, from src under the read_body_timeout.
+func readBody(w http.ResponseWriter, r *http.Request, src io.Reader, lim bodyLimits, declared int64) ([]byte, *httpError) {
 	// A client that trickles its body would otherwise hold this handler (and, on
 	// HTTP/1.1, its connection) for as long as it likes: the read deadline covers the
 	// whole body. It is cleared once the body is read, since a subscription's connection
@@ -118,26 +193,26 @@ func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64, bodyTimeout
 	// that net/http does not wait for the rest of the body before closing the connection.
 	// Writers without read deadlines (net/http's own HTTP/2, recorders) read without one.
 	var rc *http.ResponseController
-	if bodyTimeout > 0 {
+	if lim.timeout > 0 {
 		rc = http.NewResponseController(w)
-		if rc.SetReadDeadline(time.Now().Add(bodyTimeout)) != nil {
+		if rc.SetReadDeadline(time.Now().Add(lim.timeout)) != nil {
 			rc = nil
 		}
 	}
-	body, err := readAll(http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength, maxBody)
+	body, err := readAll(src, declared, lim.maxBody)
 	if err == nil && rc != nil {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, &httpError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit)}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(lim.maxBody)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if r.ProtoMajor == 1 {
 				w.Header().Set("Connection", "close") // the rest of the body is not read
 			}
-			return nil, &httpError{status: http.StatusRequestTimeout, message: fmt.Sprintf("request body not received within %v (limits.read_body_timeout)", bodyTimeout)}
+			return nil, &httpError{status: http.StatusRequestTimeout, message: fmt.Sprintf("request body not received within %v (limits.read_body_timeout)", lim.timeout)}
 		}
 		return nil, badRequest("reading request body: %v", err)
 	}

@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/edgate/edgate/testkit/loadgen"
 )
 
 // hostileSize is the gateway's default request body limit: the largest query a client can
@@ -120,6 +125,84 @@ type hostileReport struct {
 	Failures  int            `json:"failures"` // transport errors
 	AnswerMS  map[string]any `json:"answer_ms"`
 	PerSecond float64        `json:"per_second"`
+	// Process: the clients ran in a process of their own (-hostile-process), whose CPU
+	// is CPUSeconds; otherwise they ran in the measuring process, within its CPU.
+	Process    bool    `json:"process"`
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+}
+
+// hostileRunner is the hostile load, in this process or another.
+type hostileRunner interface {
+	stop(clients int, window time.Duration) *hostileReport
+}
+
+// hostileProcess runs the hostile clients in a child edgate-bench (-hostile-worker), so
+// that their sending does not share the measuring process with the subscribers'
+// readers: the run then measures what the gateway does to its subscribers, not what the
+// load generator's own hostile clients do to its readers.
+type hostileProcess struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   bytes.Buffer
+}
+
+func startHostileProcess(url string, n int) (*hostileProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable for the hostile process: %w", err)
+	}
+	p := &hostileProcess{cmd: exec.Command(self, "-hostile-worker", "-hostile", strconv.Itoa(n), "-url", url)}
+	p.cmd.Stdout = &p.out
+	p.cmd.Stderr = os.Stderr
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the hostile process: %w", err)
+	}
+	return p, nil
+}
+
+// stop closes the child's stdin, which ends its clients, and reads its report.
+func (p *hostileProcess) stop(clients int, window time.Duration) *hostileReport {
+	p.stdin.Close()
+	err := p.cmd.Wait()
+	r := &hostileReport{Clients: clients, Statuses: map[int]int{}}
+	if err == nil {
+		err = json.Unmarshal(p.out.Bytes(), r)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "edgate-bench: hostile process: %v\n", err)
+	}
+	r.Process = true
+	if window > 0 {
+		r.PerSecond = float64(r.Answered) / window.Seconds()
+	}
+	return r
+}
+
+// serveHostileWorker is the child of startHostileProcess: it runs n clients until its
+// stdin closes, then writes their report, with its own CPU, as JSON to stdout.
+func serveHostileWorker(ctx context.Context, url string, n int, stdin io.Reader, stdout io.Writer) error {
+	cpu0, err := loadgen.ReadProc(0)
+	if err != nil {
+		return err
+	}
+	h := startHostileLoad(url, n)
+	eof := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		close(eof)
+	}()
+	select {
+	case <-eof:
+	case <-ctx.Done():
+	}
+	r := h.stop(n, 0)
+	if cpu1, err := loadgen.ReadProc(0); err == nil {
+		r.CPUSeconds = (cpu1.CPU - cpu0.CPU).Seconds()
+	}
+	return json.NewEncoder(stdout).Encode(r)
 }
 
 func (h *hostileLoad) stop(clients int, window time.Duration) *hostileReport {

@@ -63,7 +63,9 @@ type options struct {
 	settle   time.Duration
 	drain    time.Duration
 
-	hostile int
+	hostile        int
+	hostileProcess bool
+	hostileWorker  bool
 
 	entities     bool
 	entitiesAddr string
@@ -118,6 +120,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "after publishing, stop waiting for deliveries once none arrived for this long")
 
 	fs.IntVar(&o.hostile, "hostile", 0, "while the events are published, this many closed-loop clients post 1 MiB hostile operations (wide, deep, fragment chain, directives, variables, tokens) to -url, each on its own connection; their answers are reported")
+	fs.BoolVar(&o.hostileProcess, "hostile-process", false, "run the -hostile clients in a process of their own instead of the one that reads the subscribers' events")
+	fs.BoolVar(&o.hostileWorker, "hostile-worker", false, "internal: run the -hostile clients until stdin closes and write their report to stdout")
 	fs.BoolVar(&o.entities, "entities", false, "serve the employees subgraph and select its name field, so each event needs an _entities fetch")
 	fs.StringVar(&o.entitiesAddr, "entities-addr", "127.0.0.1:4011", "listen address of the benchmark subgraphs (must match the gateway config; with -mode query, empty: they are served elsewhere)")
 
@@ -174,6 +178,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 func (o *options) validate() error {
 	switch {
 	case o.worker:
+		return nil
+	case o.hostileWorker:
+		if o.hostile < 1 || o.hostile > 1000 {
+			return fmt.Errorf("-hostile %d: want 1..1000", o.hostile)
+		}
 		return nil
 	case o.mode == "query":
 		switch {
@@ -241,6 +250,13 @@ func main() {
 	if o.worker {
 		if err := loadgen.ServeWorker(ctx, os.Stdin, os.Stdout, log.With().Int("worker", os.Getpid()).Logger()); err != nil {
 			fmt.Fprintln(os.Stderr, "edgate-bench worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.hostileWorker {
+		if err := serveHostileWorker(ctx, o.url, o.hostile, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "edgate-bench hostile worker:", err)
 			os.Exit(1)
 		}
 		return

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +37,57 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if slices.Contains(os.Args[1:], "-hostile-worker") {
+		o, err := parseFlags(os.Args[1:], os.Stderr)
+		if err == nil {
+			err = serveHostileWorker(context.Background(), o.url, o.hostile, os.Stdin, os.Stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// -hostile-process: the hostile clients run in a child process, which posts the hostile
+// bodies until it is stopped and reports what it was answered and its own CPU.
+func TestHostileProcess_PostsUntilStoppedAndReports(t *testing.T) {
+	const clients = 2
+	var mu sync.Mutex
+	received := 0
+	enough := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		if n < hostileSize/2 {
+			t.Errorf("a hostile body of %d bytes", n)
+		}
+		http.Error(w, `{"errors":[{"message":"no"}]}`, http.StatusBadRequest)
+		mu.Lock()
+		defer mu.Unlock()
+		if received++; received == 3*clients {
+			close(enough)
+		}
+	}))
+	defer srv.Close()
+	p, err := startHostileProcess(srv.URL, clients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-enough:
+	case <-time.After(time.Minute):
+		t.Error("the hostile process sent too little")
+	}
+	r := p.stop(clients, time.Second)
+	// each client has at most one request that was received but not yet counted
+	if !r.Process || r.Clients != clients || r.Answered < 2*clients || r.Statuses[http.StatusBadRequest] != r.Answered || r.Failures != 0 {
+		t.Fatalf("report %+v", r)
+	}
+	if r.PerSecond != float64(r.Answered) || r.AnswerMS == nil || r.CPUSeconds < 0 {
+		t.Fatalf("report %+v", r)
+	}
 }
 
 func TestTestdata_ConfigLoadsAndComposes(t *testing.T) {

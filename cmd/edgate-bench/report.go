@@ -229,6 +229,11 @@ func (r *report) writeText(w io.Writer) {
 		if h.AnswerMS != nil {
 			fmt.Fprintf(&b, "; answer p50 %.1f ms, p99 %.1f ms, max %.1f ms", h.AnswerMS["p50"], h.AnswerMS["p99"], h.AnswerMS["max"])
 		}
+		if h.Process {
+			fmt.Fprintf(&b, "; in their own process: %.2fs CPU", h.CPUSeconds)
+		} else {
+			b.WriteString("; in the measuring process (within its load gen CPU)")
+		}
 		b.WriteString("\n")
 	}
 	if r.EntitiesFetches != nil {

@@ -163,10 +163,16 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 	if o.burst > 0 {
 		rate = 0
 	}
-	var hostile *hostileLoad
+	var hostile hostileRunner
 	if o.hostile > 0 {
-		hostile = startHostileLoad(o.url, o.hostile)
-		log.Info().Int("clients", o.hostile).Msg("hostile requests running")
+		if o.hostileProcess {
+			if hostile, err = startHostileProcess(o.url, o.hostile); err != nil {
+				return rep, err
+			}
+		} else {
+			hostile = startHostileLoad(o.url, o.hostile)
+		}
+		log.Info().Int("clients", o.hostile).Bool("own_process", o.hostileProcess).Msg("hostile requests running")
 	}
 	log.Info().Int64("events", events).Float64("rate", rate).Int("subscribers", live).Msg("publishing")
 	var pubErr error
