@@ -124,6 +124,7 @@ func startRoutes() *natsRoutes {
 
 func (r *natsRoutes) run() {
 	defer close(r.done)
+	var buf [1]Event
 	for {
 		select {
 		case <-r.stop:
@@ -133,7 +134,7 @@ func (r *natsRoutes) run() {
 			c := r.subs[m.Sub]
 			r.mu.RUnlock()
 			if c != nil {
-				c.deliverDirect(m, len(r.msgs) > 0)
+				c.deliverDirect(m, len(r.msgs) > 0, &buf)
 			}
 		}
 	}
@@ -309,24 +310,27 @@ func (n *NATS) forget(c Consumer) {
 
 // natsConsumer is a set of core subscriptions delivering to one fn in order.
 type natsConsumer struct {
-	n  *NATS
-	fn func([]Event)
-	// one is the batch of a single-subject consumer's message; only the routing
-	// goroutine uses it.
-	one    [1]Event
+	n      *NATS
+	fn     func([]Event)
 	subs   []*nats.Subscription
 	closed atomic.Bool
 	once   sync.Once
+	// merge orders the messages of several subjects (nil with one); routes delivers a
+	// single-subject consumer's messages (nil with several). A consumer with a subject of
+	// its own is one per subscriber: what only the other kind needs lives apart.
+	merge  *natsMerge
+	routes *natsRoutes
+}
 
-	// With several subjects, the client library puts every message into msgs in the order
-	// it read them from the socket; forward moves them into queue, whose goroutine calls fn.
+// natsMerge is the delivery of a consumer with several subjects: the client library puts
+// every message into msgs in the order it read them from the socket; forward moves them
+// into queue, whose goroutine calls fn.
+type natsMerge struct {
 	msgs    chan *nats.Msg
 	queue   *deliveryQueue
 	stop    chan struct{}
 	stopped chan struct{}
 	drops   atomic.Uint64
-	// routes delivers a single-subject consumer's messages (nil with several subjects).
-	routes *natsRoutes
 }
 
 // natsMergeChanSize is the channel between the client library and the forwarding
@@ -344,9 +348,12 @@ func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func([]Eve
 	if len(subjects) > 1 {
 		// Callback subscriptions would each run on a goroutine of their own and lose the
 		// order between subjects; one shared channel keeps it.
-		c.msgs = make(chan *nats.Msg, natsMergeChanSize)
-		c.queue = newDeliveryQueue(natsPendingMsgs, c.deliverIfOpen)
-		c.stop, c.stopped = make(chan struct{}), make(chan struct{})
+		c.merge = &natsMerge{
+			msgs:    make(chan *nats.Msg, natsMergeChanSize),
+			queue:   newDeliveryQueue(natsPendingMsgs, c.deliverIfOpen),
+			stop:    make(chan struct{}),
+			stopped: make(chan struct{}),
+		}
 		go c.forward()
 	}
 	for _, subject := range subjects {
@@ -354,8 +361,8 @@ func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func([]Eve
 			sub *nats.Subscription
 			err error
 		)
-		if c.msgs != nil {
-			sub, err = n.nc.ChanSubscribe(subject, c.msgs)
+		if c.merge != nil {
+			sub, err = n.nc.ChanSubscribe(subject, c.merge.msgs)
 		} else {
 			c.routes = n.routes
 			sub, err = c.routes.subscribe(n.nc, subject, c)
@@ -427,15 +434,17 @@ func publishMsg(ctx context.Context, subject string, data []byte, h Header) *nat
 	return m
 }
 
-func (c *natsConsumer) deliverDirect(m *nats.Msg, backlog bool) {
+// deliverDirect hands a single-subject consumer's message to fn as a batch of one in
+// buf, which the routing goroutine owns and reuses (fn does not keep the slice).
+func (c *natsConsumer) deliverDirect(m *nats.Msg, backlog bool, buf *[1]Event) {
 	if c.closed.Load() {
 		return
 	}
 	c.n.stats.received.Add(1)
-	c.one[0] = toEvent(m)
-	c.one[0].Backlog = backlog
-	c.fn(c.one[:])
-	c.one[0] = Event{}
+	buf[0] = toEvent(m)
+	buf[0].Backlog = backlog
+	c.fn(buf[:])
+	buf[0] = Event{}
 }
 
 func (c *natsConsumer) deliverIfOpen(batch []Event) {
@@ -445,18 +454,19 @@ func (c *natsConsumer) deliverIfOpen(batch []Event) {
 }
 
 func (c *natsConsumer) forward() {
-	defer close(c.stopped)
+	mg := c.merge
+	defer close(mg.stopped)
 	for {
 		select {
-		case <-c.stop:
+		case <-mg.stop:
 			return
-		case m := <-c.msgs:
+		case m := <-mg.msgs:
 			c.n.stats.received.Add(1)
-			if c.queue.push(toEvent(m)) {
+			if mg.queue.push(toEvent(m)) {
 				continue
 			}
 			c.n.stats.consumeErrors.Add(1)
-			if d := c.drops.Add(1); d == 1 || d%10000 == 0 {
+			if d := mg.drops.Add(1); d == 1 || d%10000 == 0 {
 				c.n.log.Error().Str("subject", m.Subject).Uint64("dropped_total", d).Msg("nats slow consumer: delivery queue full, message dropped")
 			}
 		}
@@ -482,10 +492,10 @@ func (c *natsConsumer) release() {
 			c.routes.forget(sub)
 		}
 	}
-	if c.queue != nil {
-		close(c.stop)
-		<-c.stopped
-		c.queue.close()
+	if mg := c.merge; mg != nil {
+		close(mg.stop)
+		<-mg.stopped
+		mg.queue.close()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/edgate/edgate/internal/latch"
 	"github.com/edgate/edgate/internal/telemetry"
 )
 
@@ -76,8 +77,8 @@ type sharedConsumer struct {
 
 	// Guarded by Registry.mu.
 	refs     int
-	consumer Consumer      // set once created
-	ready    chan struct{} // closed when the creation finished, with err or consumer set
+	consumer Consumer    // set once created
+	ready    latch.Latch // fired when the creation finished, with err or consumer set
 	err      error
 }
 
@@ -170,7 +171,7 @@ func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []
 	}
 	sc, exists := r.consumers[key]
 	if !exists {
-		sc = &sharedConsumer{key: key, provider: rp, subjects: subjects, ready: make(chan struct{})}
+		sc = &sharedConsumer{key: key, provider: rp, subjects: subjects}
 		if r.beforeDispatch != nil {
 			sc.dispatch = newDispatcher(sc, r.beforeDispatch, r.hookTimeout, r.log)
 		}
@@ -186,7 +187,7 @@ func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []
 		err = r.create(ctx, sc, opts)
 	} else {
 		select {
-		case <-sc.ready:
+		case <-sc.ready.Done():
 			err = sc.err
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -206,7 +207,7 @@ func (r *Registry) create(ctx context.Context, sc *sharedConsumer, opts ConsumeO
 
 	r.mu.Lock()
 	sc.consumer, sc.err = consumer, err
-	close(sc.ready)
+	sc.ready.Fire()
 	if err != nil {
 		sc.provider.own.consumeErrors.Add(1)
 		if r.consumers[sc.key] == sc {

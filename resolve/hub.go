@@ -17,6 +17,7 @@ import (
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 
 	"github.com/edgate/edgate/eventsource"
+	"github.com/edgate/edgate/internal/latch"
 	"github.com/edgate/edgate/internal/telemetry"
 )
 
@@ -109,7 +110,7 @@ type group struct {
 	rctx   *engine.Context // nil while the fast path needs none (resolveContext)
 	ctx    context.Context
 	cancel context.CancelFunc
-	ready  chan struct{}
+	ready  latch.Latch // fired when start finished, with err set or the trigger running
 	err    error
 	// fast renders events without the general resolver when the event alone satisfies
 	// the selection (fastpath.go); nil when it does not.
@@ -164,7 +165,7 @@ func (h *hub) join(spec groupSpec, s *Stream) (*group, error) {
 		}
 		g.addMember(s)
 		h.mu.Unlock()
-		<-g.ready
+		<-g.ready.Done()
 		if g.err != nil {
 			s.SetOnClose(nil)
 			g.removeMember(s)
@@ -250,7 +251,7 @@ func (h *hub) newGroup(spec groupSpec) *group {
 		// an upstream subscription lives as long as the group
 		ctx, cancel = context.WithCancel(h.ctx)
 	}
-	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
+	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel}
 	g.fast = fastRenderFor(spec.sub)
 	g.rctx = g.newResolveContext()
 	return g
@@ -314,7 +315,7 @@ func (g *group) snapshot() []*Stream {
 
 // start opens the group's trigger and its worker. g.err is set on failure.
 func (g *group) start() {
-	defer close(g.ready)
+	defer g.ready.Fire()
 	var buf bytes.Buffer
 	if err := g.spec.sub.Trigger.InputTemplate.Render(g.rctx, nil, &buf); err != nil {
 		g.err = fmt.Errorf("render subscription input: %w", err)
