@@ -180,7 +180,7 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 	if c.WebSocket != wantWS {
 		t.Errorf("websocket: %+v", c.WebSocket)
 	}
-	if c.Subscriptions != (Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect, EntityBatchWindow: time.Millisecond}) {
+	if c.Subscriptions != (Subscriptions{QueueSize: 1024, SlowConsumer: SlowConsumerDisconnect, EntityBatchWindow: 3 * time.Millisecond}) {
 		t.Errorf("subscriptions: %+v", c.Subscriptions)
 	}
 	wantLimits := Limits{MaxRequestBodyBytes: 1 << 20, MaxOperationTokens: 15000, MaxOperationNesting: 128,

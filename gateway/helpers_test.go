@@ -93,6 +93,13 @@ type gwSettings struct {
 	embedded     string // embedded listen address
 	log          *zerolog.Logger
 	options      []Option
+	// wrapEmployees, when set, wraps the employees subgraph's handler.
+	wrapEmployees func(http.Handler) http.Handler
+}
+
+// withEmployeesHandler wraps the employees subgraph's handler (to count or fail requests).
+func withEmployeesHandler(wrap func(http.Handler) http.Handler) gwOption {
+	return func(g *gwSettings) { g.wrapEmployees = wrap }
 }
 
 // withOptions passes Go options (hooks) to New.
@@ -124,7 +131,11 @@ func startGateway(t testing.TB, opts ...gwOption) *testGateway {
 		o(&s)
 	}
 	employees, products := demo.Employees(), demo.Products()
-	es := httptest.NewServer(employees.Handler())
+	eh := employees.Handler()
+	if s.wrapEmployees != nil {
+		eh = s.wrapEmployees(eh)
+	}
+	es := httptest.NewServer(eh)
 	t.Cleanup(es.Close)
 	ps := httptest.NewServer(products.Handler())
 	t.Cleanup(ps.Close)

@@ -50,9 +50,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Headers forward client headers to subgraphs.
 	Headers HeaderRules
-	// EntityBatchWindow is how long an `_entities` fetch of event resolution waits for
-	// fetches of other groups to share one subgraph request (entitybatch.go); 0 means
-	// DefaultEntityBatchWindow, negative turns batching off.
+	// EntityBatchWindow batches the `_entities` fetches of event resolution across groups
+	// (entityload.go, entitybatch.go): the least time between two requests of one
+	// subgraph, query and header scope; 0 means DefaultEntityBatchWindow, negative turns
+	// batching off.
 	EntityBatchWindow time.Duration
 	// QueueSize is each subscriber's queue capacity (default DefaultQueueSize).
 	QueueSize int
@@ -153,11 +154,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 
 	streaming := &http.Client{Transport: opts.HTTPClient.Transport}
 	fetchClient := opts.HTTPClient
-	if opts.EntityBatchWindow >= 0 {
-		window := opts.EntityBatchWindow
-		if window == 0 {
-			window = DefaultEntityBatchWindow
-		}
+	if window := entityWindow(opts.EntityBatchWindow); window >= 0 {
 		c := *opts.HTTPClient
 		c.Transport = newEntityBatcher(opts.HTTPClient.Transport, window, 30*time.Second, opts.Stats)
 		fetchClient = &c
@@ -213,6 +210,12 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		upstream:   newUpstreamConfig(opts.HTTPClient, opts.Upstream, opts.Log),
 		eventHooks: eventHooks,
 		metrics:    opts.Metrics,
+		// the same window as the HTTP batcher's: the loader takes the events it can
+		// resolve itself, the batcher the fetches of the general resolver
+		entityWindow: entityWindow(opts.EntityBatchWindow),
+		subgraphClient: func(subgraph string) *http.Client {
+			return subgraphClient(opts.HTTPClient, subgraph, opts.Metrics)
+		},
 	})
 	return e, nil
 }
@@ -494,3 +497,12 @@ func (r *HeaderRules) propagated(subgraph string) (names []string, patterns []*r
 }
 
 var _ eventSubscriber = (*eventsource.Registry)(nil)
+
+// entityWindow is the batch window of Options.EntityBatchWindow: 0 is the default,
+// negative is off.
+func entityWindow(w time.Duration) time.Duration {
+	if w == 0 {
+		return DefaultEntityBatchWindow
+	}
+	return w
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,10 @@ type hubOptions struct {
 	stats        *Stats
 	metrics      *telemetry.Metrics
 	upstream     *upstreamConfig // subscriptions served by subgraphs (upstream.go)
+	// entityWindow is the entity loader's window (entityload.go); negative: no loader.
+	entityWindow time.Duration
+	// subgraphClient returns a subgraph's HTTP client for the entity loader.
+	subgraphClient func(subgraph string) *http.Client
 	// eventHooks are the group and subscriber event hooks; nil when there are none, and
 	// then the event path does not look at hooks at all.
 	eventHooks *hookSet
@@ -71,6 +76,9 @@ type hub struct {
 	// onEmpty runs when the last group ends (a retired engine stops then).
 	onEmpty func()
 	workers *workers
+	// entities batches the `_entities` fetches of events across groups (entityload.go);
+	// nil when batching is off.
+	entities *entityLoader
 }
 
 func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscriber, opts hubOptions) *hub {
@@ -87,6 +95,9 @@ func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscrib
 	// entity fetches of events may share requests with other groups' (entitybatch.go)
 	h.eventCtx = withEntityBatching(ctx)
 	h.workers = newWorkers(ctx, workerLinger)
+	if opts.entityWindow >= 0 {
+		h.entities = newEntityLoader(ctx, opts.entityWindow, opts.fetchTimeout, opts.stats, opts.subgraphClient)
+	}
 	return h
 }
 
@@ -115,7 +126,10 @@ type group struct {
 	// fast renders events without the general resolver when the event alone satisfies
 	// the selection (fastpath.go); nil when it does not.
 	fast *eventRender
-	mu   sync.Mutex // guards members, snap, dirty, inbox, dropped, scheduled, again, closing
+	// ent sends the event's one `_entities` fetch through the hub's entity loader and
+	// renders the answer with the fast path (entityload.go); nil when it cannot.
+	ent *entityPlan
+	mu  sync.Mutex // guards members, snap, dirty, inbox, dropped, scheduled, again, closing
 	// members is the set of subscribers, each at its Stream.member index, so joins and
 	// leaves are O(1) (a slice, not a map: most groups have one member, and a map of one
 	// costs ten times its pointer). snap is the slice the worker broadcasts to, rebuilt
@@ -135,6 +149,9 @@ type group struct {
 	stop      func()
 
 	seq uint64 // only the worker holding the group touches it
+	// resume is a round of events back from the entity loader that a worker delivers
+	// (one needs the general resolver, which may block); only the holder touches it.
+	resume *entityRound
 
 	up *upstreamRun // set by startUpstream before the first event
 }
@@ -230,6 +247,9 @@ func (h *hub) shutdown(end End) {
 		}
 	}
 	h.workers.stop()
+	if h.entities != nil {
+		h.entities.stop()
+	}
 }
 
 // groupCount returns the number of running groups.
@@ -253,6 +273,12 @@ func (h *hub) newGroup(spec groupSpec) *group {
 	}
 	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel}
 	g.fast = fastRenderFor(spec.sub)
+	if h.entities != nil && h.opts.eventHooks == nil && g.fast == nil {
+		if p, key := entityPlanFor(spec.sub); p != nil {
+			p.target = h.entities.intern(key, p.target)
+			g.ent = p
+		}
+	}
 	g.rctx = g.newResolveContext()
 	return g
 }
@@ -322,7 +348,7 @@ func (g *group) start() {
 		return
 	}
 	input := buf.Bytes()
-	if g.fast != nil && g.spec.sub.Filter == nil {
+	if (g.fast != nil || g.ent != nil) && g.spec.sub.Filter == nil {
 		// Events render without the engine context (a few hundred bytes with the parsed
 		// variables, per group): drop it before any event can arrive; a fallback makes it
 		// again.
@@ -388,7 +414,9 @@ func (g *group) enqueue(ev eventsource.Event) {
 	// A lone subscriber's event that the fast path renders costs less than handing it to
 	// a worker (a goroutine wake-up): it is delivered on the broker's goroutine. Groups
 	// with many members, or whose events need the general resolver, go to a worker.
-	inline := run && g.fast != nil && len(g.members) <= inlineMembers && g.h.opts.eventHooks == nil
+	// An event that waits for its entity in the loader (ent) costs the broker's goroutine
+	// only its representation, whatever the group's size.
+	inline := run && g.h.opts.eventHooks == nil && (g.ent != nil && !telemetry.TracingOn() || g.fast != nil && len(g.members) <= inlineMembers)
 	g.mu.Unlock()
 	switch {
 	case inline:
@@ -444,6 +472,13 @@ func (g *group) done() bool { return g.stopped.Load() || g.ctx.Err() != nil }
 // (see enqueue): it processes the inbox until it is empty, then releases the group. The
 // inbox is taken whole, so an idle group keeps no event buffer.
 func (g *group) drain(buf *bytes.Buffer, inline bool) {
+	if r := g.resume; r != nil {
+		// on a worker (entityRoundDone hands the group over)
+		g.resume = nil
+		if !g.deliverRound(r, true, buf) {
+			return
+		}
+	}
 	for {
 		g.mu.Lock()
 		batch := g.inbox
@@ -455,6 +490,18 @@ func (g *group) drain(buf *bytes.Buffer, inline bool) {
 		if dropped > 0 {
 			g.h.opts.log.Warn().Uint64("dropped", dropped).Uint64("group", g.spec.key).Msg("subscription group fell behind; events dropped for its members")
 			g.broadcast(Message{ID: g.nextID(""), Payload: graphQLErrorResponse(fmt.Sprintf("%d events were dropped because the gateway could not resolve them fast enough", dropped))}, false)
+		}
+		if g.ent != nil && !telemetry.TracingOn() {
+			// the events wait for their entities together, and are delivered in order
+			if len(batch) > 0 && !g.entityRound(batch, buf, inline) {
+				return // the loader or a worker goes on with the group
+			}
+			batch = nil
+		} else if g.ent != nil && inline {
+			// tracing was turned on: events take the general resolver, which blocks
+			g.putBack(batch)
+			g.h.workers.run(g)
+			return
 		}
 		for i := range batch {
 			if g.done() {
@@ -474,6 +521,16 @@ func (g *group) drain(buf *bytes.Buffer, inline bool) {
 		}
 		g.mu.Unlock()
 	}
+}
+
+// putBack returns events taken from the inbox to its front, in order.
+func (g *group) putBack(events []eventsource.Event) {
+	if len(events) == 0 {
+		return
+	}
+	g.mu.Lock()
+	g.inbox = slices.Insert(g.inbox, 0, events...)
+	g.mu.Unlock()
 }
 
 func (g *group) nextID(position string) string {
@@ -566,44 +623,13 @@ func (g *group) source() string {
 // resolveEvent returns the execution result for one event, or ok=false when the event is
 // filtered out.
 func (g *group) resolveEvent(ctx context.Context, ev *eventsource.Event, buf *bytes.Buffer) (payload []byte, ok bool) {
-	data := ev.Data
-	t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger)
-	if isEvent {
-		data = withTypename(data, t.concrete)
-		if msg := checkEvent(data, t); msg != "" {
-			g.h.opts.log.Warn().Str("subject", ev.Subject).Str("reason", msg).Msg("malformed event")
-			return graphQLErrorResponse(msg), true
-		}
-	} else {
-		var errPayload []byte
-		data, errPayload = selectUpstream(data, g.spec.sub.Trigger.PostProcessing)
-		if errPayload != nil {
-			return errPayload, true
-		}
+	initial, payload, skip := g.eventData(ev, buf)
+	switch {
+	case skip:
+		return nil, false
+	case payload != nil:
+		return payload, true
 	}
-	merge := g.spec.sub.Trigger.PostProcessing.MergePath
-	// The filter reads the event as published (its fieldPaths name schema fields).
-	if f := g.spec.sub.Filter; f != nil {
-		buf.Reset()
-		skip, err := f.SkipEvent(g.resolveContext(), data, buf)
-		if err != nil {
-			return graphQLErrorResponse("subscription filter: " + err.Error()), true
-		}
-		if skip {
-			return nil, false
-		}
-	}
-	if isEvent {
-		data = keepDeclared(data, t.concrete, t.declared)
-		if t.fields != nil {
-			projected, err := project(data, t.fields)
-			if err != nil {
-				return graphQLErrorResponse(fmt.Sprintf("invalid event on %s: %v", t.field, err)), true
-			}
-			data = projected
-		}
-	}
-	initial := wrapAt(data, merge)
 	if g.fast != nil {
 		if out, ok := g.fast.render(make([]byte, 0, len(initial)+16), initial); ok {
 			return out, true
@@ -616,6 +642,50 @@ func (g *group) resolveEvent(ctx context.Context, ev *eventsource.Event, buf *by
 		return graphQLErrorResponse("resolve event: " + err.Error()), true
 	}
 	return bytes.Clone(buf.Bytes()), true
+}
+
+// eventData returns the event as the resolver gets it (checked, filtered, projected and
+// wrapped at the merge path), or a payload to send instead (a malformed event), or skip
+// when the filter drops it.
+func (g *group) eventData(ev *eventsource.Event, buf *bytes.Buffer) (initial, payload []byte, skip bool) {
+	data := ev.Data
+	t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger)
+	if isEvent {
+		data = withTypename(data, t.concrete)
+		if msg := checkEvent(data, t); msg != "" {
+			g.h.opts.log.Warn().Str("subject", ev.Subject).Str("reason", msg).Msg("malformed event")
+			return nil, graphQLErrorResponse(msg), false
+		}
+	} else {
+		var errPayload []byte
+		data, errPayload = selectUpstream(data, g.spec.sub.Trigger.PostProcessing)
+		if errPayload != nil {
+			return nil, errPayload, false
+		}
+	}
+	merge := g.spec.sub.Trigger.PostProcessing.MergePath
+	// The filter reads the event as published (its fieldPaths name schema fields).
+	if f := g.spec.sub.Filter; f != nil {
+		buf.Reset()
+		skip, err := f.SkipEvent(g.resolveContext(), data, buf)
+		if err != nil {
+			return nil, graphQLErrorResponse("subscription filter: " + err.Error()), false
+		}
+		if skip {
+			return nil, nil, true
+		}
+	}
+	if isEvent {
+		data = keepDeclared(data, t.concrete, t.declared)
+		if t.fields != nil {
+			projected, err := project(data, t.fields)
+			if err != nil {
+				return nil, graphQLErrorResponse(fmt.Sprintf("invalid event on %s: %v", t.field, err)), false
+			}
+			data = projected
+		}
+	}
+	return wrapAt(data, merge), nil, false
 }
 
 // withTypename adds "__typename": concrete to an event object that has none.
