@@ -25,6 +25,7 @@ import (
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/plan"
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edgate/edgate/directives"
 	"github.com/edgate/edgate/eventsource"
@@ -246,7 +247,12 @@ func (e *Engine) Prepare(ctx context.Context, req *Request) (*Operation, error) 
 
 // Execute runs a query or mutation and writes the complete JSON result to w.
 func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) (err error) {
-	ctx, span := telemetry.Start(ctx, "graphql.execute", attribute.String("graphql.operation.type", op.Kind.String()), attribute.String("graphql.operation.name", op.Name))
+	// the attributes only when tracing is on: passed on to the tracer, they would cost an
+	// allocation per request even with tracing off
+	var span trace.Span
+	if telemetry.TracingOn() {
+		ctx, span = telemetry.Start(ctx, "graphql.execute", attribute.String("graphql.operation.type", op.Kind.String()), attribute.String("graphql.operation.name", op.Name))
+	}
 	defer func() { telemetry.End(span, err) }()
 	sp, ok := op.prepared.plan.plan.(*plan.SynchronousResponsePlan)
 	if !ok {
@@ -289,7 +295,10 @@ func (e *Engine) Execute(ctx context.Context, op *Operation, w io.Writer) (err e
 // Subscribe starts a subscription. The returned stream receives one Message per event;
 // the caller pulls when opts.Wake fires and must Close the stream when the client leaves.
 func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOptions) (_ *Stream, err error) {
-	_, span := telemetry.Start(ctx, "graphql.subscribe", attribute.String("graphql.operation.name", op.Name))
+	var span trace.Span
+	if telemetry.TracingOn() { // see Execute
+		_, span = telemetry.Start(ctx, "graphql.subscribe", attribute.String("graphql.operation.name", op.Name))
+	}
 	defer func() { telemetry.End(span, err) }()
 	sp, ok := op.prepared.plan.plan.(*plan.SubscriptionResponsePlan)
 	if !ok {

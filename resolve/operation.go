@@ -112,12 +112,21 @@ func (p *pipeline) prepare(ctx context.Context, req *Request) (*Operation, error
 	if isAPQ {
 		p.prepared.registerPersisted(apqHash, req.Query)
 	}
-	return &Operation{
-		Kind:     e.kind,
-		Name:     e.name,
-		Request:  req,
-		prepared: &preparedOperation{plan: e.plan, variables: vars},
-	}, nil
+	return newOperation(e, req, vars), nil
+}
+
+// newOperation returns the Operation of req prepared as e, in one allocation with its
+// preparedOperation.
+func newOperation(e *preparedEntry, req *Request, variables []byte) *Operation {
+	both := &struct {
+		op Operation
+		p  preparedOperation
+	}{
+		op: Operation{Kind: e.kind, Name: e.name, Request: req},
+		p:  preparedOperation{plan: e.plan, variables: variables},
+	}
+	both.op.prepared = &both.p
+	return &both.op
 }
 
 // prepareNew runs the whole pipeline for an operation the prepared cache does not hold:

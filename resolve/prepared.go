@@ -282,12 +282,7 @@ func (e *preparedEntry) operation(p *pipeline, req *Request, variables []byte) (
 		}
 		vars = append([]byte(nil), k.doc.Input.Variables...)
 	}
-	return &Operation{
-		Kind:     e.kind,
-		Name:     e.name,
-		Request:  req,
-		prepared: &preparedOperation{plan: e.plan, variables: vars},
-	}, nil
+	return newOperation(e, req, vars), nil
 }
 
 // persistedQuery reads an automatic persisted query's hash from a request's extensions

@@ -30,6 +30,9 @@ type sideEffect interface {
 // when all may run, or the response to send instead of executing anything: every failed
 // field's error, with data null.
 func checkSideEffects(ctx context.Context, rctx *engine.Context, response *engine.GraphQLResponse) ([]byte, error) {
+	if !hasSideEffects(response.Fetches) {
+		return nil, nil // most operations: no walk state to allocate
+	}
 	var (
 		errs []GraphQLError
 		buf  bytes.Buffer
@@ -67,4 +70,24 @@ func checkSideEffects(ctx context.Context, rctx *engine.Context, response *engin
 		Errors []GraphQLError `json:"errors"`
 		Data   any            `json:"data"`
 	}{errs, nil})
+}
+
+// hasSideEffects reports whether a fetch tree has a side-effecting fetch.
+func hasSideEffects(n *engine.FetchTreeNode) bool {
+	if n == nil {
+		return false
+	}
+	if n.Item != nil {
+		if f, ok := n.Item.Fetch.(*engine.SingleFetch); ok {
+			if _, ok := f.DataSource.(sideEffect); ok {
+				return true
+			}
+		}
+	}
+	for _, c := range n.ChildNodes {
+		if hasSideEffects(c) {
+			return true
+		}
+	}
+	return false
 }

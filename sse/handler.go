@@ -292,11 +292,28 @@ func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request, op *resolve.
 		h.writeOperationError(w, r, contentType, err)
 		return
 	}
-	hd := w.Header()
-	hd.Set("Content-Type", contentType)
-	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
+	setJSONHeader(w.Header(), contentType, buf.Len())
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// contentTypes holds the header values of the response media types, shared by every
+// response: net/http only reads them, and Header.Add and Set replace rather than append
+// to a full slice.
+var contentTypes = map[string][]string{
+	mediaJSON:            {mediaJSON},
+	mediaGraphQLResponse: {mediaGraphQLResponse},
+}
+
+// setJSONHeader sets a JSON response's Content-Type and Content-Length by their canonical
+// keys, the per-request cost of Header.Set being the canonicalization and a slice each.
+func setJSONHeader(hd http.Header, contentType string, length int) {
+	if v, ok := contentTypes[contentType]; ok {
+		hd["Content-Type"] = v
+	} else {
+		hd["Content-Type"] = []string{contentType}
+	}
+	hd["Content-Length"] = []string{strconv.Itoa(length)}
 }
 
 // serveResultAsStream runs a query or mutation for an event-stream client: one next, then
@@ -363,9 +380,7 @@ func writeError(w http.ResponseWriter, contentType string, e *httpError) {
 }
 
 func writeJSON(w http.ResponseWriter, contentType string, status int, body []byte) {
-	hd := w.Header()
-	hd.Set("Content-Type", contentType)
-	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	setJSONHeader(w.Header(), contentType, len(body))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

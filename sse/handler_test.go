@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -512,6 +513,49 @@ func TestHTTP_MalformedRequestsAre4xxWithGraphQLErrors(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, POST" {
 		t.Errorf("PUT: %d Allow=%q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+// A body is read by its Content-Length when it has one within the limit, and through the
+// limit otherwise (chunked); application/json is accepted with parameters and in any case.
+func TestHTTP_BodiesWithAndWithoutContentLength(t *testing.T) {
+	srv, _, _ := newServer(t, sse.Options{MaxBodyBytes: 1024})
+	ctx, cancel := requestContext(t)
+	defer cancel()
+	send := func(contentType string, body io.Reader, length int64) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = length // -1: chunked
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Accept", "application/graphql-response+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Length"), string(b)
+	}
+	ok := gqlBody("{ hello }")
+	want := `{"data":{"hello":"world"}}`
+	for _, ct := range []string{"application/json", "Application/JSON", "application/json; charset=utf-8"} {
+		if status, length, body := send(ct, strings.NewReader(ok), int64(len(ok))); status != 200 || body != want || length != strconv.Itoa(len(want)) {
+			t.Errorf("%s with Content-Length: %d %s (Content-Length %s)", ct, status, body, length)
+		}
+	}
+	// io.MultiReader hides the length from the client, which then sends the body chunked
+	if status, _, body := send("application/json", io.MultiReader(strings.NewReader(ok)), -1); status != 200 || body != want {
+		t.Errorf("chunked: %d %s", status, body)
+	}
+	large := `{"query":"` + strings.Repeat("a", 2000) + `"}`
+	if status, _, body := send("application/json", io.MultiReader(strings.NewReader(large)), -1); status != 413 || !strings.Contains(body, "larger than the limit of 1024 bytes") {
+		t.Errorf("chunked over the limit: %d %s", status, body)
+	}
+	if status, _, body := send("application/json", strings.NewReader(""), 0); status != 400 || !strings.Contains(body, "empty request body") {
+		t.Errorf("empty: %d %s", status, body)
 	}
 }
 

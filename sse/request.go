@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/edgate/edgate/resolve"
@@ -117,8 +118,7 @@ func readGET(q url.Values) (*resolve.Request, *httpError) {
 // readPOST reads a POST body.
 func readPOST(w http.ResponseWriter, r *http.Request, lim bodyLimits) ([]byte, *httpError) {
 	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != mediaJSON {
+	if !isJSONMediaType(ct) {
 		return nil, &httpError{status: http.StatusUnsupportedMediaType, message: fmt.Sprintf("unsupported Content-Type %q: send the request as application/json", ct)}
 	}
 	if r.ContentLength > lim.maxBody {
@@ -199,7 +199,15 @@ func readBody(w http.ResponseWriter, r *http.Request, src io.Reader, lim bodyLim
 			rc = nil
 		}
 	}
-	body, err := readAll(src, declared, lim.maxBody)
+	var body []byte
+	var err error
+	if declared >= 0 && declared <= lim.maxBody {
+		// HTTP/1.1 and internal/h2server deliver exactly the declared length (or fail), so
+		// the body is read into a buffer of its size
+		body, err = readDeclared(src, declared)
+	} else {
+		body, err = io.ReadAll(src)
+	}
 	if err == nil && rc != nil {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
@@ -219,16 +227,34 @@ func readBody(w http.ResponseWriter, r *http.Request, src io.Reader, lim bodyLim
 	return body, nil
 }
 
-// readAll is io.ReadAll with the buffer sized from the declared length (when it is within
-// the limit), so that a large body is not copied again at every doubling of the buffer.
-func readAll(r io.Reader, declared, maxBody int64) ([]byte, error) {
-	if declared <= 0 || declared > maxBody {
-		return io.ReadAll(r)
+// readDeclared reads a body of the declared length, which must end there.
+func readDeclared(r io.Reader, declared int64) ([]byte, error) {
+	body := make([]byte, declared)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(declared) + bytes.MinRead) // room for the EOF read
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	var extra [1]byte
+	for {
+		n, err := r.Read(extra[:])
+		switch {
+		case n > 0:
+			return nil, fmt.Errorf("the body is longer than its Content-Length of %d bytes", declared)
+		case err == io.EOF:
+			return body, nil
+		case err != nil:
+			return nil, err
+		}
+	}
+}
+
+// isJSONMediaType reports whether a Content-Type is application/json, with any parameters
+// (charset). The plain form, which nearly every client sends, is checked without parsing.
+func isJSONMediaType(ct string) bool {
+	if len(ct) == len(mediaJSON) && strings.EqualFold(ct, mediaJSON) {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == mediaJSON
 }
 
 // decodePOST decodes a POST body.

@@ -6,9 +6,9 @@ package telemetry
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
+	"sync"
 
 	"github.com/rs/zerolog"
 )
@@ -22,25 +22,50 @@ const MaxRequestIDLength = 128
 
 type requestKey struct{}
 
-// requestInfo is what the middleware puts in a request's context: one value, so that a
-// request pays one context allocation for both.
+// requestInfo is the context the middleware gives a request: the parent context with the
+// request's id and logger as its one value, so that a request pays one allocation for
+// both. The logger tagged with the id is made on first use: most requests log nothing,
+// and tagging copies the base logger's context.
 type requestInfo struct {
-	id  string
-	log zerolog.Logger
+	context.Context
+	id      string
+	base    *zerolog.Logger
+	logOnce sync.Once
+	log     zerolog.Logger
 }
+
+func (i *requestInfo) Value(key any) any {
+	if key == (requestKey{}) {
+		return i
+	}
+	return i.Context.Value(key)
+}
+
+func (i *requestInfo) logger() *zerolog.Logger {
+	i.logOnce.Do(func() { i.log = i.base.With().Str("request_id", i.id).Logger() })
+	return &i.log
+}
+
+// requestIDKey is RequestIDHeader in canonical form: the middleware sets it on every
+// response without canonicalizing it again.
+var requestIDKey = http.CanonicalHeaderKey(RequestIDHeader)
 
 // RequestIDs gives every request an id (see RequestIDHeader), sets it on the response
 // before next runs (so that every response, including WebSocket upgrades and streams,
 // carries it), and puts it and a logger tagged with it ("request_id") in the context.
 func RequestIDs(log zerolog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := SanitizeRequestID(r.Header.Get(RequestIDHeader))
+		var id string
+		ok := false
+		if v := r.Header[requestIDKey]; len(v) > 0 {
+			id, ok = SanitizeRequestID(v[0])
+		}
 		if !ok {
 			id = NewRequestID()
 		}
-		w.Header().Set(RequestIDHeader, id)
-		info := &requestInfo{id: id, log: log.With().Str("request_id", id).Logger()}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, info)))
+		w.Header()[requestIDKey] = []string{id}
+		info := &requestInfo{Context: r.Context(), id: id, base: &log}
+		next.ServeHTTP(w, r.WithContext(info))
 	})
 }
 
@@ -56,7 +81,7 @@ func RequestID(ctx context.Context) string {
 // has none.
 func Logger(ctx context.Context, fallback *zerolog.Logger) *zerolog.Logger {
 	if info, ok := ctx.Value(requestKey{}).(*requestInfo); ok {
-		return &info.log
+		return info.logger()
 	}
 	return fallback
 }
@@ -80,9 +105,19 @@ func SanitizeRequestID(s string) (string, bool) {
 	return s, true
 }
 
-// NewRequestID returns 16 random bytes in hex (the size of a W3C trace id).
+// NewRequestID returns 16 random bytes in hex (the size of a W3C trace id). They come from
+// the runtime's per-thread ChaCha8 generator (seeded from the system's entropy), not from
+// crypto/rand's system call: an id must not repeat or be guessable in practice, but it is
+// no secret, and it is made for every request.
 func NewRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	const digits = "0123456789abcdef"
+	var b [32]byte
+	for half := 0; half < 2; half++ {
+		v := rand.Uint64()
+		for i := 0; i < 16; i++ {
+			b[half*16+i] = digits[v&15]
+			v >>= 4
+		}
+	}
+	return string(b[:])
 }

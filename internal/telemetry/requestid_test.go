@@ -1,6 +1,7 @@
 package telemetry_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -54,5 +55,43 @@ func TestLogger_FallsBackWithoutARequest(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	if telemetry.Logger(r.Context(), &fallback) != &fallback || telemetry.RequestID(r.Context()) != "" {
 		t.Fatal("a context without a request id has one")
+	}
+}
+
+func TestRequestIDs_GeneratedIDsAreHexAndDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for range 10000 {
+		id := telemetry.NewRequestID()
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" || seen[id] {
+			t.Fatalf("generated %q (seen before: %v)", id, seen[id])
+		}
+		seen[id] = true
+	}
+}
+
+func TestRequestIDs_LoggerAndIDReachDerivedContexts(t *testing.T) {
+	var out strings.Builder
+	h := telemetry.RequestIDs(zerolog.New(&out), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), struct{}{}, 1))
+		defer cancel()
+		fallback := zerolog.Nop()
+		log := telemetry.Logger(ctx, &fallback)
+		if log == &fallback || log != telemetry.Logger(r.Context(), &fallback) {
+			t.Error("the derived context does not carry the request's logger")
+		}
+		log.Info().Msg("hello")
+		if telemetry.RequestID(ctx) != "id-1" {
+			t.Errorf("request id %q", telemetry.RequestID(ctx))
+		}
+		cancel()
+		if r.Context().Err() != nil {
+			t.Error("canceling a child canceled the request")
+		}
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/graphql", nil)
+	r.Header.Set(telemetry.RequestIDHeader, "id-1")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if !strings.Contains(out.String(), `"request_id":"id-1"`) || !strings.Contains(out.String(), `"message":"hello"`) {
+		t.Fatalf("log: %s", out.String())
 	}
 }
