@@ -35,6 +35,8 @@ type preparedOperation struct {
 	variables []byte
 	// engine prepared the operation (set by Reloader, which routes it back there).
 	engine *Engine
+	// entry is the prepared-cache entry the operation came from.
+	entry *preparedEntry
 }
 
 // cachedPlan is shared by every request with the same normalized operation text.
@@ -123,7 +125,7 @@ func newOperation(e *preparedEntry, req *Request, variables []byte) *Operation {
 		p  preparedOperation
 	}{
 		op: Operation{Kind: e.kind, Name: e.name, Request: req},
-		p:  preparedOperation{plan: e.plan, variables: variables},
+		p:  preparedOperation{plan: e.plan, variables: variables, entry: e},
 	}
 	both.op.prepared = &both.p
 	return &both.op

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/wundergraph/astjson"
@@ -45,6 +46,9 @@ type preparedEntry struct {
 	// apq marks an entry that maps a persisted query's hash (key) to its text (query).
 	apq  bool
 	size int
+	// constant is the result of an operation whose result cannot change (see
+	// Engine.Execute), stored by the first request that resolved it.
+	constant atomic.Pointer[[]byte]
 
 	prev, next *preparedEntry // LRU list, most recent first
 }

@@ -1,6 +1,9 @@
 package resolve
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -38,5 +41,51 @@ func TestPreparedCache_BoundedByEntriesAndBytes(t *testing.T) {
 	// a hash collision never serves another text
 	if b.get(rawKey("{ a4 } # "+big, ""), "{ other }", "") != nil {
 		t.Fatal("an entry served for another text")
+	}
+}
+
+// An operation without fetches or variables of its own is resolved once per prepared
+// entry; one that declares variables, or fetches, is resolved every time.
+func TestExecute_ConstantResultOfAFetchlessOperationIsKept(t *testing.T) {
+	env := newTestEnv(t)
+	run := func(query, vars string) (string, *preparedEntry) {
+		t.Helper()
+		op, err := env.engine.Prepare(context.Background(), &Request{Query: query, Variables: json.RawMessage(vars)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		buf.WriteString("prefix:") // the transports' buffers may hold something already
+		if err := env.engine.Execute(context.Background(), op, &buf); err != nil {
+			t.Fatal(err)
+		}
+		// other writers than a buffer get the same
+		var sb strings.Builder
+		if err := env.engine.Execute(context.Background(), op, &sb); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimPrefix(buf.String(), "prefix:"); got != sb.String() {
+			t.Fatalf("%s: %s into a buffer, %s into a writer", query, got, sb.String())
+		}
+		return sb.String(), op.prepared.entry
+	}
+
+	for _, q := range []string{`{ __typename }`, `query Q { a: __typename b: __typename }`, `{ __typename @include(if: false) x: __typename }`} {
+		first, ent := run(q, "")
+		if ent.constant.Load() == nil || string(*ent.constant.Load()) != first {
+			t.Fatalf("%s: no constant result kept (%s)", q, first)
+		}
+		*ent.constant.Load() = []byte(`{"data":{"kept":true}}`) // what a second request is served from
+		if again, _ := run(q, ""); again != `{"data":{"kept":true}}` {
+			t.Fatalf("%s: resolved again: %s", q, again)
+		}
+	}
+
+	q := `query ($v: Boolean!) { __typename x: __typename @include(if: $v) }`
+	if got, ent := run(q, `{"v":true}`); ent.constant.Load() != nil || got != `{"data":{"__typename":"Query","x":"Query"}}` {
+		t.Fatalf("with variables: %s, constant %v", got, ent.constant.Load() != nil)
+	}
+	if got, ent := run(`{ employee(id: 1) { id } }`, ""); ent.constant.Load() != nil || got != `{"data":{"employee":{"id":1}}}` {
+		t.Fatalf("with a fetch: %s, constant %v", got, ent.constant.Load() != nil)
 	}
 }
