@@ -132,8 +132,17 @@ func readPOST(w http.ResponseWriter, r *http.Request, lim bodyLimits) ([]byte, *
 	reserve := r.ContentLength
 	if lim.budget != nil && r.ContentLength < 0 {
 		var herr *httpError
-		if head, herr = readBody(w, r, io.LimitReader(r.Body, largeBody+1), lim, -1); herr != nil || len(head) <= largeBody {
-			return head, herr
+		if head, herr = readBody(w, r, io.LimitReader(r.Body, largeBody+1), lim, -1); herr != nil {
+			return nil, herr
+		}
+		if int64(len(head)) > lim.maxBody { // a limit under largeBody
+			if len(head) > largeBody {
+				closeAfter(w, r) // the rest is not read
+			}
+			return nil, tooLarge(lim.maxBody)
+		}
+		if len(head) <= largeBody {
+			return head, nil
 		}
 		reserve = lim.maxBody
 	}
