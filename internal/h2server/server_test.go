@@ -398,19 +398,7 @@ func TestHTTP2_IdleConnectionGetsGoAwayAfterTheIdleTimeout(t *testing.T) {
 	pool := netwriter.New(netwriter.Options{Tick: 10 * time.Millisecond})
 	t.Cleanup(pool.Close)
 	s := h2server.New(h2server.Options{Pool: pool, IdleTimeout: 100 * time.Millisecond})
-	hs := &http.Server{Handler: conformanceHandler()}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	hs.Protocols = &protocols
-	s.Configure(hs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	c := dialRaw(t, &testServer{srv: nil, tls: false, rawAddr: ln.Addr().String()})
+	c := dialRaw(t, &testServer{srv: nil, tls: false, rawAddr: serveH2C(t, s, conformanceHandler(), true)})
 	c.headers(1, "GET", "/", true)
 	c.response(1)
 	if ga := c.goAway(); ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
@@ -442,7 +430,7 @@ func TestHTTP2_DetachedBodyIsTickedFromItsDueTimeOn(t *testing.T) {
 	bodies := make(chan *tickBody, 2)
 	later, now := &tickBody{}, &tickBody{}
 	later.due.Store(int64(time.Hour) + int64(netwriter.Now()))
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		b := now
@@ -455,18 +443,8 @@ func TestHTTP2_DetachedBodyIsTickedFromItsDueTimeOn(t *testing.T) {
 			t.Error("stream gone")
 		}
 		bodies <- b
-	})}
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	hs.Protocols = &protocols
-	s.Configure(hs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	ts := &testServer{rawAddr: ln.Addr().String()}
+	})
+	ts := &testServer{rawAddr: serveH2C(t, s, handler, false)}
 	client := h2Client(ts)
 	client.Timeout = 0
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -496,4 +474,23 @@ func TestHTTP2_DetachedBodyIsTickedFromItsDueTimeOn(t *testing.T) {
 	if _, err := io.ReadFull(respLater.Body, hb); err != nil || string(hb) != ": hb\n" {
 		t.Fatalf("read %q once due: %v", hb, err)
 	}
+}
+
+// serveH2C serves h with s on a cleartext listener of its own (prior-knowledge HTTP/2, and
+// HTTP/1.1 too when http1) until the test ends, and returns the listener's address.
+func serveH2C(t *testing.T, s *h2server.Server, h http.Handler, http1 bool) string {
+	t.Helper()
+	hs := &http.Server{Handler: h}
+	var protocols http.Protocols
+	protocols.SetHTTP1(http1)
+	protocols.SetUnencryptedHTTP2(true)
+	hs.Protocols = &protocols
+	s.Configure(hs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return ln.Addr().String()
 }
