@@ -69,9 +69,12 @@ type report struct {
 	} `json:"latency_ms"`
 
 	Gateway struct {
-		PID                    int     `json:"pid,omitempty"`
-		CPUSeconds             float64 `json:"cpu_seconds"`
-		CPUMicrosPerDelivery   float64 `json:"cpu_us_per_delivery"`
+		PID                  int     `json:"pid,omitempty"`
+		CPUSeconds           float64 `json:"cpu_seconds"`
+		CPUMicrosPerDelivery float64 `json:"cpu_us_per_delivery"`
+		// CPUMicrosPerSubscribe is the gateway's CPU while the subscriptions opened, per
+		// subscription opened (connection, request, preparation, broker subscription).
+		CPUMicrosPerSubscribe  float64 `json:"cpu_us_per_subscribe"`
 		RSSBefore              int64   `json:"rss_before_bytes"`
 		RSSIdle                int64   `json:"rss_idle_bytes"`
 		RSSEnd                 int64   `json:"rss_end_bytes"`
@@ -219,6 +222,9 @@ func (r *report) writeText(w io.Writer) {
 	} else {
 		if r.Published > 0 {
 			fmt.Fprintf(&b, "  gateway CPU   %.2f µs per delivery (%.2fs CPU, pid %d)\n", g.CPUMicrosPerDelivery, g.CPUSeconds, g.PID)
+		}
+		if g.CPUMicrosPerSubscribe > 0 {
+			fmt.Fprintf(&b, "  subscribe CPU %.1f µs per subscription opened (gateway CPU while they opened)\n", g.CPUMicrosPerSubscribe)
 		}
 		fmt.Fprintf(&b, "  gateway RSS   %s before, %s with %d idle subscribers: %s per idle subscriber; %s at the end\n",
 			mib(g.RSSBefore), mib(g.RSSIdle), sub.Connected, kib(g.BytesPerIdleSubscriber), mib(g.RSSEnd))

@@ -107,6 +107,7 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 		return nil, err
 	}
 
+	openCPU, _ := gw.sample()
 	gs, err := startGroups(ctx, o, log)
 	if err != nil {
 		return nil, err
@@ -123,6 +124,9 @@ func run(ctx context.Context, o *options, log zerolog.Logger) (*report, error) {
 	rep.Subscribers.ConnectSeconds = time.Since(began).Seconds()
 	if err != nil {
 		return rep, err
+	}
+	if s, ok := gw.sample(); ok && st.Connected > 0 {
+		rep.Gateway.CPUMicrosPerSubscribe = float64((s.CPU - openCPU.CPU).Microseconds()) / float64(st.Connected)
 	}
 	if st.Connected == 0 {
 		res, _ := collect(gs, 0)
