@@ -9,7 +9,10 @@
 //
 // A connection stays registered with the Go runtime's own poller as well: netpoll only adds
 // a second, goroutine-free way to wait for it, so the net.Conn keeps working (Close,
-// SetDeadline, blocking Read and Write in a fallback) and is closed the usual way.
+// SetDeadline, blocking Read and Write in a fallback) and is closed the usual way. A
+// caller that needs nothing of the net.Conn (a stream that only writes and discards its
+// input) may take the descriptor instead (TakeFD) and close the net.Conn, which saves
+// what the runtime keeps per connection.
 package netpoll
 
 import (

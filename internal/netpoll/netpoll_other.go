@@ -4,6 +4,7 @@ package netpoll
 
 import (
 	"errors"
+	"net"
 	"syscall"
 )
 
@@ -38,3 +39,14 @@ type Reader struct{}
 
 func NewReader() *Reader                                  { return &Reader{} }
 func (*Reader) Read(syscall.RawConn, []byte) (int, error) { return 0, errors.ErrUnsupported }
+
+// FD is not available off Linux.
+type FD struct{}
+
+func (*FD) Control(func(fd uintptr)) error    { return errors.ErrUnsupported }
+func (*FD) Read(func(fd uintptr) bool) error  { return errors.ErrUnsupported }
+func (*FD) Write(func(fd uintptr) bool) error { return errors.ErrUnsupported }
+func (*FD) Close() error                      { return errors.ErrUnsupported }
+
+// TakeFD fails with errors.ErrUnsupported off Linux.
+func TakeFD(net.Conn) (FD, error) { return FD{}, errors.ErrUnsupported }

@@ -196,3 +196,54 @@ func TestRawConn_RefusesConnectionsWithoutADescriptor(t *testing.T) {
 		t.Fatal("net.Pipe has no descriptor, but RawConn succeeded")
 	}
 }
+
+// wrapped is a net.Conn wrapper that forwards its descriptor, as a connection-limiting
+// listener's connections do.
+type wrapped struct{ *net.TCPConn }
+
+func TestTakeFD_OutlivesTheClosedConnAndRefusesWrappers(t *testing.T) {
+	server, client := tcpPair(t)
+	if _, err := netpoll.TakeFD(wrapped{server}); err == nil {
+		t.Fatal("TakeFD accepted a wrapper whose Close may do more than close the socket")
+	}
+	fd, err := netpoll.TakeFD(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := newPoller(t)
+	ev := make(events, 16)
+	k, err := p.Add(&fd, netpoll.Readable, true, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the socket is still open: the client's bytes arrive and ours reach the client
+	if _, err := client.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	ev.want(t, netpoll.Readable)
+	buf := make([]byte, 16)
+	if n, err := netpoll.NewReader().Read(&fd, buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if _, err := netpoll.NewReader().Read(&fd, buf); !errors.Is(err, netpoll.ErrWouldBlock) {
+		t.Fatalf("read of an empty socket: %v, want ErrWouldBlock (the descriptor must stay non-blocking)", err)
+	}
+	if _, err := netpoll.NewWriter().Write(&fd, []byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, buf[:4]); err != nil || string(buf[:4]) != "pong" {
+		t.Fatalf("client read %q, %v", buf[:4], err)
+	}
+	// closing the descriptor ends the connection
+	p.Remove(&fd, k)
+	if err := fd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := client.Read(buf); err != io.EOF {
+		t.Fatalf("client read %d bytes, %v after the descriptor closed; want EOF", n, err)
+	}
+}

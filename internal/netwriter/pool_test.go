@@ -201,6 +201,67 @@ func TestPool_DiscardInputNoticesTheClientGoingAway(t *testing.T) {
 	}
 }
 
+func TestPool_DiscardInputConnectionIsServedWithoutItsNetConn(t *testing.T) {
+	for _, mode := range []string{"bare socket", "wrapper"} {
+		t.Run(mode, func(t *testing.T) {
+			p := newPool(t, netwriter.Options{})
+			server, client := tcpPair(t)
+			nc := server
+			if mode == "wrapper" {
+				nc = closeCounting{TCPConn: server.(*net.TCPConn), n: new(atomic.Int64)}
+			}
+			o := newOwner()
+			o.put([]byte("first"), false)
+			c, err := p.Attach(nc, o, netwriter.AttachOptions{DiscardInput: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A bare socket's net.Conn is closed at once (the pool keeps a duplicate of its
+			// descriptor); a wrapper's Close is left for the end of the connection.
+			_, writeErr := server.Write([]byte("x"))
+			if bare := mode == "bare socket"; bare != errors.Is(writeErr, net.ErrClosed) {
+				t.Fatalf("write on the attached net.Conn: %v", writeErr)
+			}
+			buf := make([]byte, 5)
+			_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if mode == "wrapper" {
+				// the test's own "x" went out first
+				if _, err := io.ReadFull(client, buf[:1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "first" {
+				t.Fatalf("client read %q, %v", buf, err)
+			}
+			client.Write([]byte("ignored input"))
+			o.put([]byte("last"), true)
+			c.Wake()
+			if err := o.waitClosed(t); err != nil {
+				t.Fatalf("Closed(%v) after the last bytes", err)
+			}
+			rest, err := io.ReadAll(client)
+			if err != nil || string(rest) != "last" {
+				t.Fatalf("client read %q, %v; want the last bytes, then EOF", rest, err)
+			}
+			if cc, ok := nc.(closeCounting); ok && cc.n.Load() != 1 {
+				t.Fatalf("the wrapper was closed %d times", cc.n.Load())
+			}
+		})
+	}
+}
+
+// closeCounting is a wrapper that forwards its descriptor and counts its Close calls, as
+// a connection-limiting listener's connections give their slot back.
+type closeCounting struct {
+	*net.TCPConn
+	n *atomic.Int64
+}
+
+func (c closeCounting) Close() error {
+	c.n.Add(1)
+	return c.TCPConn.Close()
+}
+
 func TestPool_TickBytesAreWritten(t *testing.T) {
 	p := newPool(t, netwriter.Options{Tick: 10 * time.Millisecond})
 	server, client := tcpPair(t)

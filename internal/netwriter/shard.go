@@ -105,7 +105,7 @@ func (s *shard) serve(c *Conn, now time.Duration) {
 		return
 	}
 	if c.index < 0 {
-		c.index = len(s.members)
+		c.index = int32(len(s.members))
 		s.members = append(s.members, c)
 		c.lastWrite = now
 	}
@@ -300,7 +300,7 @@ func (s *shard) tickConn(c *Conn, now time.Duration, sweep bool) {
 
 func (s *shard) addBacklog(c *Conn) {
 	if c.bindex < 0 {
-		c.bindex = len(s.backlog)
+		c.bindex = int32(len(s.backlog))
 		s.backlog = append(s.backlog, c)
 	}
 }
@@ -364,7 +364,11 @@ func (s *shard) finish(c *Conn, err error) {
 		// bytes before the client read them.
 		s.discardInput(c)
 	}
-	_ = c.nc.Close()
+	if c.nc != nil {
+		_ = c.nc.Close()
+	} else {
+		_ = c.fd.Close()
+	}
 	if c.bw != nil {
 		c.bw.close()
 	}
