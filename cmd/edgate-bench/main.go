@@ -27,6 +27,11 @@ const (
 	subjectQuery         = "subscription { employeeUpdated(id: {{subject}}) { id } }"
 	subjectEntitiesQuery = "subscription { employeeUpdated(id: {{subject}}) { id name } }"
 	subjectTemplate      = "employeeUpdated.{{subject}}"
+	// with -variables, one operation text for every subscriber and the id as a variable,
+	// as generated clients (Apollo, urql, codegen) send per-user subscriptions
+	varQuery         = "subscription ($id: Int!) { employeeUpdated(id: $id) { id } }"
+	varEntitiesQuery = "subscription ($id: Int!) { employeeUpdated(id: $id) { id name } }"
+	varTemplate      = `{"id":{{subject}}}`
 )
 
 type options struct {
@@ -46,6 +51,7 @@ type options struct {
 	h2Client         string
 	sseGet           bool
 	query            string
+	variables        bool
 	seqField         string
 	sources          int
 	connsPerProcess  int
@@ -101,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.h2StreamsPerConn, "h2-streams-per-conn", 100, "SSE streams per HTTP/2 connection with -sse-h2")
 	fs.StringVar(&o.h2Client, "h2-client", loadgen.H2ClientFramer, "HTTP/2 client with -sse-h2: "+loadgen.H2ClientFramer+" (reads each connection's streams on one goroutine, like the WebSocket client) or "+loadgen.H2ClientNetHTTP+" (net/http's client: a goroutine per stream, about five times the client CPU per event)")
 	fs.BoolVar(&o.sseGet, "sse-get", false, "open SSE subscriptions with GET ?query= instead of POST")
+	fs.BoolVar(&o.variables, "variables", false, "pass the subscriber's id as a variable of one operation text (\"$id\", variables "+varTemplate+") instead of a literal in each text")
 	fs.StringVar(&o.query, "query", "", "subscription operation (default "+fmt.Sprintf("%q", defaultQuery)+", with -entities "+fmt.Sprintf("%q", defaultEntitiesQuery)+")")
 	fs.StringVar(&o.seqField, "seq-field", "id", "result field that carries the event's sequence number")
 	fs.IntVar(&o.sources, "sources", 0, "loopback source addresses 127.0.0.1..127.0.0.N to connect from (0: one per 10,000 connections)")
@@ -162,6 +169,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.query == "" {
 		switch {
+		case o.variables && o.entities:
+			o.query = varEntitiesQuery
+		case o.variables:
+			o.query = varQuery
 		case o.subjects > 1 && o.entities:
 			o.query = subjectEntitiesQuery
 		case o.subjects > 1:
@@ -216,7 +227,9 @@ func (o *options) validate() error {
 		return fmt.Errorf("-conns-per-process %d: want 1..19000 (a process may hold at most 20,000 files)", o.connsPerProcess)
 	case o.subjects < 0 || o.subjects > o.subscribers:
 		return fmt.Errorf("-subjects %d: want 0..%d (the subscribers)", o.subjects, o.subscribers)
-	case o.subjects > 1 && (!strings.Contains(o.subject, loadgen.SubjectPlaceholder) || !strings.Contains(o.query, loadgen.SubjectPlaceholder)):
+	case o.variables && o.mode != "subscribe":
+		return fmt.Errorf("-variables: only for subscriptions")
+	case o.subjects > 1 && !o.variables && (!strings.Contains(o.subject, loadgen.SubjectPlaceholder) || !strings.Contains(o.query, loadgen.SubjectPlaceholder)):
 		return fmt.Errorf("-subjects %d: -subject %q and -query %q must both contain %s", o.subjects, o.subject, o.query, loadgen.SubjectPlaceholder)
 	case !strings.Contains(o.payload, loadgen.SeqPlaceholder):
 		return fmt.Errorf("-payload %q: must contain %s", o.payload, loadgen.SeqPlaceholder)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -203,11 +204,21 @@ func fakeGateway(t *testing.T, natsURL string) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("/graphql", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Query string }
+		var req struct {
+			Query     string
+			Variables struct{ ID *int }
+		}
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		id := "1"
 		if m := idArg.FindStringSubmatch(req.Query); m != nil {
 			id = m[1]
+		}
+		if req.Variables.ID != nil {
+			if !strings.Contains(req.Query, "$id") {
+				http.Error(w, "variables without $id in the query", http.StatusBadRequest)
+				return
+			}
+			id = strconv.Itoa(*req.Variables.ID)
 		}
 		ch := make(chan *nats.Msg, 4096)
 		sub, err := nc.ChanSubscribe("employeeUpdated."+id, ch)
@@ -269,6 +280,8 @@ func TestRun_SmokeAgainstFakeGateway(t *testing.T) {
 		{"burst", []string{"-burst", "1000"}, 1, 1000, 0},
 		// every subscriber on its own subject: 30 events, one per subject, 3 rounds
 		{"own subjects", []string{"-subscribers", "10", "-subjects", "0", "-rate", "100", "-duration", "300ms"}, 10, 30, 0},
+		// the same with one operation text and the id as a variable
+		{"own subjects, variables", []string{"-subscribers", "10", "-subjects", "0", "-variables", "-rate", "100", "-duration", "300ms"}, 10, 30, 0},
 		// 9 subscribers over 3 subjects, in 3 processes: 3 events per subject, 3 subscribers each
 		{"subjects over workers", []string{"-subscribers", "9", "-subjects", "3", "-conns-per-process", "4", "-rate", "30", "-duration", "300ms"}, 9, 9, 3},
 	} {

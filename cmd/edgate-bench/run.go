@@ -309,6 +309,7 @@ func startGroups(ctx context.Context, o *options, log zerolog.Logger) (groups, e
 		URL:              o.url,
 		Transport:        o.transport,
 		Query:            o.query,
+		Variables:        o.variablesJSON(),
 		WSSubsPerConn:    o.wsSubsPerConn,
 		SSEH2:            o.sseH2,
 		H2StreamsPerConn: o.h2StreamsPerConn,
@@ -494,4 +495,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return errors.New("interrupted")
 	}
+}
+
+// variablesJSON is the variables template of -variables, or "" without it.
+func (o *options) variablesJSON() string {
+	if !o.variables {
+		return ""
+	}
+	return varTemplate
 }

@@ -227,7 +227,7 @@ func (c *h2Conn) open(subs []*Sub) error {
 			method = "GET"
 			u := *c.p.target
 			q := u.Query()
-			q.Set("query", c.p.query(s))
+			c.p.setQuery(q, s)
 			u.RawQuery = q.Encode()
 			reqPath = u.RequestURI()
 		} else {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,10 @@ type Config struct {
 	URL       string `json:"url"`       // the gateway's GraphQL endpoint, http://host:port/path
 	Transport string `json:"transport"` // "sse" or "ws"
 	Query     string `json:"query"`
+	// Variables, when set, is the JSON object sent as the operation's variables, with
+	// SubjectPlaceholder replaced like in Query: per-user subscriptions as generated
+	// clients send them (one operation text, a value per user).
+	Variables string `json:"variables,omitempty"`
 	// Subscribers is the number of subscriptions this process opens.
 	Subscribers int `json:"subscribers"`
 	// WSSubsPerConn puts that many subscriptions on one WebSocket connection (default 1).
@@ -212,6 +217,24 @@ func (p *Pool) dialer(conn int) *net.Dialer { return p.dialers[conn%len(p.dialer
 
 // query is the subscription operation sub sends.
 func (p *Pool) query(sub *Sub) string { return withSubject(p.cfg.Query, sub.subject) }
+
+// payload is a subscription's GraphQL request: the query and, with Config.Variables, its
+// variables.
+func (p *Pool) payload(sub *Sub) map[string]any {
+	m := map[string]any{"query": p.query(sub)}
+	if p.cfg.Variables != "" {
+		m["variables"] = json.RawMessage(withSubject(p.cfg.Variables, sub.subject))
+	}
+	return m
+}
+
+// setQuery puts a subscription's request into URL parameters (GET).
+func (p *Pool) setQuery(q url.Values, sub *Sub) {
+	q.Set("query", p.query(sub))
+	if p.cfg.Variables != "" {
+		q.Set("variables", withSubject(p.cfg.Variables, sub.subject))
+	}
+}
 
 // Status returns a snapshot of the subscriptions.
 func (p *Pool) Status() Status { return p.tracker.Status() }

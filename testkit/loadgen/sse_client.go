@@ -28,7 +28,7 @@ func (p *Pool) sseRequest(sub *Sub) []byte {
 	}
 	if p.cfg.SSEGet {
 		q := p.target.Query()
-		q.Set("query", p.query(sub))
+		p.setQuery(q, sub)
 		fmt.Fprintf(&b, "GET %s?%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", path, q.Encode(), p.target.Host)
 		return b.Bytes()
 	}
@@ -43,7 +43,7 @@ func (p *Pool) sseRequest(sub *Sub) []byte {
 }
 
 func (p *Pool) requestBody(sub *Sub) []byte {
-	body, _ := json.Marshal(map[string]string{"query": p.query(sub)})
+	body, _ := json.Marshal(p.payload(sub))
 	return body
 }
 
@@ -252,7 +252,7 @@ func (p *Pool) runH2Stream(client *http.Client, sub *Sub, opened func()) {
 	if p.cfg.SSEGet {
 		u := *p.target
 		q := u.Query()
-		q.Set("query", p.query(sub))
+		p.setQuery(q, sub)
 		u.RawQuery = q.Encode()
 		req, err = http.NewRequestWithContext(p.ctx, http.MethodGet, u.String(), nil)
 	} else {

@@ -75,7 +75,7 @@ func (p *Pool) runWS(conn int, subs []*Sub, opened func()) {
 	var batch bytes.Buffer
 	for i, s := range subs {
 		msg, _ := json.Marshal(map[string]any{
-			"id": strconv.Itoa(i + 1), "type": "subscribe", "payload": map[string]string{"query": p.query(s)},
+			"id": strconv.Itoa(i + 1), "type": "subscribe", "payload": p.payload(s),
 		})
 		_ = ws.WriteFrame(&batch, ws.MaskFrameInPlace(ws.NewTextFrame(msg)))
 	}
