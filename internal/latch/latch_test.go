@@ -48,7 +48,7 @@ func TestLatch_WaitersBeforeAndAfterFire(t *testing.T) {
 func TestLatch_NoChannelWithoutWaiter(t *testing.T) {
 	var l Latch
 	l.Fire()
-	if l.ch != nil {
+	if l.state.Load() != fired {
 		t.Fatal("a latch nobody waited on made a channel")
 	}
 }
