@@ -389,7 +389,10 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 		trimmed.Header = nil
 		req, fh = &trimmed, noForwardedHeaders
 	}
-	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, initial: initial, req: req, resume: resume}
+	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, req: req}
+	if initial != nil || resume != "" {
+		spec.rare = &groupRare{initial: initial, resume: resume}
+	}
 
 	s := NewStream(e.opts.QueueSize, e.opts.SlowPolicy, opts.Wake)
 	s.wakeNow = opts.WakeNow

@@ -542,7 +542,7 @@ func (g *group) entityRound(batch []eventsource.Event, buf *bytes.Buffer, inline
 		}
 		j := &entityJob{round: r, ev: *ev, id: g.nextID(ev.Position), payload: payload}
 		if payload == nil {
-			if rep, ok := g.ent.representation(g.ctx, initial, buf); ok {
+			if rep, ok := g.ent.representation(g.context(), initial, buf); ok {
 				j.rep, j.initial = rep, bytes.Clone(initial)
 				waiting = append(waiting, j)
 			} else {
@@ -597,12 +597,12 @@ func (g *group) deliverRound(r *entityRound, canBlock bool, buf *bytes.Buffer) b
 				return false
 			}
 			var ok bool
-			if payload, ok = g.resolveEvent(g.ctx, &j.ev, buf); !ok {
+			if payload, ok = g.resolveEvent(g.context(), &j.ev, buf); !ok {
 				continue
 			}
 		}
 		stats.observeResolve(time.Since(r.started))
-		g.h.opts.metrics.ObserveResolved(g.ctx, j.ev.Received, telemetry.Now())
+		g.h.opts.metrics.ObserveResolved(g.context(), j.ev.Received, telemetry.Now())
 		g.broadcast(Message{ID: j.id, Payload: payload, Received: j.ev.Received}, inline)
 		r.jobs[r.next] = nil
 	}

@@ -86,9 +86,9 @@ func TestFastPath_RendersWhatTheResolverRendersAndStepsAsideOtherwise(t *testing
 			var buf bytes.Buffer
 			for _, data := range events {
 				ev := eventsource.Event{Subject: "employeeUpdated.1", Data: []byte(data)}
-				got, ok1 := g.resolveEvent(g.ctx, &ev, &buf)
+				got, ok1 := g.resolveEvent(g.context(), &ev, &buf)
 				g.fast = nil
-				want, ok2 := g.resolveEvent(g.ctx, &ev, &buf)
+				want, ok2 := g.resolveEvent(g.context(), &ev, &buf)
 				g.fast = fast
 				if ok1 != ok2 || !bytes.Equal(got, want) {
 					t.Errorf("event %s:\n fast path %s\n resolver  %s", data, got, want)
@@ -100,7 +100,7 @@ func TestFastPath_RendersWhatTheResolverRendersAndStepsAsideOtherwise(t *testing
 			}
 			got := next(t, s, wake)
 			g.fast = nil
-			want, _ := g.resolveEvent(g.ctx, &eventsource.Event{Data: []byte(events[0])}, &buf)
+			want, _ := g.resolveEvent(g.context(), &eventsource.Event{Data: []byte(events[0])}, &buf)
 			g.fast = fast
 			if !bytes.Equal(got.Payload, want) {
 				t.Errorf("delivered %s, want %s", got.Payload, want)

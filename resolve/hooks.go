@@ -372,7 +372,7 @@ func (e *Engine) snapshot(ctx context.Context, g *group, s *Stream, st *Subscrip
 		}
 		for _, data := range events {
 			ev := eventsource.Event{Data: data}
-			payload, ok := g.resolveEvent(g.ctx, &ev, &buf)
+			payload, ok := g.resolveEvent(g.context(), &ev, &buf)
 			if ok && s.info != nil && len(e.hooks.subscriber) > 0 {
 				// The snapshot is this subscriber's delivery like any other.
 				payload = e.hooks.onSubscriberEvent(s.info, payload, new(SubscriberEvent))

@@ -107,22 +107,44 @@ type groupSpec struct {
 	sub       *engine.GraphQLSubscription
 	variables []byte
 	headers   *forwardedHeaders
-	initial   []byte // connection_init payload (upstream subscriptions only)
 	// req is the client request, kept to re-validate the group on a schema reload.
 	req *Request
+	// rare is what only upstream and resumed groups have; nil for the others, such as a
+	// subscriber on a subject of its own.
+	rare *groupRare
+}
+
+// groupRare is the part of a groupSpec that most groups do not have.
+type groupRare struct {
+	initial []byte // connection_init payload (upstream subscriptions only)
 	// resume is the stream position a resuming client saw last (Last-Event-ID); such a
 	// group has a private consumer that starts after it.
 	resume string
 }
 
+func (s *groupSpec) initial() []byte {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.initial
+}
+
+func (s *groupSpec) resume() string {
+	if s.rare == nil {
+		return ""
+	}
+	return s.rare.resume
+}
+
+//
+// Fields are ordered to pack: a group per subscriber is the common case (a subject per
+// user), so its size counts. What only upstream groups need is in up.
 type group struct {
-	h      *hub
-	spec   groupSpec
-	rctx   *engine.Context // nil while the fast path needs none (resolveContext)
-	ctx    context.Context
-	cancel context.CancelFunc
-	ready  latch.Latch // fired when start finished, with err set or the trigger running
-	err    error
+	h     *hub
+	spec  groupSpec
+	rctx  *engine.Context // nil while the fast path needs none (resolveContext)
+	ready latch.Latch     // fired when start finished, with err set or the trigger running
+	err   error
 	// fast renders events without the general resolver when the event alone satisfies
 	// the selection (fastpath.go); nil when it does not.
 	fast *eventRender
@@ -137,9 +159,9 @@ type group struct {
 	// event after them one O(N) rebuild).
 	members []*Stream
 	snap    []*Stream
-	dirty   bool
 	inbox   []eventsource.Event
 	dropped uint64
+	dirty   bool
 	// scheduled is set while the group is handed to or held by a worker; again asks that
 	// worker for one more pass (the upstream run finished while it was draining).
 	scheduled bool
@@ -153,7 +175,20 @@ type group struct {
 	// (one needs the general resolver, which may block); only the holder touches it.
 	resume *entityRound
 
-	up *upstreamRun // set by startUpstream before the first event
+	// up is the upstream subscription of a group that a subgraph serves, with its
+	// context; nil for event groups.
+	up *upstreamRun
+}
+
+// context is the group's context: an event group shares the hub's (a cancelable
+// context of its own cost about 1 KiB per group, most of it in the parent's set of
+// children, and nothing runs under it for longer than one fetch; close marks the group
+// stopped instead); an upstream subscription's lives as long as the group.
+func (g *group) context() context.Context {
+	if g.up != nil {
+		return g.up.ctx
+	}
+	return g.h.eventCtx
 }
 
 // join adds s to the group for spec, starting the group if it is new. It returns once the
@@ -260,18 +295,11 @@ func (h *hub) groupCount() int {
 }
 
 func (h *hub) newGroup(spec groupSpec) *group {
-	var ctx context.Context
-	cancel := func() {}
-	if _, isEvent := spec.sub.Trigger.Source.(*eventTrigger); isEvent {
-		// An event group shares the hub's context: a cancelable context of its own costs
-		// about 1 KiB per group (most of it in the parent's set of children), and nothing
-		// runs under it for longer than one fetch. close marks the group stopped instead.
-		ctx = h.eventCtx
-	} else {
-		// an upstream subscription lives as long as the group
-		ctx, cancel = context.WithCancel(h.ctx)
+	g := &group{h: h, spec: spec}
+	if _, isEvent := spec.sub.Trigger.Source.(*eventTrigger); !isEvent {
+		g.up = &upstreamRun{g: g}
+		g.up.ctx, g.up.cancel = context.WithCancel(h.ctx)
 	}
-	g := &group{h: h, spec: spec, ctx: ctx, cancel: cancel}
 	g.fast = fastRenderFor(spec.sub)
 	if h.entities != nil && h.opts.eventHooks == nil && g.fast == nil {
 		if p, key := entityPlanFor(spec.sub); p != nil {
@@ -284,11 +312,11 @@ func (h *hub) newGroup(spec groupSpec) *group {
 }
 
 func (g *group) newResolveContext() *engine.Context {
-	rctx := engine.NewContext(g.ctx)
+	rctx := engine.NewContext(g.context())
 	rctx.Variables = mustParseVariables(g.spec.variables)
 	rctx.Request.Header = g.spec.headers.client
 	rctx.SubgraphHeadersBuilder = g.spec.headers
-	rctx.InitialPayload = g.spec.initial
+	rctx.InitialPayload = g.spec.initial()
 	return rctx
 }
 
@@ -365,14 +393,14 @@ func (g *group) start() {
 		if sc := t.binding.Stream; sc != nil {
 			opts.Stream = &eventsource.StreamOptions{StreamName: sc.StreamName, ConsumerName: sc.ConsumerName, InactiveThreshold: time.Duration(sc.ConsumerInactiveThreshold) * time.Second}
 		}
-		opts.StartAfter = g.spec.resume
-		stop, err := g.h.events.Subscribe(g.ctx, providerOf(t.binding).String(), subjects, opts, g.enqueue)
+		opts.StartAfter = g.spec.resume()
+		stop, err := g.h.events.Subscribe(g.context(), providerOf(t.binding).String(), subjects, opts, g.enqueue)
 		if err != nil && opts.StartAfter != "" {
 			// A position the source cannot resume from (expired, from another stream, or
 			// not a position at all) falls back to a live subscription.
 			g.h.opts.log.Warn().Err(err).Str("last_event_id", opts.StartAfter).Msg("cannot resume the stream; subscribing live")
 			opts.StartAfter = ""
-			stop, err = g.h.events.Subscribe(g.ctx, providerOf(t.binding).String(), subjects, opts, g.enqueue)
+			stop, err = g.h.events.Subscribe(g.context(), providerOf(t.binding).String(), subjects, opts, g.enqueue)
 		}
 		if err != nil {
 			g.err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("subscribe to %s provider %q: %v", t.binding.Broker, t.binding.ProviderID, err), Path: []any{t.field}}}, Status: http.StatusInternalServerError}
@@ -462,11 +490,13 @@ func (g *group) close() {
 	if stop != nil {
 		stop()
 	}
-	g.cancel()
+	if g.up != nil {
+		g.up.cancel()
+	}
 }
 
 // done reports whether the group was closed or the engine stopped.
-func (g *group) done() bool { return g.stopped.Load() || g.ctx.Err() != nil }
+func (g *group) done() bool { return g.stopped.Load() || g.context().Err() != nil }
 
 // drain runs on a worker, or inline on the broker's goroutine for a group of few members
 // (see enqueue): it processes the inbox until it is empty, then releases the group. The
@@ -554,10 +584,10 @@ func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer, inline bool) {
 			}
 		}
 	}
-	ctx := g.ctx
+	ctx := g.context()
 	var span *telemetry.EventSpan
 	if telemetry.TracingOn() {
-		span = telemetry.StartEvent(g.ctx, g.source(), ev.Subject, ev.TraceParent, ev.TraceState)
+		span = telemetry.StartEvent(ctx, g.source(), ev.Subject, ev.TraceParent, ev.TraceState)
 		ctx = span.Context
 	}
 	payload, ok := g.resolveEvent(ctx, ev, buf)

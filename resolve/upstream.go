@@ -129,7 +129,11 @@ type upstreamInput struct {
 
 // upstreamRun is a group's upstream subscription, across re-subscribes.
 type upstreamRun struct {
-	g        *group
+	g *group
+	// ctx is the group's context (group.context); cancel ends it when the group closes.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// set by startUpstream before the first event
 	cfg      *upstreamConfig
 	subgraph string
 	req      upstream.Request
@@ -176,13 +180,13 @@ func (g *group) startUpstream(input []byte) error {
 		if in.SSEMethodPost {
 			req.Protocol = upstream.ProtocolSSEPost
 		}
-	} else if !settings.OmitInitPayload && len(g.spec.initial) > 0 {
-		req.InitPayload = g.spec.initial
+	} else if initial := g.spec.initial(); !settings.OmitInitPayload && len(initial) > 0 {
+		req.InitPayload = initial
 	}
-	r := &upstreamRun{g: g, cfg: cfg, subgraph: name, req: req, retry: settings.Retry.withDefaults()}
-	g.up = r
+	r := g.up
+	r.cfg, r.subgraph, r.req, r.retry = cfg, name, req, settings.Retry.withDefaults()
 	a := &upstreamAttempt{}
-	sub, err := cfg.client.Subscribe(g.ctx, req, r.handler(a))
+	sub, err := cfg.client.Subscribe(r.ctx, req, r.handler(a))
 	if err != nil {
 		g.h.opts.stats.UpstreamErrors.Add(1)
 		msg := r.describe(err)
@@ -196,7 +200,7 @@ func (g *group) startUpstream(input []byte) error {
 	g.mu.Unlock()
 	// The group may be stopped before g.stop is in place (shutdown during start); its
 	// context ends in every case.
-	context.AfterFunc(g.ctx, r.stop)
+	context.AfterFunc(r.ctx, r.stop)
 	return nil
 }
 
@@ -286,7 +290,7 @@ func (r *upstreamRun) resubscribe(a *upstreamAttempt) {
 	if old != nil {
 		old.Stop()
 	}
-	ctx := r.g.ctx
+	ctx := r.ctx
 	delay := r.retry.Interval
 	var last error
 	attempts := 0
