@@ -395,3 +395,24 @@ func TestRunQueries_AgainstGateway(t *testing.T) {
 		})
 	}
 }
+
+// A run that starts its gateway refuses to go on when something already serves the
+// gateway's address: the readiness probe would be answered by the other process and the
+// run would measure it.
+func TestRun_RefusesAnAddressAlreadyServed(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer other.Close()
+	started := filepath.Join(t.TempDir(), "started")
+	o, err := parseFlags([]string{"-url", other.URL + "/graphql", "-nats", "nats://127.0.0.1:1",
+		"-start", "touch " + started, "-subscribers", "1", "-rate", "1", "-duration", "1s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(context.Background(), o, zerolog.Nop())
+	if err == nil || !strings.Contains(err.Error(), "already answers") {
+		t.Fatalf("run: %v, want an already-answers error", err)
+	}
+	if _, statErr := os.Stat(started); statErr == nil {
+		t.Fatal("the gateway command ran although the address was taken")
+	}
+}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -284,6 +286,12 @@ func openGateway(ctx context.Context, o *options, log zerolog.Logger) (*gateway,
 		}
 		return g, nil
 	}
+	// A gateway left over from another run on the same address would answer the readiness
+	// probe for the one started here, which then fails to listen: the run would measure
+	// the wrong process.
+	if busy, said := answers(ctx, ready); busy {
+		return nil, fmt.Errorf("%s already answers before the gateway is started (%s): another gateway on that address? stop it, or give -url", ready, said)
+	}
 	logPath := o.gatewayLog
 	if logPath == "" {
 		logPath = filepath.Join(os.TempDir(), "edgate-bench-gateway-"+strconv.Itoa(os.Getpid())+".log")
@@ -300,6 +308,24 @@ func openGateway(ctx context.Context, o *options, log zerolog.Logger) (*gateway,
 	g.adoptServer()
 	log.Info().Int("pid", g.pid).Msg("gateway ready")
 	return g, nil
+}
+
+// answers reports whether anything serves HTTP at target, with what it said.
+func answers(ctx context.Context, target string) (bool, string) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // probing our own test gateways
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	resp.Body.Close()
+	return true, resp.Status
 }
 
 // startGroups opens the subscriptions in this process, or in worker processes when one
