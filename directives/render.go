@@ -62,19 +62,22 @@ func (t Template) Render(broker Broker, args []byte) (string, error) {
 	if err != nil {
 		return "", &RenderError{Broker: broker, Template: t.raw, Reason: err.Error()}
 	}
-	var sb strings.Builder
+	// Built on the stack and copied once: the subject lives as long as its subscription,
+	// and a builder's doublings would leave it in a larger size class.
+	var scratch [128]byte
+	sb := scratch[:0]
 	for _, p := range t.parts {
 		if p.path == nil {
-			sb.WriteString(p.text)
+			sb = append(sb, p.text...)
 			continue
 		}
 		v, err := renderArgument(broker, obj, p.path)
 		if err != nil {
 			return "", &RenderError{Broker: broker, Template: t.raw, Argument: strings.Join(p.path, "."), Reason: err.Error()}
 		}
-		sb.WriteString(v)
+		sb = append(sb, v...)
 	}
-	out := sb.String()
+	out := string(sb)
 	if broker == Kafka && len(out) > kafkaMaxTopicLength {
 		return "", &RenderError{Broker: broker, Template: t.raw,
 			Reason: fmt.Sprintf("the rendered topic is %d characters long, more than Kafka's %d", len(out), kafkaMaxTopicLength)}

@@ -82,9 +82,12 @@ type sharedConsumer struct {
 	err      error
 }
 
+// subscriber is one Subscribe call; its unsubscribe method is what Subscribe returns.
 type subscriber struct {
 	fn   func(Event)
-	gone atomic.Bool
+	gone atomic.Bool // set once by unsubscribe, which then does the rest
+	r    *Registry
+	sc   *sharedConsumer
 }
 
 // NewRegistry returns an empty registry. A zero logger disables logging.
@@ -162,7 +165,7 @@ func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []
 		// slightly different times.)
 		key += "\x00\x03resume\x00" + strconv.FormatUint(r.resumes.Add(1), 10)
 	}
-	sub := &subscriber{fn: fn}
+	sub := &subscriber{fn: fn, r: r}
 
 	r.mu.Lock()
 	if r.closed {
@@ -180,9 +183,10 @@ func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []
 	}
 	sc.refs++
 	sc.addSubscriber(sub)
+	sub.sc = sc
 	r.mu.Unlock()
 
-	unsubscribe = r.unsubscribeFunc(sc, sub)
+	unsubscribe = sub.unsubscribe
 	if !exists {
 		err = r.create(ctx, sc, opts)
 	} else {
@@ -235,33 +239,34 @@ func (r *Registry) create(ctx context.Context, sc *sharedConsumer, opts ConsumeO
 	return nil
 }
 
-func (r *Registry) unsubscribeFunc(sc *sharedConsumer, sub *subscriber) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			sub.gone.Store(true)
-			r.mu.Lock()
-			sc.removeSubscriber(sub)
-			sc.refs--
-			last := sc.refs == 0 && r.consumers[sc.key] == sc
-			if last {
-				delete(r.consumers, sc.key)
-			}
-			created := sc.consumer != nil
-			if last && created {
-				r.background.Add(1)
-			}
-			r.mu.Unlock()
-			// A consumer still being created is closed by create when it sees refs == 0.
-			if last && created {
-				// Closing may wait for the delivery goroutine, and unsubscribe may run on
-				// it, so the close happens on a goroutine of its own.
-				go func() {
-					defer r.background.Done()
-					r.closeConsumer(sc)
-				}()
-			}
-		})
+// unsubscribe is what Subscribe returns. The first call marks sub gone, so that no
+// delivery calls fn once any call has returned, and does the rest; later calls return at
+// once. (A sync.Once and a closure per subscriber were 64 bytes of heap each.)
+func (sub *subscriber) unsubscribe() {
+	if !sub.gone.CompareAndSwap(false, true) {
+		return
+	}
+	r, sc := sub.r, sub.sc
+	r.mu.Lock()
+	sc.removeSubscriber(sub)
+	sc.refs--
+	last := sc.refs == 0 && r.consumers[sc.key] == sc
+	if last {
+		delete(r.consumers, sc.key)
+	}
+	created := sc.consumer != nil
+	if last && created {
+		r.background.Add(1)
+	}
+	r.mu.Unlock()
+	// A consumer still being created is closed by create when it sees refs == 0.
+	if last && created {
+		// Closing may wait for the delivery goroutine, and unsubscribe may run on it, so
+		// the close happens on a goroutine of its own.
+		go func() {
+			defer r.background.Done()
+			r.closeConsumer(sc)
+		}()
 	}
 }
 
@@ -460,6 +465,13 @@ func normalizeSubjects(subjects []string) []string {
 // the parts unambiguously.
 func consumerKey(providerID string, subjects []string, opts ConsumeOptions) string {
 	var b strings.Builder
+	// One allocation of the key's size for the common key (a subject per user keeps one
+	// per subscriber), not the builder's doublings.
+	n := len(providerID)
+	for _, s := range subjects {
+		n += 1 + len(s)
+	}
+	b.Grow(n)
 	b.WriteString(providerID)
 	for _, s := range subjects {
 		b.WriteByte(0)
