@@ -136,9 +136,9 @@ func (s *groupSpec) resume() string {
 	return s.rare.resume
 }
 
-//
-// Fields are ordered to pack: a group per subscriber is the common case (a subject per
-// user), so its size counts. What only upstream groups need is in up.
+// group is the subscribers of one groupSpec and their trigger. Fields are ordered to
+// pack: a group per subscriber is the common case (a subject per user), so its size
+// counts. What only upstream groups need is in up.
 type group struct {
 	h     *hub
 	spec  groupSpec
@@ -208,7 +208,7 @@ func (h *hub) join(spec groupSpec, s *Stream) (*group, error) {
 			h.mu.Unlock()
 			g.start()
 			if g.err != nil {
-				s.SetOnClose(nil)
+				s.setGroup(nil)
 				h.remove(g)
 				return nil, g.err
 			}
@@ -219,7 +219,7 @@ func (h *hub) join(spec groupSpec, s *Stream) (*group, error) {
 		h.mu.Unlock()
 		<-g.ready.Done()
 		if g.err != nil {
-			s.SetOnClose(nil)
+			s.setGroup(nil)
 			g.removeMember(s)
 			return nil, g.err
 		}
@@ -331,20 +331,20 @@ func (g *group) resolveContext() *engine.Context {
 
 func (g *group) addMember(s *Stream) {
 	g.mu.Lock()
-	s.member = len(g.members)
+	s.member = int32(len(g.members))
 	g.members = append(g.members, s)
 	g.dirty = true
 	g.mu.Unlock()
-	s.SetOnClose(func() { g.h.leave(g, s) })
+	s.setGroup(g)
 }
 
 func (g *group) removeMember(s *Stream) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if i := s.member; i >= 0 && i < len(g.members) && g.members[i] == s {
+	if i := int(s.member); i >= 0 && i < len(g.members) && g.members[i] == s {
 		last := len(g.members) - 1
 		g.members[i] = g.members[last]
-		g.members[i].member = i
+		g.members[i].member = int32(i)
 		g.members[last] = nil
 		g.members = g.members[:last]
 		s.member = -1

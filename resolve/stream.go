@@ -69,7 +69,9 @@ type Stream struct {
 	// the message to the client's socket before it returns.
 	wakeNow func()
 	end     *End
-	closed  bool
+	// group is the hub's group the stream is a member of: Close leaves it. (A field, not
+	// a closure in onClose: 24 bytes per subscriber.)
+	group   *group
 	onClose func()
 	// hooks run after onClose when the stream is closed (e.g. a token-expiry timer).
 	hooks   []func()
@@ -77,7 +79,8 @@ type Stream struct {
 	// info is set only when a SubscriberEventHook is registered (see hooks.go).
 	info *subscriberInfo
 	// member is the stream's index in its group's members (guarded by the group's mu).
-	member int
+	member int32
+	closed bool
 	// trace makes the subscription's lifetime span on Close; nil while tracing is off.
 	trace *telemetry.SubscriptionTrace
 }
@@ -212,7 +215,15 @@ func (s *Stream) Dropped() uint64 {
 	return s.dropped
 }
 
-// SetOnClose registers the hub's unsubscribe callback; Close runs it once.
+// setGroup makes g the group Close leaves; nil: none.
+func (s *Stream) setGroup(g *group) {
+	s.mu.Lock()
+	s.group = g
+	s.mu.Unlock()
+}
+
+// SetOnClose registers a callback that Close runs once, before the OnClose functions
+// (for a transport's tests, which subscribe without a hub).
 func (s *Stream) SetOnClose(f func()) {
 	s.mu.Lock()
 	s.onClose = f
@@ -251,11 +262,14 @@ func (s *Stream) Close() {
 		return
 	}
 	s.closed = true
-	f, hooks := s.onClose, s.hooks
+	g, f, hooks := s.group, s.onClose, s.hooks
 	s.hooks = nil
 	s.clear()
 	end, dropped := s.end, s.dropped
 	s.mu.Unlock()
+	if g != nil {
+		g.h.leave(g, s)
+	}
 	if f != nil {
 		f()
 	}
