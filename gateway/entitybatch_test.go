@@ -221,3 +221,54 @@ func TestGateway_BurstToOneGroupWithEntitiesStaysInOrderAndShareRequests(t *test
 	}
 	t.Logf("%d requests for %d events", len(reqs), n)
 }
+
+// The entity loader's requests carry what the engine's fetch sends (the forwarded
+// Authorization header, JSON Accept and Content-Type, gzip and deflate accepted) exactly
+// once each, request after request of the same scope, over connections kept alive.
+func TestGateway_EntitiesRequestsOfOneScopeCarryTheirHeadersOnce(t *testing.T) {
+	var mu sync.Mutex
+	var seen []http.Header
+	g := startGateway(t, withEmployeesHandler(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte("_entities")) {
+				mu.Lock()
+				seen = append(seen, r.Header.Clone())
+				mu.Unlock()
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			next.ServeHTTP(w, r)
+		})
+	}), withYAML(`headers: { all: { request: [ { op: propagate, named: Authorization } ] } }`))
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id name } }`, "", "Authorization", "Bearer a")
+	t.Cleanup(c.close)
+	eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 && g.Registry().Consumers() == 1 })
+	roster := demo.Roster()
+	const n = 4
+	for i := range n {
+		// one at a time: each event is a request of its own on the same scope
+		if err := g.nc.Publish(g.subject("employeeUpdated.1"), fmt.Appendf(nil, `{"__typename":"Employee","id":%d}`, i+1)); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := c.next(t), fmt.Sprintf(`{"data":{"employeeUpdated":{"id":%d,"name":%q}}}`, i+1, roster[i].Name); got != want {
+			t.Fatalf("event %d: %s, want %s", i+1, got, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != n {
+		t.Fatalf("%d _entities requests for %d events sent one at a time", len(seen), n)
+	}
+	for i, h := range seen {
+		for name, want := range map[string]string{
+			"Authorization":   "Bearer a",
+			"Accept":          "application/json",
+			"Content-Type":    "application/json",
+			"Accept-Encoding": "gzip,deflate",
+		} {
+			if got := strings.Join(h.Values(name), ","); got != want {
+				t.Errorf("request %d: %s %q, want %q", i+1, name, got, want)
+			}
+		}
+	}
+}

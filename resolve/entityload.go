@@ -450,10 +450,12 @@ func (l *entityLoader) send(q *entityQueue, jobs []*entityJob) {
 	var err error
 	if t.client != nil {
 		// The data source's Load would compact the variables and drop undefined ones
-		// first: the loader's are compact and never undefined.
-		out, err = httpclient.Do(t.client, ctx, q.headers, input)
+		// first: the loader's are compact and never undefined. httpclient adds its own
+		// headers to the map it is given, and the forwarded headers are the group's:
+		// each request gets a copy.
+		out, err = httpclient.Do(t.client, ctx, q.headers.Clone(), input)
 	} else {
-		out, err = q.plan.source.Load(ctx, q.headers, input)
+		out, err = q.plan.source.Load(ctx, q.headers.Clone(), input)
 	}
 	cancel()
 	l.stats.EntityFetches.Add(uint64(len(jobs)))
