@@ -119,7 +119,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Events == nil {
 		return nil, errors.New("resolve: no event registry")
 	}
-	if opts.HTTPClient == nil {
+	// the entity loader's own HTTP/1.1 client (entitypost.go) stands in for the default
+	// client only: a client given here is used as it is
+	ownClient := opts.HTTPClient == nil
+	if ownClient {
 		opts.HTTPClient = defaultHTTPClient()
 	}
 	if opts.QueueSize <= 0 {
@@ -214,6 +217,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		// the same window as the HTTP batcher's: the loader takes the events it can
 		// resolve itself, the batcher the fetches of the general resolver
 		entityWindow: entityWindow(opts.EntityBatchWindow),
+		entityPost:   ownClient,
 		subgraphClient: func(subgraph string) *http.Client {
 			return subgraphClient(opts.HTTPClient, subgraph, opts.Metrics)
 		},

@@ -14,6 +14,7 @@ import (
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 
 	"github.com/edgate/edgate/eventsource"
+	"github.com/edgate/edgate/internal/h1post"
 	"github.com/edgate/edgate/internal/telemetry"
 )
 
@@ -51,6 +52,8 @@ type entityTarget struct {
 	// client is the subgraph's HTTP client, as the engine's data source has it (metrics,
 	// pool), without the HTTP-level batcher of entitybatch.go.
 	client *http.Client
+	// post is the loader's own HTTP/1.1 path for the request (entitypost.go); nil: client.
+	post *entityPost
 }
 
 // entityPlan is a subscription plan's single `_entities` fetch.
@@ -298,6 +301,9 @@ type entityLoader struct {
 	ctx context.Context
 	// client returns a subgraph's HTTP client; nil: requests go through the data source.
 	client  func(subgraph string) *http.Client
+	metrics *telemetry.Metrics
+	// netHTTP keeps every request on client (tests compare both paths).
+	netHTTP bool
 	window  time.Duration
 	timeout time.Duration
 	stats   *Stats
@@ -305,12 +311,14 @@ type entityLoader struct {
 	mu      sync.Mutex
 	queues  map[entityKey]*entityQueue
 	targets map[string]*entityTarget
+	// posts are the HTTP/1.1 clients of entityPost, one per subgraph URL.
+	posts   map[string]*h1post.Client
 	stopped bool
 	wg      sync.WaitGroup // requests being made and answers being handed out
 }
 
-func newEntityLoader(ctx context.Context, window, timeout time.Duration, stats *Stats, client func(string) *http.Client) *entityLoader {
-	return &entityLoader{ctx: ctx, client: client, window: window, timeout: timeout, stats: stats, queues: make(map[entityKey]*entityQueue), targets: make(map[string]*entityTarget)}
+func newEntityLoader(ctx context.Context, window, timeout time.Duration, stats *Stats, client func(string) *http.Client, metrics *telemetry.Metrics) *entityLoader {
+	return &entityLoader{ctx: ctx, client: client, metrics: metrics, window: window, timeout: timeout, stats: stats, queues: make(map[entityKey]*entityQueue), targets: make(map[string]*entityTarget), posts: make(map[string]*h1post.Client)}
 }
 
 // maxEntityTargets bounds the interned targets (distinct `_entities` queries); past it a
@@ -326,6 +334,9 @@ func (l *entityLoader) intern(key string, t *entityTarget) *entityTarget {
 	}
 	if l.client != nil {
 		t.client = l.client(t.subgraph)
+		if !l.netHTTP && !l.stopped {
+			t.post = l.newEntityPost(t)
+		}
 	}
 	if len(l.targets) < maxEntityTargets {
 		l.targets[key] = t
@@ -432,6 +443,23 @@ func (l *entityLoader) fire(q *entityQueue) {
 func (l *entityLoader) send(q *entityQueue, jobs []*entityJob) {
 	defer l.wg.Done()
 	t := q.plan.target
+	var out []byte
+	var err error
+	if t.post != nil && !telemetry.TracingOn() {
+		// spans need the RoundTripper of t.client
+		out, err = l.post(t, q.headers, jobs)
+	} else {
+		out, err = l.fetch(q, jobs)
+	}
+	l.stats.EntityFetches.Add(uint64(len(jobs)))
+	l.stats.EntityRequests.Add(1)
+	l.answer(q, jobs, out, err)
+}
+
+// fetch makes the request of jobs through the subgraph's net/http client, or the data
+// source when the loader has none.
+func (l *entityLoader) fetch(q *entityQueue, jobs []*entityJob) ([]byte, error) {
+	t := q.plan.target
 	n := len(t.header) + len(t.footer)
 	for _, j := range jobs {
 		n += len(j.rep) + 1
@@ -446,21 +474,20 @@ func (l *entityLoader) send(q *entityQueue, jobs []*entityJob) {
 	}
 	input = append(input, t.footer...)
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
-	var out []byte
-	var err error
+	defer cancel()
 	if t.client != nil {
 		// The data source's Load would compact the variables and drop undefined ones
 		// first: the loader's are compact and never undefined. httpclient adds its own
 		// headers to the map it is given, and the forwarded headers are the group's:
 		// each request gets a copy.
-		out, err = httpclient.Do(t.client, ctx, q.headers.Clone(), input)
-	} else {
-		out, err = q.plan.source.Load(ctx, q.headers.Clone(), input)
+		return httpclient.Do(t.client, ctx, q.headers.Clone(), input)
 	}
-	cancel()
-	l.stats.EntityFetches.Add(uint64(len(jobs)))
-	l.stats.EntityRequests.Add(1)
+	return q.plan.source.Load(ctx, q.headers.Clone(), input)
+}
 
+// answer hands each job its entity from out (or to the general resolver), lets q send
+// again, and delivers the rounds whose last entity this was.
+func (l *entityLoader) answer(q *entityQueue, jobs []*entityJob, out []byte, err error) {
 	l.mu.Lock()
 	q.inflight--
 	var next []*entityJob
@@ -526,8 +553,13 @@ func (l *entityLoader) stop() {
 		}
 	}
 	l.queues = make(map[entityKey]*entityQueue)
+	posts := l.posts
+	l.posts = nil
 	l.mu.Unlock()
 	l.wg.Wait()
+	for _, c := range posts {
+		c.Close()
+	}
 }
 
 // entityRound resolves the events of batch, taken from the inbox, through the loader.

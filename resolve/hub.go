@@ -51,10 +51,13 @@ type hubOptions struct {
 	// events are dropped for that group and its members are told (default 65536).
 	inboxSize    int
 	fetchTimeout time.Duration
-	log          zerolog.Logger
-	stats        *Stats
-	metrics      *telemetry.Metrics
-	upstream     *upstreamConfig // subscriptions served by subgraphs (upstream.go)
+	// entityPost lets the entity loader make its requests with h1post (entitypost.go)
+	// instead of subgraphClient's.
+	entityPost bool
+	log        zerolog.Logger
+	stats      *Stats
+	metrics    *telemetry.Metrics
+	upstream   *upstreamConfig // subscriptions served by subgraphs (upstream.go)
 	// entityWindow is the entity loader's window (entityload.go); negative: no loader.
 	entityWindow time.Duration
 	// subgraphClient returns a subgraph's HTTP client for the entity loader.
@@ -96,7 +99,8 @@ func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscrib
 	h.eventCtx = withEntityBatching(ctx)
 	h.workers = newWorkers(ctx, workerLinger)
 	if opts.entityWindow >= 0 {
-		h.entities = newEntityLoader(ctx, opts.entityWindow, opts.fetchTimeout, opts.stats, opts.subgraphClient)
+		h.entities = newEntityLoader(ctx, opts.entityWindow, opts.fetchTimeout, opts.stats, opts.subgraphClient, opts.metrics)
+		h.entities.netHTTP = !opts.entityPost
 	}
 	return h
 }

@@ -151,6 +151,20 @@ func (m *Metrics) Subgraph(subgraph string, rt http.RoundTripper) http.RoundTrip
 	return &timedTransport{rt: rt, m: m, subgraph: subgraph}
 }
 
+// ObserveSubgraph records one request to subgraph made without an http.RoundTripper (the
+// entity loader's own HTTP/1.1 client), as Subgraph's wrapper would: its duration and the
+// response's status code, or "error" when err is set.
+func (m *Metrics) ObserveSubgraph(ctx context.Context, subgraph string, status int, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	label := "error"
+	if err == nil {
+		label = strconv.Itoa(status)
+	}
+	observe(ctx, m.subgraphFetch.WithLabelValues(subgraph, label), d)
+}
+
 type timedTransport struct {
 	rt       http.RoundTripper
 	m        *Metrics
