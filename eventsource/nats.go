@@ -100,6 +100,8 @@ type NATS struct {
 	nc             *nats.Conn
 	js             jetstream.JetStream
 	requestTimeout time.Duration
+	// confirm makes sure the server has new core subscriptions (see confirmer).
+	confirm *confirmer
 	instanceID     string
 	inactive       time.Duration
 	stats          providerCounters
@@ -263,6 +265,7 @@ func NewNATS(ctx context.Context, opts NATSOptions) (*NATS, error) {
 		return nil, fmt.Errorf("nats provider %q jetstream: %w", opts.ID, err)
 	}
 	n.nc, n.js = nc, js
+	n.confirm = &confirmer{flush: nc.FlushWithContext, timeout: n.requestTimeout}
 	n.routes = startRoutes(opts.QueueSize)
 	return n, nil
 }
@@ -415,10 +418,7 @@ func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func([]Eve
 	// after Consume returns is received. During an outage the subscriptions are sent on
 	// reconnect instead.
 	if n.nc.IsConnected() {
-		fctx, cancel := context.WithTimeout(ctx, n.requestTimeout)
-		err := n.nc.FlushWithContext(fctx)
-		cancel()
-		if err != nil {
+		if err := n.confirm.confirm(ctx); err != nil {
 			n.log.Debug().Err(err).Strs("subjects", subjects).Msg("nats flush after subscribe")
 		}
 	}
