@@ -398,8 +398,7 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 		spec.rare = &groupRare{initial: initial, resume: resume}
 	}
 
-	s := NewStream(e.opts.QueueSize, e.opts.SlowPolicy, opts.Wake)
-	s.wakeNow = opts.WakeNow
+	s := NewStreamFor(e.opts.QueueSize, e.opts.SlowPolicy, opts)
 	if e.hooks != nil && len(e.hooks.subscriber) > 0 {
 		info := &subscriberInfo{header: op.Request.Header}
 		if t, isEvent := sp.Response.Trigger.Source.(*eventTrigger); isEvent {

@@ -100,6 +100,9 @@ type Operation struct {
 
 // SubscribeOptions are a transport's settings for one subscription.
 type SubscribeOptions struct {
+	// Waker is woken whenever the stream has something to pull (see Waker); when it is
+	// nil, Wake and WakeNow are.
+	Waker Waker
 	// Wake is called whenever the stream has something to pull (see NewStream).
 	Wake func()
 	// WakeNow, optional, is called instead of Wake when the hub delivers an event on the

@@ -64,11 +64,10 @@ type Stream struct {
 	n      int
 	limit  int
 	policy SlowPolicy
-	wake   func()
-	// wakeNow, when set, is called instead of wake by PushNow: the transport may write
-	// the message to the client's socket before it returns.
-	wakeNow func()
-	end     *End
+	// waker is woken when the stream has something to pull; PushNow calls its WakeNow
+	// instead, which may write the message to the client's socket before it returns.
+	waker Waker
+	end   *End
 	// group is the hub's group the stream is a member of: Close leaves it. (A field, not
 	// a closure in onClose: 24 bytes per subscriber.)
 	group   *group
@@ -85,18 +84,58 @@ type Stream struct {
 	trace *telemetry.SubscriptionTrace
 }
 
-// NewStream returns a stream of the given capacity. wake is called, without locks held and
-// never blocking the caller for long, whenever the stream goes from empty to non-empty or
-// ends; it must not call back into the stream.
-func NewStream(capacity int, policy SlowPolicy, wake func()) *Stream {
-	if capacity <= 0 {
-		capacity = DefaultQueueSize
+// Waker is what a Stream wakes, without locks held and never blocking the caller for
+// long: Wake whenever the stream goes from empty to non-empty or ends, WakeNow instead
+// when PushNow made it non-empty (the transport may write the message to the socket
+// before it returns; one that cannot do what Wake does). Neither may call back into the
+// stream. A transport whose subscriber implements it passes the subscriber itself
+// (SubscribeOptions.Waker): two method values were 32 bytes per subscription.
+type Waker interface {
+	Wake()
+	WakeNow()
+}
+
+// wakeFuncs is the Waker of a stream made with functions (NewStream, SubscribeOptions.Wake).
+type wakeFuncs struct{ wake, now func() }
+
+func (w *wakeFuncs) Wake() { w.wake() }
+
+func (w *wakeFuncs) WakeNow() {
+	if w.now != nil {
+		w.now()
+		return
 	}
+	w.wake()
+}
+
+// NewStream returns a stream of the given capacity that calls wake as a Waker's Wake and
+// WakeNow.
+func NewStream(capacity int, policy SlowPolicy, wake func()) *Stream {
 	if wake == nil {
 		wake = func() {}
 	}
+	return newStream(capacity, policy, &wakeFuncs{wake: wake})
+}
+
+// NewStreamFor returns the stream Subscribe makes for opts: woken through opts.Waker,
+// or else opts.Wake and opts.WakeNow.
+func NewStreamFor(capacity int, policy SlowPolicy, opts SubscribeOptions) *Stream {
+	if opts.Waker != nil {
+		return newStream(capacity, policy, opts.Waker)
+	}
+	wake := opts.Wake
+	if wake == nil {
+		wake = func() {}
+	}
+	return newStream(capacity, policy, &wakeFuncs{wake: wake, now: opts.WakeNow})
+}
+
+func newStream(capacity int, policy SlowPolicy, w Waker) *Stream {
+	if capacity <= 0 {
+		capacity = DefaultQueueSize
+	}
 	// The ring is allocated by the first message: an idle subscriber keeps none.
-	return &Stream{limit: capacity, policy: policy, wake: wake, member: -1}
+	return &Stream{limit: capacity, policy: policy, waker: w, member: -1}
 }
 
 // Push enqueues m. It returns false when the message was not queued (stream ended, or it
@@ -105,13 +144,10 @@ func NewStream(capacity int, policy SlowPolicy, wake func()) *Stream {
 func (s *Stream) Push(m Message) (queued bool, dropped bool) { return s.push(m, false) }
 
 // PushNow is Push for a caller that can afford to write: the hub delivering a lone
-// subscriber's event on the broker's goroutine. A stream that was empty calls wakeNow,
+// subscriber's event on the broker's goroutine. A stream that was empty calls WakeNow,
 // which may write the message to the socket at once instead of handing it to a writer
 // goroutine (one goroutine wake-up less per event).
 func (s *Stream) PushNow(m Message) (queued bool, dropped bool) { return s.push(m, true) }
-
-// SetWakeNow sets what PushNow calls instead of wake; set it before the first push.
-func (s *Stream) SetWakeNow(f func()) { s.wakeNow = f }
 
 func (s *Stream) push(m Message, now bool) (queued bool, dropped bool) {
 	s.mu.Lock()
@@ -131,17 +167,17 @@ func (s *Stream) push(m Message, now bool) (queued bool, dropped bool) {
 		s.clear()
 		s.end = &End{Code: EndSlowConsumer, Reason: "subscriber did not keep up: its queue of undelivered messages was full"}
 		s.mu.Unlock()
-		s.wake()
+		s.waker.Wake()
 		return false, true
 	}
 	wasEmpty := s.n == 0
 	s.pushBack(m)
 	s.mu.Unlock()
 	if wasEmpty {
-		if now && s.wakeNow != nil {
-			s.wakeNow()
+		if now {
+			s.waker.WakeNow()
 		} else {
-			s.wake()
+			s.waker.Wake()
 		}
 	}
 	return true, false
@@ -160,7 +196,7 @@ func (s *Stream) PushFinal(m *Message, end End) {
 	}
 	s.end = &end
 	s.mu.Unlock()
-	s.wake()
+	s.waker.Wake()
 }
 
 // Finish ends the stream after the queued messages.
@@ -359,7 +395,7 @@ func (s *Stream) prepend(msgs []Message) {
 		s.limit = s.n // a snapshot bigger than the queue still goes out whole
 	}
 	s.mu.Unlock()
-	s.wake()
+	s.waker.Wake()
 }
 
 // ObserveDelivered records the delivery latency of msgs, whose frames a transport is about

@@ -64,7 +64,7 @@ func (f *fakeExecutor) Subscribe(ctx context.Context, op *resolve.Operation, opt
 		return nil, resolve.NewRequestError(`argument "id" renders "*", which would change the subject`)
 	}
 	s := &fakeSub{opts: opts, op: op, closed: make(chan struct{})}
-	s.stream = resolve.NewStream(f.queueSize, resolve.Disconnect, opts.Wake)
+	s.stream = resolve.NewStreamFor(f.queueSize, resolve.Disconnect, opts)
 	s.stream.SetOnClose(func() { close(s.closed) })
 	f.subs <- s
 	return s.stream, nil

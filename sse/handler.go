@@ -221,7 +221,7 @@ func (h *Handler) Shutdown(ctx context.Context, opts ShutdownOptions) {
 	h.mu.Unlock()
 	drain.Spread(ctx, len(open), opts.Window, func(i int) {
 		open[i].shutdown.Store(true)
-		open[i].wakeUp()
+		open[i].Wake()
 	})
 	h.served.Wait()
 	h.poolOnce.Do(func() {}) // no pool starts after this

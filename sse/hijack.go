@@ -106,7 +106,7 @@ func (h *Handler) openServed(w http.ResponseWriter, r *http.Request, op *resolve
 	}
 	sw := h.startStream(w, r, format, closeDelimited, true)
 	// The request context ends when the handler returns, long before the stream does.
-	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Wake: sub.wakeUp, WakeNow: sub.wakeNow, LastEventID: lastEventID(r)})
+	stream, err := h.exec.Subscribe(context.WithoutCancel(r.Context()), op, resolve.SubscribeOptions{Waker: sub, LastEventID: lastEventID(r)})
 	if err != nil {
 		sw.buf.fatal(h.operationErrors(err, r))
 		sw.buf.complete()

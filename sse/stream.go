@@ -41,8 +41,9 @@ type subscriber struct {
 	ended   bool
 }
 
-// wakeUp never blocks: the hub calls it from its delivery path.
-func (s *subscriber) wakeUp() {
+// Wake implements resolve.Waker. It never blocks: the hub calls it from its delivery
+// path.
+func (s *subscriber) Wake() {
 	if w, ok := s.waker.Load().(netwriter.Waker); ok {
 		w.Wake()
 		return
@@ -56,14 +57,15 @@ func (s *subscriber) wakeUp() {
 	}
 }
 
-// wakeNow is wakeUp for the hub's delivery on the broker's goroutine to a lone
-// subscriber: a hijacked connection's shard may write the event before it returns.
-func (s *subscriber) wakeNow() {
+// WakeNow implements resolve.Waker: Wake for the hub's delivery on the broker's goroutine
+// to a lone subscriber; a hijacked connection's shard may write the event before it
+// returns.
+func (s *subscriber) WakeNow() {
 	if w, ok := s.waker.Load().(interface{ WakeNow() }); ok {
 		w.WakeNow()
 		return
 	}
-	s.wakeUp()
+	s.Wake()
 }
 
 // attach makes w the one to wake, and wakes it once for whatever arrived before.
@@ -85,7 +87,7 @@ func (s *subscriber) Next(dst []byte, room int, now time.Duration) ([]byte, bool
 	scratch := msgsPool.Get().(*[]resolve.Message)
 	msgs, end, more := s.stream.PullUpTo((*scratch)[:0], room)
 	if more {
-		s.wakeUp() // the rest on the next visit
+		s.Wake() // the rest on the next visit
 	}
 	for i := range msgs {
 		fb.next(msgs[i].ID, msgs[i].Payload)
@@ -286,7 +288,7 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, op *
 
 	ctx := r.Context()
 	sw := h.startStream(w, r, format, false, true)
-	stream, err := h.exec.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: sub.wakeUp, WakeNow: sub.wakeNow, LastEventID: lastEventID(r)})
+	stream, err := h.exec.Subscribe(ctx, op, resolve.SubscribeOptions{Waker: sub, LastEventID: lastEventID(r)})
 	if err != nil {
 		sw.buf.fatal(h.operationErrors(err, r))
 		sw.buf.complete()

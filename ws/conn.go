@@ -80,6 +80,7 @@ type conn struct {
 // while it executes.
 type subscription struct {
 	id     string
+	c      *conn // the connection: the stream wakes it (Wake, WakeNow)
 	stream *resolve.Stream
 	cancel context.CancelFunc
 	dirty  bool // listed in conn.dirty, or woken before its stream was attached
@@ -405,7 +406,7 @@ func (c *conn) startOperation(id string, req *resolve.Request, replace bool) sta
 	req.Header = c.header
 	req.InitPayload = c.initPayload
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &subscription{id: id, cancel: cancel}
+	s := &subscription{id: id, c: c, cancel: cancel}
 	c.subs = append(c.subs, s)
 	// Queued under conn.mu while ready, so Shutdown, which waits after every connection is
 	// closed, never races the starter's goroutines.Add.
@@ -435,7 +436,7 @@ func (c *conn) run(ctx context.Context, s *subscription, req *resolve.Request) {
 	}
 	if op.Kind == resolve.Subscription {
 		lastEventID, positions := resumeFrom(req.Extensions)
-		st, err := c.h.opts.Executor.Subscribe(ctx, op, resolve.SubscribeOptions{Wake: func() { c.wake(s, false) }, WakeNow: func() { c.wake(s, true) }, LastEventID: lastEventID})
+		st, err := c.h.opts.Executor.Subscribe(ctx, op, resolve.SubscribeOptions{Waker: s, LastEventID: lastEventID})
 		// The operation's span covers the start; the subscription's own span
 		// (graphql.subscription, its child) covers its life.
 		telemetry.End(span, err)
@@ -535,6 +536,13 @@ func (c *conn) stopOperation(id string) {
 	c.mu.Unlock()
 	c.h.release(st)
 }
+
+// Wake implements resolve.Waker for s's stream (a method, not two closures per
+// subscription).
+func (s *subscription) Wake() { s.c.wake(s, false) }
+
+// WakeNow implements resolve.Waker.
+func (s *subscription) WakeNow() { s.c.wake(s, true) }
 
 // wake is a stream's Wake (and, with now, its WakeNow): it lists s for the writer.
 func (c *conn) wake(s *subscription, now bool) {

@@ -70,7 +70,7 @@ func (f *fakeExecutor) Execute(_ context.Context, op *resolve.Operation, w io.Wr
 }
 
 func (f *fakeExecutor) Subscribe(_ context.Context, op *resolve.Operation, opts resolve.SubscribeOptions) (*resolve.Stream, error) {
-	st := resolve.NewStream(f.queueSize, resolve.Disconnect, opts.Wake)
+	st := resolve.NewStreamFor(f.queueSize, resolve.Disconnect, opts)
 	fs := &fakeSub{req: op.Request, stream: st, closed: make(chan struct{})}
 	st.SetOnClose(func() { close(fs.closed) })
 	f.subscribed <- fs
