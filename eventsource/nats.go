@@ -101,10 +101,10 @@ type NATS struct {
 	js             jetstream.JetStream
 	requestTimeout time.Duration
 	// confirm makes sure the server has new core subscriptions (see confirmer).
-	confirm *confirmer
-	instanceID     string
-	inactive       time.Duration
-	stats          providerCounters
+	confirm    *confirmer
+	instanceID string
+	inactive   time.Duration
+	stats      providerCounters
 
 	mu        sync.Mutex
 	consumers map[Consumer]struct{}
