@@ -114,6 +114,12 @@ func (s *subscriber) Next(dst []byte, room int, now time.Duration) ([]byte, bool
 	return fb.buf, s.ended
 }
 
+// Fill implements netwriter.Owner, so that a hijacked connection's pool serves the
+// subscriber without an adapter: it is Next.
+func (s *subscriber) Fill(dst []byte, room int, now time.Duration) ([]byte, bool) {
+	return s.Next(dst, room, now)
+}
+
 // Tick implements netwriter.Body: a heartbeat after HeartbeatInterval of silence.
 func (s *subscriber) Tick(dst []byte, now time.Duration) []byte {
 	if s.ended || s.h.heartbeat < 0 || now-s.lastOut < s.h.heartbeat {
