@@ -247,3 +247,29 @@ func TestTakeFD_OutlivesTheClosedConnAndRefusesWrappers(t *testing.T) {
 		t.Fatalf("client read %d bytes, %v after the descriptor closed; want EOF", n, err)
 	}
 }
+
+func TestPoller_ReusedSlotIgnoresTheRemovedRegistrationsKey(t *testing.T) {
+	p := newPoller(t)
+	server1, _ := tcpPair(t)
+	server2, client2 := tcpPair(t)
+	ev1, ev2 := make(events, 16), make(events, 16)
+	k1, err := p.Add(rawConn(t, server1), netpoll.Readable, false, ev1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Remove(rawConn(t, server1), k1)
+	k2, err := p.Add(rawConn(t, server2), netpoll.Readable, false, ev2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Remove(rawConn(t, server2), k2)
+	if k1 == k2 {
+		t.Fatalf("a reused slot got the removed registration's key %d", k1)
+	}
+	p.Remove(rawConn(t, server1), k1) // stale: must not end k2
+	if p.Len() != 1 {
+		t.Fatalf("%d registrations, want 1", p.Len())
+	}
+	client2.Write([]byte("x"))
+	ev2.want(t, netpoll.Readable)
+}
