@@ -151,7 +151,7 @@ func (h *hub) revalidate(next *Engine) (kept, ended int) {
 			kept += len(members)
 			continue
 		}
-		op, err := next.Prepare(context.Background(), g.spec.req)
+		op, err := next.Prepare(context.Background(), g.spec.req.request())
 		if err == nil && op.Kind == Subscription {
 			kept += len(members)
 			continue
