@@ -172,6 +172,16 @@ func (r *natsRoutes) subscribe(nc *nats.Conn, subject string, c *natsConsumer) (
 	return sub, err
 }
 
+// consumers appends the consumers of the routed subscriptions to dst.
+func (r *natsRoutes) consumers(dst []Consumer) []Consumer {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, c := range r.subs {
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 func (r *natsRoutes) forget(sub *nats.Subscription) {
 	r.mu.Lock()
 	delete(r.subs, sub)
@@ -336,9 +346,19 @@ func (n *NATS) Consume(ctx context.Context, subjects []string, opts ConsumeOptio
 		_ = c.Close()
 		return nil, errors.New("nats consume: provider closed")
 	}
-	n.consumers[c] = struct{}{}
+	if !routed(c) {
+		n.consumers[c] = struct{}{}
+	}
 	n.mu.Unlock()
 	return c, nil
+}
+
+// routed reports whether c is a single-subject core consumer: the routes' table holds
+// it from before Consume checks closed until it is closed, so Close finds it there and
+// consumers need not (an entry per subscriber on a subject of its own, ≈ 44 bytes).
+func routed(c Consumer) bool {
+	nc, ok := c.(*natsConsumer)
+	return ok && nc.routes != nil
 }
 
 func (n *NATS) forget(c Consumer) {
@@ -515,7 +535,9 @@ func (c *natsConsumer) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
 		c.release()
-		c.n.forget(c)
+		if c.routes == nil {
+			c.n.forget(c)
+		}
 	})
 	return nil
 }
@@ -599,6 +621,8 @@ func (n *NATS) Close() error {
 		consumers = append(consumers, c)
 	}
 	n.mu.Unlock()
+	// After closed is set: a routed consumer that Consume returned is in the table by now.
+	consumers = n.routes.consumers(consumers)
 	for _, c := range consumers {
 		_ = c.Close()
 	}

@@ -121,3 +121,32 @@ func natsURLBench(b *testing.B) string {
 	b.Cleanup(e.Shutdown)
 	return e.ClientURL()
 }
+
+// Close ends every consumer, the single-subject ones kept only in the routes' table as
+// well as those with several subjects.
+func TestNATS_CloseClosesEveryConsumer(t *testing.T) {
+	n, err := NewNATS(context.Background(), NATSOptions{URL: natsURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := uniquePrefix()
+	var consumers []Consumer
+	for _, subjects := range [][]string{{prefix + ".a"}, {prefix + ".b"}, {prefix + ".c", prefix + ".d"}} {
+		c, err := n.Consume(context.Background(), subjects, ConsumeOptions{}, func([]Event) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		consumers = append(consumers, c)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range consumers {
+		if !c.(*natsConsumer).closed.Load() {
+			t.Errorf("consumer %d is open after the provider closed", i)
+		}
+	}
+	if _, err := n.Consume(context.Background(), []string{prefix + ".e"}, ConsumeOptions{}, func([]Event) {}); err == nil {
+		t.Error("Consume succeeded on a closed provider")
+	}
+}
