@@ -272,3 +272,49 @@ func TestGateway_EntitiesRequestsOfOneScopeCarryTheirHeadersOnce(t *testing.T) {
 		}
 	}
 }
+
+// The same for events the general resolver settles (two fetches: the employee's name and
+// role, then its title from the products subgraph, which @requires the role): every
+// request of a long-lived group gets the forwarded headers as configured, not the
+// headers the HTTP client added to the previous request on top of them.
+func TestGateway_GeneralResolverRequestsOfOneGroupCarryTheirHeadersOnce(t *testing.T) {
+	var mu sync.Mutex
+	var seen []http.Header
+	g := startGateway(t, withEmployeesHandler(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Header.Clone())
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	}), withYAML(`headers: { all: { request: [ { op: propagate, named: Authorization } ] } }`))
+	c := subscribeSSE(t, g.URL(), `subscription { employeeUpdated(id: 1) { id name title } }`, "", "Authorization", "Bearer a")
+	t.Cleanup(c.close)
+	eventually(t, "subscription", func() bool { return g.stats.Subscribers.Load() == 1 && g.Registry().Consumers() == 1 })
+	const n = 3
+	for i := range n {
+		if err := g.nc.Publish(g.subject("employeeUpdated.1"), fmt.Appendf(nil, `{"__typename":"Employee","id":%d}`, i+1)); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.next(t); !strings.Contains(got, `"title":`) || strings.Contains(got, `"errors"`) {
+			t.Fatalf("event %d: %s", i+1, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < n {
+		t.Fatalf("%d employees requests for %d events", len(seen), n)
+	}
+	for i, h := range seen {
+		for name, want := range map[string]string{
+			"Authorization":   "Bearer a",
+			"Accept":          "application/json",
+			"Content-Type":    "application/json",
+			"Accept-Encoding": "gzip,deflate",
+		} {
+			if got := strings.Join(h.Values(name), ","); got != want {
+				t.Errorf("request %d: %s %q, want %q", i+1, name, got, want)
+			}
+		}
+	}
+}

@@ -145,11 +145,15 @@ func hashHeader(h http.Header) uint64 {
 	return d.Sum64()
 }
 
+// HeadersForSubgraph returns a copy of the headers forwarded to subgraphName: the
+// engine's HTTP client makes the map it gets its request's header and adds Accept,
+// Content-Type and Accept-Encoding to it, so a shared map would grow by those on every
+// request of a long-lived group (and two fetches of one request would write it at once).
 func (f *forwardedHeaders) HeadersForSubgraph(subgraphName string) (http.Header, uint64) {
 	if f == nil || !f.hasRules {
 		return nil, 0
 	}
-	return f.perGraph[subgraphName], f.hashes[subgraphName]
+	return f.perGraph[subgraphName].Clone(), f.hashes[subgraphName]
 }
 
 func (f *forwardedHeaders) HashAll() uint64 {
