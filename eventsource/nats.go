@@ -369,9 +369,11 @@ func (n *NATS) forget(c Consumer) {
 
 // natsConsumer is a set of core subscriptions delivering to one fn in order.
 type natsConsumer struct {
-	n      *NATS
-	fn     func([]Event)
-	subs   []*nats.Subscription
+	n  *NATS
+	fn func([]Event)
+	// sub is a single-subject consumer's subscription; a consumer of several subjects
+	// keeps them in merge.subs.
+	sub    *nats.Subscription
 	closed atomic.Bool
 	once   sync.Once
 	// merge orders the messages of several subjects (nil with one); routes delivers a
@@ -385,6 +387,7 @@ type natsConsumer struct {
 // every message into msgs in the order it read them from the socket; forward moves them
 // into queue, whose goroutine calls fn.
 type natsMerge struct {
+	subs    []*nats.Subscription
 	msgs    chan *nats.Msg
 	queue   *deliveryQueue
 	stop    chan struct{}
@@ -426,8 +429,12 @@ func (n *NATS) consumeCore(ctx context.Context, subjects []string, fn func([]Eve
 			c.routes = n.routes
 			sub, err = c.routes.subscribe(n.nc, subject, c)
 		}
-		if sub != nil {
-			c.subs = append(c.subs, sub)
+		switch {
+		case sub == nil:
+		case c.merge != nil:
+			c.merge.subs = append(c.merge.subs, sub)
+		default:
+			c.sub = sub
 		}
 		if err != nil {
 			c.release()
@@ -543,14 +550,17 @@ func (c *natsConsumer) Close() error {
 }
 
 func (c *natsConsumer) release() {
-	for _, sub := range c.subs {
+	if c.sub != nil {
 		// Fails only when the connection is already closed, which removed it anyway.
-		_ = sub.Unsubscribe()
+		_ = c.sub.Unsubscribe()
 		if c.routes != nil {
-			c.routes.forget(sub)
+			c.routes.forget(c.sub)
 		}
 	}
 	if mg := c.merge; mg != nil {
+		for _, sub := range mg.subs {
+			_ = sub.Unsubscribe()
+		}
 		close(mg.stop)
 		<-mg.stopped
 		mg.queue.close()
