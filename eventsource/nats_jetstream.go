@@ -175,13 +175,20 @@ func (c *jetStreamConsumer) start(ctx context.Context) error {
 		cfg.FilterSubjects = c.subjects
 	}
 	cons, err := c.n.js.Consumer(ctx, c.stream, c.name)
-	switch {
-	case err == nil:
-		// Keep its position; the update only applies a changed filter or threshold.
+	if err == nil {
+		// Keep its position; the update only applies a changed filter or threshold. An
+		// update, not a create-or-update: if the server lost the consumer since the lookup
+		// (deleted, expired), creating it again with its old policy would replay the
+		// stream from the start; it is re-created after the last event below instead.
 		prev := cons.CachedInfo().Config
-		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = prev.DeliverPolicy, prev.OptStartSeq, prev.OptStartTime
-		cons, err = c.n.js.CreateOrUpdateConsumer(ctx, c.stream, cfg)
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		upd := cfg
+		upd.DeliverPolicy, upd.OptStartSeq, upd.OptStartTime = prev.DeliverPolicy, prev.OptStartSeq, prev.OptStartTime
+		cons, err = c.n.js.UpdateConsumer(ctx, c.stream, upd)
+		if errors.Is(err, jetstream.ErrConsumerDoesNotExist) {
+			err = jetstream.ErrConsumerNotFound
+		}
+	}
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		if seq := c.lastSeq.Load(); seq > 0 {
 			// Re-created after the server lost it: go on after the last event we had
 			// instead of replaying the stream.
