@@ -456,23 +456,29 @@ func (l *entityLoader) send(q *entityQueue, jobs []*entityJob) {
 	l.answer(q, jobs, out, err)
 }
 
+// joinRepresentations is the request of jobs: their representations, comma-separated,
+// between the request's text before and after the representations list.
+func joinRepresentations(before, after []byte, jobs []*entityJob) []byte {
+	n := len(before) + len(after)
+	for _, j := range jobs {
+		n += len(j.rep) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, before...)
+	for i, j := range jobs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, j.rep...)
+	}
+	return append(out, after...)
+}
+
 // fetch makes the request of jobs through the subgraph's net/http client, or the data
 // source when the loader has none.
 func (l *entityLoader) fetch(q *entityQueue, jobs []*entityJob) ([]byte, error) {
 	t := q.plan.target
-	n := len(t.header) + len(t.footer)
-	for _, j := range jobs {
-		n += len(j.rep) + 1
-	}
-	input := make([]byte, 0, n)
-	input = append(input, t.header...)
-	for i, j := range jobs {
-		if i > 0 {
-			input = append(input, ',')
-		}
-		input = append(input, j.rep...)
-	}
-	input = append(input, t.footer...)
+	input := joinRepresentations(t.header, t.footer, jobs)
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 	defer cancel()
 	if t.client != nil {

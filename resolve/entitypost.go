@@ -115,19 +115,7 @@ func (l *entityLoader) newEntityPost(t *entityTarget) *entityPost {
 // post makes the request of jobs through t's entityPost and returns the answer's body.
 func (l *entityLoader) post(t *entityTarget, forwarded http.Header, jobs []*entityJob) ([]byte, error) {
 	p := t.post
-	n := len(p.prefix) + len(p.suffix)
-	for _, j := range jobs {
-		n += len(j.rep) + 1
-	}
-	body := make([]byte, 0, n)
-	body = append(body, p.prefix...)
-	for i, j := range jobs {
-		if i > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, j.rep...)
-	}
-	body = append(body, p.suffix...)
+	body := joinRepresentations(p.prefix, p.suffix, jobs)
 	header := p.header
 	if len(forwarded) > 0 {
 		// as httpclient: the forwarded headers, then the request's own added
