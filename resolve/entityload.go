@@ -593,7 +593,7 @@ func (g *group) entityRound(batch []eventsource.Event, buf *bytes.Buffer, inline
 	}
 	if len(waiting) > 0 {
 		r.waiting.Store(int32(len(waiting)))
-		headers, hash := g.spec.headers.HeadersForSubgraph(g.ent.target.subgraph)
+		headers, hash := g.spec.headers.shared(g.ent.target.subgraph)
 		if g.h.entities.add(g.ent, headers, hash, waiting) {
 			return false
 		}

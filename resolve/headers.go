@@ -150,10 +150,17 @@ func hashHeader(h http.Header) uint64 {
 // Content-Type and Accept-Encoding to it, so a shared map would grow by those on every
 // request of a long-lived group (and two fetches of one request would write it at once).
 func (f *forwardedHeaders) HeadersForSubgraph(subgraphName string) (http.Header, uint64) {
+	h, hash := f.shared(subgraphName)
+	return h.Clone(), hash
+}
+
+// shared is HeadersForSubgraph without the copy, for callers in this package that only
+// read the map (the entity loader copies it per request itself).
+func (f *forwardedHeaders) shared(subgraphName string) (http.Header, uint64) {
 	if f == nil || !f.hasRules {
 		return nil, 0
 	}
-	return f.perGraph[subgraphName].Clone(), f.hashes[subgraphName]
+	return f.perGraph[subgraphName], f.hashes[subgraphName]
 }
 
 func (f *forwardedHeaders) HashAll() uint64 {

@@ -169,7 +169,7 @@ func (g *group) startUpstream(input []byte) error {
 			header.Add(k, v)
 		}
 	}
-	if fwd, _ := g.spec.headers.HeadersForSubgraph(name); fwd != nil {
+	if fwd, _ := g.spec.headers.shared(name); fwd != nil {
 		for k, vs := range fwd {
 			header[k] = append([]string(nil), vs...)
 		}
