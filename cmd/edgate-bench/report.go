@@ -221,7 +221,7 @@ func (r *report) writeText(w io.Writer) {
 		fmt.Fprintf(&b, "  gateway       not sampled (give -gateway-pid, -start or -gateway-bin)\n")
 	} else {
 		if r.Published > 0 {
-			fmt.Fprintf(&b, "  gateway CPU   %.2f µs per delivery (%.2fs CPU, pid %d)\n", g.CPUMicrosPerDelivery, g.CPUSeconds, g.PID)
+			fmt.Fprintf(&b, "  gateway CPU   %.2f µs per delivery (%.3fs CPU, pid %d)\n", g.CPUMicrosPerDelivery, g.CPUSeconds, g.PID)
 		}
 		if g.CPUMicrosPerSubscribe > 0 {
 			fmt.Fprintf(&b, "  subscribe CPU %.1f µs per subscription opened (gateway CPU while they opened)\n", g.CPUMicrosPerSubscribe)

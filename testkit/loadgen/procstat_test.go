@@ -57,3 +57,38 @@ func TestReadProc_Self(t *testing.T) {
 		t.Errorf("by pid: %+v, %v", other, err)
 	}
 }
+
+func TestParseSchedstat(t *testing.T) {
+	ns, err := parseSchedstat([]byte("228489123 4567 12\n"))
+	if err != nil || ns != 228489123 {
+		t.Errorf("= %v, %v; want 228489123ns", ns, err)
+	}
+	for _, bad := range []string{"", "x 1 2", "-5 1 2"} {
+		if _, err := parseSchedstat([]byte(bad)); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
+// A busy loop of well under a tick must show in the sample: the tick total alone would
+// report 0 or 10 ms for it.
+func TestReadProc_SubTickCPU(t *testing.T) {
+	if _, ok := threadsCPU("/proc/self"); !ok {
+		t.Skip("no per-thread schedstat on this kernel")
+	}
+	before, err := ReadProc(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	after, err := ReadProc(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := after.CPU - before.CPU
+	if got <= 0 || got%clockTick == 0 {
+		t.Errorf("CPU grew by %v over a 3 ms busy loop: want a positive figure finer than a tick", got)
+	}
+}
