@@ -535,7 +535,7 @@ func replyData(reply []byte, concrete string, fields []*projField, declared map[
 		setTypename(v, concrete)
 	}
 	if fields != nil {
-		projectValue(v, fields)
+		projectValue(nil, v, fields)
 	}
 	return v.MarshalTo(nil), nil
 }

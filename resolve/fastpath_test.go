@@ -39,6 +39,14 @@ func TestFastPath_RendersWhatTheResolverRendersAndStepsAsideOtherwise(t *testing
 		`{"__typename":"Employee","id":"7"}`, // wrong type: the resolver reports it
 		`{"__typename":"Employee","id":null}`,
 		`{"__typename":"Employee","id":7.5}`,
+		`{"id":7,}`,                                   // not JSON: the event check reports it
+		`{"__typename":"Employee"}`,                   // no key: likewise
+		`{"__typename":"Product","id":7}`,             // not the field's type
+		`{"__typename":"Employee","id":7,"name":"x"}`, // a field of another subgraph is dropped
+		`{"__typename":"Employee","i\u0064":7}`,
+		`{"__typename":"Employee","id":7,"id":8}`,
+		`{"__typename":"Employee","id":"\u00e9\n"}`,
+		`[{"__typename":"Employee","id":7}]`,
 	}
 	for _, tc := range []struct {
 		query string
@@ -82,6 +90,10 @@ func TestFastPath_RendersWhatTheResolverRendersAndStepsAsideOtherwise(t *testing
 			}
 			if _, ok := fast.render(nil, wrapAt(data, g.spec.sub.Trigger.PostProcessing.MergePath)); !ok {
 				t.Error("the fast path does not render a well-formed event")
+			}
+			trigger := g.spec.sub.Trigger.Source.(*eventTrigger)
+			if _, ok := fast.renderEvent([]byte(events[0]), trigger, g.spec.sub.Trigger.PostProcessing.MergePath); !ok {
+				t.Error("the one-parse path does not render a well-formed event")
 			}
 			var buf bytes.Buffer
 			for _, data := range events {

@@ -455,7 +455,6 @@ func (g *group) enqueue(ev eventsource.Event) {
 		g.h.opts.stats.GroupDrops.Add(1)
 		return
 	}
-	g.inbox = append(g.inbox, ev)
 	run := !g.scheduled
 	g.scheduled = true
 	// A lone subscriber's event that the fast path renders costs less than handing it to
@@ -464,15 +463,36 @@ func (g *group) enqueue(ev eventsource.Event) {
 	// An event that waits for its entity in the loader (ent) costs the broker's goroutine
 	// only its representation, whatever the group's size.
 	inline := run && g.h.opts.eventHooks == nil && (g.ent != nil && !telemetry.TracingOn() || g.fast != nil && len(g.members) <= inlineMembers)
+	// Nothing waits before a fast-path event delivered inline (the group was idle, and
+	// an inbox is only ever left empty): it skips the inbox, whose slice would be made
+	// for this one event.
+	direct := inline && g.fast != nil && len(g.inbox) == 0 && g.dropped == 0
+	if !direct {
+		g.inbox = append(g.inbox, ev)
+	}
 	g.mu.Unlock()
 	switch {
 	case inline:
-		var buf bytes.Buffer
-		g.drain(&buf, true)
+		buf := scratchBuffers.Get().(*bytes.Buffer)
+		if direct && !g.done() {
+			g.process(&ev, buf, true)
+		}
+		// events that came in meanwhile; it releases the group
+		g.drain(buf, true)
+		if buf.Cap() <= maxKeptScratch {
+			buf.Reset()
+			scratchBuffers.Put(buf)
+		}
 	case run:
 		g.h.workers.run(g)
 	}
 }
+
+// scratchBuffers are the general resolver's output buffers of events delivered on a
+// broker's goroutine; a fast-path event does not use its buffer.
+var scratchBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxKeptScratch = 64 << 10
 
 // inlineMembers is the most members a group may have for its fast-path events to be
 // delivered on the broker's goroutine.
@@ -672,6 +692,13 @@ func (g *group) source() string {
 // resolveEvent returns the execution result for one event, or ok=false when the event is
 // filtered out.
 func (g *group) resolveEvent(ctx context.Context, ev *eventsource.Event, buf *bytes.Buffer) (payload []byte, ok bool) {
+	if g.fast != nil && g.spec.sub.Filter == nil {
+		if t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger); isEvent {
+			if out, ok := g.fast.renderEvent(ev.Data, t, g.spec.sub.Trigger.PostProcessing.MergePath); ok {
+				return out, true
+			}
+		}
+	}
 	initial, payload, skip := g.eventData(ev, buf)
 	switch {
 	case skip:
@@ -770,17 +797,17 @@ func checkEvent(data []byte, t *eventTrigger) string {
 	if err := astjson.ValidateBytes(data); err != nil {
 		return fmt.Sprintf("invalid event on %s: the payload is not valid JSON: %v", t.field, err)
 	}
-	typeName, err := jsonparser.GetString(data, "__typename")
+	typeName, err := typenameOf(data)
 	if err != nil {
 		if errors.Is(err, jsonparser.KeyPathNotFoundError) {
 			return fmt.Sprintf("invalid event on %s: the payload has no \"__typename\"", t.field)
 		}
 		return fmt.Sprintf("invalid event on %s: the payload is not valid JSON: %v", t.field, err)
 	}
-	if t.concrete != "" && typeName != t.concrete {
+	if t.concrete != "" && string(typeName) != t.concrete {
 		return fmt.Sprintf("invalid event on %s: __typename %q is not the field's type %s", t.field, typeName, t.concrete)
 	}
-	keySets, ok := t.keys[typeName]
+	keySets, ok := t.keys[string(typeName)]
 	if !ok {
 		return fmt.Sprintf("invalid event on %s: __typename %q is not an entity of the event subgraph", t.field, typeName)
 	}
@@ -798,6 +825,17 @@ func checkEvent(data []byte, t *eventTrigger) string {
 		}
 	}
 	return fmt.Sprintf("invalid event on %s: the %s entity is missing its key field %q", t.field, typeName, missing)
+}
+
+// typenameOf is jsonparser.GetString(data, "__typename") without the string's
+// allocation in the common case, a name without escapes; the bytes are data's.
+func typenameOf(data []byte) ([]byte, error) {
+	raw, typ, _, err := jsonparser.Get(data, "__typename")
+	if err == nil && typ == jsonparser.String && bytes.IndexByte(raw, '\\') < 0 {
+		return raw, nil
+	}
+	s, err := jsonparser.GetString(data, "__typename")
+	return []byte(s), err
 }
 
 // selectUpstream applies the post-processing of an upstream subscription message.

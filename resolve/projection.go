@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"github.com/wundergraph/astjson"
+	"github.com/wundergraph/go-arena"
 )
 
 // The engine reads every field of an event from data[alias or name], but an event carries
@@ -34,16 +35,18 @@ func project(data []byte, fields []*projField) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	projectValue(v, fields)
+	projectValue(nil, v, fields)
 	return v.MarshalTo(nil), nil
 }
 
-func projectValue(v *astjson.Value, fields []*projField) {
+// projectValue adds the response keys to v in place; a is the arena v was parsed into
+// (nil: the heap), which the added keys must share.
+func projectValue(a arena.Arena, v *astjson.Value, fields []*projField) {
 	switch v.Type() {
 	case astjson.TypeArray:
 		items, _ := v.Array()
 		for _, item := range items {
-			projectValue(item, fields)
+			projectValue(a, item, fields)
 		}
 	case astjson.TypeObject:
 		obj, _ := v.Object()
@@ -59,10 +62,10 @@ func projectValue(v *astjson.Value, fields []*projField) {
 				continue
 			}
 			if len(f.children) > 0 {
-				projectValue(val, f.children)
+				projectValue(a, val, f.children)
 			}
 			if f.key != f.name {
-				obj.Set(nil, f.key, val)
+				obj.Set(a, f.key, val)
 			}
 		}
 	}
