@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wundergraph/astjson"
+	"github.com/wundergraph/go-arena"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/datasource/httpclient"
 	engine "github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
 
@@ -189,9 +190,9 @@ func staticTemplate(t engine.InputTemplate) ([]byte, bool) {
 // wrapped at the merge path) as the engine would; ok is false when the engine would skip
 // the fetch or fail, which the general resolver then reports.
 func (p *entityPlan) representation(ctx context.Context, initial []byte, buf *bytes.Buffer) ([]byte, bool) {
-	parser := fastParsers.Get().(*astjson.Parser)
-	defer fastParsers.Put(parser)
-	v, err := parser.ParseBytes(initial)
+	a := getArena()
+	defer putArena(a)
+	v, err := astjson.ParseBytesWithArena(a, initial)
 	if err != nil {
 		return nil, false
 	}
@@ -225,11 +226,15 @@ func (p *entityPlan) representation(ctx context.Context, initial []byte, buf *by
 
 // render appends {"data":...} for the event with entity merged into its object, as the
 // general resolver prints it; ok is false when the general resolver must decide.
-func (p *entityPlan) render(dst, initial []byte, entity *astjson.Value, parser *astjson.Parser) ([]byte, bool) {
+//
+// The event is parsed into ev, which the caller resets after the call; what the merge
+// adds goes into entities, the arena the entity was parsed into (nil: the heap), which
+// outlives the call.
+func (p *entityPlan) render(dst, initial []byte, entity *astjson.Value, ev, entities arena.Arena) ([]byte, bool) {
 	if entity == nil || entity.Type() != astjson.TypeObject {
 		return dst, false
 	}
-	v, err := parser.ParseBytes(initial)
+	v, err := astjson.ParseBytesWithArena(ev, initial)
 	if err != nil {
 		return dst, false
 	}
@@ -237,7 +242,7 @@ func (p *entityPlan) render(dst, initial []byte, entity *astjson.Value, parser *
 	if obj == nil || obj.Type() != astjson.TypeObject {
 		return dst, false
 	}
-	if _, _, err := astjson.MergeValues(nil, obj, entity); err != nil {
+	if _, _, err := astjson.MergeValues(entities, obj, entity); err != nil {
 		return dst, false
 	}
 	start := len(dst)
@@ -389,8 +394,12 @@ func (l *entityLoader) take(q *entityQueue, now time.Time) []*entityJob {
 	}
 	jobs := q.jobs
 	if full {
+		// The rest stays in the same array (a copy per batch was quadratic in a backlog
+		// of thousands of groups' events); the batch's capacity ends at its length, so the
+		// queue's appends never touch it, and the array goes once the queue empties or
+		// outgrows it.
 		jobs = q.jobs[:entityBatchMax:entityBatchMax]
-		q.jobs = slices.Clone(q.jobs[entityBatchMax:])
+		q.jobs = q.jobs[entityBatchMax:]
 	} else {
 		q.jobs = nil
 	}
@@ -505,18 +514,21 @@ func (l *entityLoader) answer(q *entityQueue, jobs []*entityJob, out []byte, err
 		go l.send(q, next)
 	}
 
-	parser := fastParsers.Get().(*astjson.Parser)
-	defer fastParsers.Put(parser)
+	// The answer's values and each event's live in arenas: parsed into the heap they
+	// were a dozen allocations per event. The answer's arena holds the entities until
+	// every event is rendered; an event's is reset after its render.
+	answerArena, eventArena := getArena(), getArena()
+	defer putArena(answerArena)
+	defer putArena(eventArena)
 	var entities []*astjson.Value
 	if err == nil {
-		entities = splitEntities(parser, out, len(jobs))
+		entities = splitEntities(answerArena, out, len(jobs))
 	}
-	eventParser := fastParsers.Get().(*astjson.Parser)
-	defer fastParsers.Put(eventParser)
 	for i, j := range jobs {
 		ok := false
 		if entities != nil {
-			j.payload, ok = j.round.g.ent.render(make([]byte, 0, len(j.initial)+64), j.initial, entities[i], eventParser)
+			j.payload, ok = j.round.g.ent.render(make([]byte, 0, len(j.initial)+64), j.initial, entities[i], eventArena, answerArena)
+			eventArena.Reset()
 		}
 		// without an entity the fast path prints, the general resolver fetches it alone
 		// and reports what the subgraph says
@@ -533,8 +545,8 @@ func (l *entityLoader) answer(q *entityQueue, jobs []*entityJob, out []byte, err
 
 // splitEntities returns the n entities of an answer, or nil when the answer is not
 // exactly n entities without errors.
-func splitEntities(p *astjson.Parser, out []byte, n int) []*astjson.Value {
-	v, err := p.ParseBytes(out)
+func splitEntities(a arena.Arena, out []byte, n int) []*astjson.Value {
+	v, err := astjson.ParseBytesWithArena(a, out)
 	if err != nil || v.Type() != astjson.TypeObject {
 		return nil
 	}
@@ -583,7 +595,11 @@ func (g *group) entityRound(batch []eventsource.Event, buf *bytes.Buffer, inline
 		j := &entityJob{round: r, ev: *ev, id: g.nextID(ev.Position), payload: payload}
 		if payload == nil {
 			if rep, ok := g.ent.representation(g.context(), initial, buf); ok {
-				j.rep, j.initial = rep, bytes.Clone(initial)
+				j.rep, j.initial = rep, initial
+				if len(g.spec.sub.Trigger.PostProcessing.MergePath) == 0 {
+					// not a copy eventData made (wrapAt): it may be the event's own bytes
+					j.initial = bytes.Clone(initial)
+				}
 				waiting = append(waiting, j)
 			} else {
 				j.general = true

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
-	"github.com/wundergraph/astjson"
 )
 
 // The loader renders an event's representation without the engine's variable renderer
@@ -81,8 +80,7 @@ func TestEntityLoader_SplitsOnlyExactAnswers(t *testing.T) {
 		{`broken`, 1, false},
 		{``, 1, false},
 	} {
-		var p astjson.Parser
-		if got := splitEntities(&p, []byte(tc.out), tc.n); (got != nil) != tc.ok {
+		if got := splitEntities(getArena(), []byte(tc.out), tc.n); (got != nil) != tc.ok {
 			t.Errorf("%s: split %v, want %v", tc.out, got != nil, tc.ok)
 		}
 	}

@@ -96,6 +96,16 @@ const (
 	maxKeptArena = 64 << 10
 )
 
+func getArena() arena.Arena { return eventArenas.Get().(arena.Arena) }
+
+// putArena returns a to the pool, emptied, unless an event made it large.
+func putArena(a arena.Arena) {
+	if a.Cap() <= maxKeptArena {
+		a.Reset()
+		eventArenas.Put(a)
+	}
+}
+
 // renderEvent is the whole event path of a group on the fast path, for an event that
 // needs nothing of it but the render: it checks the event as eventData does and parses it
 // once, where eventData and render took three passes (a copy without undeclared fields,
@@ -108,13 +118,8 @@ func (r *eventRender) renderEvent(data []byte, t *eventTrigger, merge []string) 
 	if checkEvent(data, t) != "" {
 		return nil, false
 	}
-	a := eventArenas.Get().(arena.Arena)
-	defer func() {
-		if a.Cap() <= maxKeptArena {
-			a.Reset()
-			eventArenas.Put(a)
-		}
-	}()
+	a := getArena()
+	defer putArena(a)
 	// The arena copies data: every value it holds points into the arena only, which the
 	// garbage collector does not scan.
 	v, err := astjson.ParseBytesWithArena(a, data)
