@@ -517,8 +517,8 @@ func (l *entityLoader) answer(q *entityQueue, jobs []*entityJob, out []byte, err
 	// The answer's values and each event's live in arenas: parsed into the heap they
 	// were a dozen allocations per event. The answer's arena holds the entities until
 	// every event is rendered; an event's is reset after its render.
-	answerArena, eventArena := getArena(), getArena()
-	defer putArena(answerArena)
+	answerArena, eventArena := getAnswerArena(), getArena()
+	defer putAnswerArena(answerArena)
 	defer putArena(eventArena)
 	var entities []*astjson.Value
 	if err == nil {

@@ -106,6 +106,25 @@ func putArena(a arena.Arena) {
 	}
 }
 
+// answerArenas hold the parsed answers of the entity loader, up to entityBatchMax
+// entities each: an arena finds room by trying its buffers in turn, so an answer in
+// buffers of an event's size made each value cost a walk over dozens of them.
+var answerArenas = sync.Pool{New: func() any { return arena.NewMonotonicArena(arena.WithMinBufferSize(answerArenaSize)) }}
+
+const (
+	answerArenaSize = 64 << 10
+	maxKeptAnswer   = 1 << 20
+)
+
+func getAnswerArena() arena.Arena { return answerArenas.Get().(arena.Arena) }
+
+func putAnswerArena(a arena.Arena) {
+	if a.Cap() <= maxKeptAnswer {
+		a.Reset()
+		answerArenas.Put(a)
+	}
+}
+
 // renderEvent is the whole event path of a group on the fast path, for an event that
 // needs nothing of it but the render: it checks the event as eventData does and parses it
 // once, where eventData and render took three passes (a copy without undeclared fields,

@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -49,5 +50,26 @@ func BenchmarkGroup_OwnSubjectEvent(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkEntityLoader_SplitAnswer parses a full batch's answer (entityBatchMax
+// entities) into the arena the loader holds it in. ns/op is per answer.
+func BenchmarkEntityLoader_SplitAnswer(b *testing.B) {
+	out := []byte(`{"data":{"_entities":[`)
+	for i := range entityBatchMax {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = fmt.Appendf(out, `{"__typename":"Employee","id":%d,"name":"Employee %d"}`, i, i)
+	}
+	out = append(out, "]}}"...)
+	b.ReportAllocs()
+	for b.Loop() {
+		a := getAnswerArena()
+		if splitEntities(a, out, entityBatchMax) == nil {
+			b.Fatal("the answer does not split")
+		}
+		putAnswerArena(a)
 	}
 }
