@@ -391,7 +391,7 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 		fh = noForwardedHeaders
 	}
 	req := &reloadRequest{query: op.Request.Query, operationName: op.Request.OperationName, variables: op.Request.Variables}
-	spec := groupSpec{key: d.Sum64(), sub: sp.Response, variables: variables, headers: fh, req: req}
+	spec := groupSpec{key: d.Sum64(), sub: e.hub.subPlan(op.prepared.plan, sp.Response), variables: variables, headers: fh, req: req}
 	if initial != nil || resume != "" {
 		spec.rare = &groupRare{initial: initial, resume: resume}
 	}

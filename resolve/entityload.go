@@ -527,7 +527,7 @@ func (l *entityLoader) answer(q *entityQueue, jobs []*entityJob, out []byte, err
 	for i, j := range jobs {
 		ok := false
 		if entities != nil {
-			j.payload, ok = j.round.g.ent.render(make([]byte, 0, len(j.initial)+64), j.initial, entities[i], eventArena, answerArena)
+			j.payload, ok = j.round.g.spec.sub.ent.render(make([]byte, 0, len(j.initial)+64), j.initial, entities[i], eventArena, answerArena)
 			eventArena.Reset()
 		}
 		// without an entity the fast path prints, the general resolver fetches it alone
@@ -594,7 +594,7 @@ func (g *group) entityRound(batch []eventsource.Event, buf *bytes.Buffer, inline
 		}
 		j := &entityJob{round: r, ev: *ev, id: g.nextID(ev.Position), payload: payload}
 		if payload == nil {
-			if rep, ok := g.ent.representation(g.context(), initial, buf); ok {
+			if rep, ok := g.spec.sub.ent.representation(g.context(), initial, buf); ok {
 				j.rep, j.initial = rep, initial
 				if len(g.spec.sub.Trigger.PostProcessing.MergePath) == 0 {
 					// not a copy eventData made (wrapAt): it may be the event's own bytes
@@ -609,8 +609,8 @@ func (g *group) entityRound(batch []eventsource.Event, buf *bytes.Buffer, inline
 	}
 	if len(waiting) > 0 {
 		r.waiting.Store(int32(len(waiting)))
-		headers, hash := g.spec.headers.shared(g.ent.target.subgraph)
-		if g.h.entities.add(g.ent, headers, hash, waiting) {
+		headers, hash := g.spec.headers.shared(g.spec.sub.ent.target.subgraph)
+		if g.h.entities.add(g.spec.sub.ent, headers, hash, waiting) {
 			return false
 		}
 		for _, j := range waiting {

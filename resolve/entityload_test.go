@@ -38,23 +38,24 @@ func TestEntityLoader_RepresentationIsTheEnginesAndPlansStepAside(t *testing.T) 
 			}
 			defer s.Close()
 			g := groupOf(t, e, s)
-			if (g.ent != nil) != tc.ent {
-				t.Fatalf("entity loader plan: %v, want %v", g.ent != nil, tc.ent)
+			ent := g.spec.sub.ent
+			if (ent != nil) != tc.ent {
+				t.Fatalf("entity loader plan: %v, want %v", ent != nil, tc.ent)
 			}
-			if g.ent == nil {
+			if ent == nil {
 				return
 			}
-			if g.ent.rep == nil {
+			if ent.rep == nil {
 				t.Fatal("the representation takes the engine's renderer")
 			}
 			for _, ev := range events {
 				initial := wrapAt(withTypename([]byte(ev), "Employee"), g.spec.sub.Trigger.PostProcessing.MergePath)
 				var buf bytes.Buffer
-				fast, ok := g.ent.representation(context.Background(), initial, &buf)
+				fast, ok := ent.representation(context.Background(), initial, &buf)
 				if !ok {
 					t.Fatalf("%s: no representation", ev)
 				}
-				slow := *g.ent
+				slow := *ent
 				slow.rep = nil
 				want, ok := slow.representation(context.Background(), initial, &buf)
 				if !ok || !bytes.Equal(fast, want) {
@@ -62,6 +63,46 @@ func TestEntityLoader_RepresentationIsTheEnginesAndPlansStepAside(t *testing.T) 
 				}
 			}
 		})
+	}
+}
+
+// Subscribers on subjects of their own are a group each; the groups of one plan share
+// what the hub derives from it (the entity loader's plan, the fast path) instead of a
+// copy per group.
+func TestEntityLoader_GroupsOfOnePlanShareItsDerivedParts(t *testing.T) {
+	e, _ := newEngineWith(t, Options{Log: zerolog.Nop()})
+	var groups []*group
+	for _, q := range []string{
+		`subscription { employeeUpdated(id: 1) { id name } }`,
+		`subscription { employeeUpdated(id: 2) { id name } }`,
+		`subscription($id: Int!) { employeeUpdated(id: $id) { id name } }`,
+	} {
+		req := &Request{Query: q}
+		if bytes.Contains([]byte(q), []byte("$id")) {
+			req.Variables = []byte(`{"id":3}`)
+		}
+		op, err := e.Prepare(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := e.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		groups = append(groups, groupOf(t, e, s))
+	}
+	if groups[0] == groups[1] {
+		t.Fatal("subscribers on different subjects share a group")
+	}
+	if groups[0].spec.sub.ent == nil {
+		t.Fatal("no entity loader plan")
+	}
+	if groups[1].spec.sub != groups[0].spec.sub {
+		t.Error("two groups of one plan derived it twice")
+	}
+	if groups[2].spec.sub.ent == nil || groups[2].spec.sub.ent.target != groups[0].spec.sub.ent.target {
+		t.Error("the plans of one `_entities` fetch do not share its target")
 	}
 }
 

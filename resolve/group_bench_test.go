@@ -35,7 +35,7 @@ func BenchmarkGroup_OwnSubjectEvent(b *testing.B) {
 			s.mu.Lock()
 			g := s.group
 			s.mu.Unlock()
-			if g.fast == nil {
+			if g.spec.sub.fast == nil {
 				b.Fatal("the operation does not take the fast path")
 			}
 			ev := eventsource.Event{Subject: "employeeUpdated.1", Data: []byte(c.payload), Received: telemetry.Now()}

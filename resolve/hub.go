@@ -109,7 +109,7 @@ func newHub(ctx context.Context, resolver *engine.Resolver, events eventSubscrib
 // groupSpec is everything needed to start a group; all members share it.
 type groupSpec struct {
 	key       uint64
-	sub       *engine.GraphQLSubscription
+	sub       *subPlan
 	variables []byte
 	headers   *forwardedHeaders
 	// req is what re-validating the group on a schema reload needs of the client's
@@ -155,6 +155,47 @@ func (s *groupSpec) resume() string {
 	return s.rare.resume
 }
 
+// subPlan is a subscription plan with what the hub derives from it for the plan's groups:
+// made by the first group of a plan (Engine.subPlan) and shared by the later ones. With a
+// subject per user every subscriber is a group of its own, and the entity loader's plan
+// alone (a copy of the representation's fields) was about 0.5 KiB per group.
+type subPlan struct {
+	*engine.GraphQLSubscription
+	// fast renders events without the general resolver when the event alone satisfies
+	// the selection (fastpath.go); nil when it does not.
+	fast *eventRender
+	// ent sends the event's one `_entities` fetch through the hub's entity loader and
+	// renders the answer with the fast path (entityload.go); nil when it cannot.
+	ent *entityPlan
+}
+
+// subPlan returns the hub's part of cp's subscription plan sub, made once per plan.
+func (h *hub) subPlan(cp *cachedPlan, sub *engine.GraphQLSubscription) *subPlan {
+	if p := cp.sub.Load(); p != nil && p.GraphQLSubscription == sub {
+		return p
+	}
+	p := h.newSubPlan(sub)
+	if cp.sub.CompareAndSwap(nil, p) {
+		return p
+	}
+	if have := cp.sub.Load(); have.GraphQLSubscription == sub {
+		return have
+	}
+	return p
+}
+
+// newSubPlan derives the hub's part of sub's plan.
+func (h *hub) newSubPlan(sub *engine.GraphQLSubscription) *subPlan {
+	p := &subPlan{GraphQLSubscription: sub, fast: fastRenderFor(sub)}
+	if h.entities != nil && h.opts.eventHooks == nil && p.fast == nil {
+		if ent, key := entityPlanFor(sub); ent != nil {
+			ent.target = h.entities.intern(key, ent.target)
+			p.ent = ent
+		}
+	}
+	return p
+}
+
 // group is the subscribers of one groupSpec and their trigger. Fields are ordered to
 // pack: a group per subscriber is the common case (a subject per user), so its size
 // counts. What only upstream groups need is in up.
@@ -164,13 +205,7 @@ type group struct {
 	rctx  *engine.Context // nil while the fast path needs none (resolveContext)
 	ready latch.Latch     // fired when start finished, with err set or the trigger running
 	err   error
-	// fast renders events without the general resolver when the event alone satisfies
-	// the selection (fastpath.go); nil when it does not.
-	fast *eventRender
-	// ent sends the event's one `_entities` fetch through the hub's entity loader and
-	// renders the answer with the fast path (entityload.go); nil when it cannot.
-	ent *entityPlan
-	mu  sync.Mutex // guards members, snap, dirty, inbox, dropped, scheduled, again, closing
+	mu    sync.Mutex // guards members, snap, dirty, inbox, dropped, scheduled, again, closing
 	// members is the set of subscribers, each at its Stream.member index, so joins and
 	// leaves are O(1) (a slice, not a map: most groups have one member, and a map of one
 	// costs ten times its pointer). snap is the slice the worker broadcasts to, rebuilt
@@ -319,13 +354,6 @@ func (h *hub) newGroup(spec groupSpec) *group {
 		g.up = &upstreamRun{g: g}
 		g.up.ctx, g.up.cancel = context.WithCancel(h.ctx)
 	}
-	g.fast = fastRenderFor(spec.sub)
-	if h.entities != nil && h.opts.eventHooks == nil && g.fast == nil {
-		if p, key := entityPlanFor(spec.sub); p != nil {
-			p.target = h.entities.intern(key, p.target)
-			g.ent = p
-		}
-	}
 	g.rctx = g.newResolveContext()
 	return g
 }
@@ -395,7 +423,7 @@ func (g *group) start() {
 		return
 	}
 	input := buf.Bytes()
-	if (g.fast != nil || g.ent != nil) && g.spec.sub.Filter == nil {
+	if (g.spec.sub.fast != nil || g.spec.sub.ent != nil) && g.spec.sub.Filter == nil {
 		// Events render without the engine context (a few hundred bytes with the parsed
 		// variables, per group): drop it before any event can arrive; a fallback makes it
 		// again.
@@ -462,11 +490,11 @@ func (g *group) enqueue(ev eventsource.Event) {
 	// with many members, or whose events need the general resolver, go to a worker.
 	// An event that waits for its entity in the loader (ent) costs the broker's goroutine
 	// only its representation, whatever the group's size.
-	inline := run && g.h.opts.eventHooks == nil && (g.ent != nil && !telemetry.TracingOn() || g.fast != nil && len(g.members) <= inlineMembers)
+	inline := run && g.h.opts.eventHooks == nil && (g.spec.sub.ent != nil && !telemetry.TracingOn() || g.spec.sub.fast != nil && len(g.members) <= inlineMembers)
 	// Nothing waits before a fast-path event delivered inline (the group was idle, and
 	// an inbox is only ever left empty): it skips the inbox, whose slice would be made
 	// for this one event.
-	direct := inline && g.fast != nil && len(g.inbox) == 0 && g.dropped == 0
+	direct := inline && g.spec.sub.fast != nil && len(g.inbox) == 0 && g.dropped == 0
 	if !direct {
 		g.inbox = append(g.inbox, ev)
 	}
@@ -560,13 +588,13 @@ func (g *group) drain(buf *bytes.Buffer, inline bool) {
 			g.h.opts.log.Warn().Uint64("dropped", dropped).Uint64("group", g.spec.key).Msg("subscription group fell behind; events dropped for its members")
 			g.broadcast(Message{ID: g.nextID(""), Payload: graphQLErrorResponse(fmt.Sprintf("%d events were dropped because the gateway could not resolve them fast enough", dropped))}, false)
 		}
-		if g.ent != nil && !telemetry.TracingOn() {
+		if g.spec.sub.ent != nil && !telemetry.TracingOn() {
 			// the events wait for their entities together, and are delivered in order
 			if len(batch) > 0 && !g.entityRound(batch, buf, inline) {
 				return // the loader or a worker goes on with the group
 			}
 			batch = nil
-		} else if g.ent != nil && inline {
+		} else if g.spec.sub.ent != nil && inline {
 			// tracing was turned on: events take the general resolver, which blocks
 			g.putBack(batch)
 			g.h.workers.run(g)
@@ -692,9 +720,9 @@ func (g *group) source() string {
 // resolveEvent returns the execution result for one event, or ok=false when the event is
 // filtered out.
 func (g *group) resolveEvent(ctx context.Context, ev *eventsource.Event, buf *bytes.Buffer) (payload []byte, ok bool) {
-	if g.fast != nil && g.spec.sub.Filter == nil {
+	if g.spec.sub.fast != nil && g.spec.sub.Filter == nil {
 		if t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger); isEvent {
-			if out, ok := g.fast.renderEvent(ev.Data, t, g.spec.sub.Trigger.PostProcessing.MergePath); ok {
+			if out, ok := g.spec.sub.fast.renderEvent(ev.Data, t, g.spec.sub.Trigger.PostProcessing.MergePath); ok {
 				return out, true
 			}
 		}
@@ -706,8 +734,8 @@ func (g *group) resolveEvent(ctx context.Context, ev *eventsource.Event, buf *by
 	case payload != nil:
 		return payload, true
 	}
-	if g.fast != nil {
-		if out, ok := g.fast.render(make([]byte, 0, len(initial)+16), initial); ok {
+	if fast := g.spec.sub.fast; fast != nil {
+		if out, ok := fast.render(make([]byte, 0, len(initial)+16), initial); ok {
 			return out, true
 		}
 	}

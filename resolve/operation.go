@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -46,6 +47,9 @@ type cachedPlan struct {
 	// normalized is the printed normalized operation, kept for logs and group keys.
 	normalized string
 	plan       plan.Plan
+	// sub is what the hub derived from a subscription plan (hub.subPlan), made by its
+	// first group; nil before.
+	sub atomic.Pointer[subPlan]
 }
 
 // pipeline turns request text into plans for one schema.
