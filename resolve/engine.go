@@ -390,10 +390,9 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 		// 3.7 KiB of heap.
 		fh = noForwardedHeaders
 	}
-	req := &reloadRequest{query: op.Request.Query, operationName: op.Request.OperationName, variables: op.Request.Variables}
-	spec := groupSpec{key: d.Sum64(), sub: e.hub.subPlan(op.prepared.plan, sp.Response), variables: variables, headers: fh, req: req}
-	if initial != nil || resume != "" {
-		spec.rare = &groupRare{initial: initial, resume: resume}
+	spec := groupSpec{key: d.Sum64(), sub: e.hub.subPlan(op.prepared.plan, sp.Response), variables: variables, headers: fh, query: op.Request.Query}
+	if initial != nil || resume != "" || op.Request.OperationName != "" || len(op.Request.Variables) > 0 {
+		spec.rare = &groupRare{operationName: op.Request.OperationName, variables: op.Request.Variables, initial: initial, resume: resume}
 	}
 
 	s := NewStreamFor(e.opts.QueueSize, e.opts.SlowPolicy, opts)

@@ -112,30 +112,36 @@ type groupSpec struct {
 	sub       *subPlan
 	variables []byte
 	headers   *forwardedHeaders
-	// req is what re-validating the group on a schema reload needs of the client's
-	// request.
-	req *reloadRequest
-	// rare is what only upstream and resumed groups have; nil for the others, such as a
-	// subscriber on a subject of its own.
+	// query is what re-validating the group on a schema reload needs of the client's
+	// request, with rare's operation name and variables: the query a persisted-query
+	// hash stood for is in query already, and its hash was checked when the group
+	// started. "": nothing to re-validate. (A copy of the request's fields was 64 bytes
+	// per group, a subscriber on a subject of its own being one.)
+	query string
+	// rare is what only some groups have; nil for the others, such as a subscriber on a
+	// subject of its own.
 	rare *groupRare
 }
 
-// reloadRequest is what Engine.Prepare reads of a request, but for the extensions: the
-// query a persisted-query hash stood for is in query already, and its hash was checked
-// when the group started. (A copy of the whole Request was 112 bytes per group; this is
-// 64.)
-type reloadRequest struct {
-	query, operationName string
-	variables            json.RawMessage
-}
-
-func (r *reloadRequest) request() *Request {
-	return &Request{Query: r.query, OperationName: r.operationName, Variables: r.variables}
+// reloadRequest returns the request a schema reload re-validates the group with; nil:
+// none.
+func (s *groupSpec) reloadRequest() *Request {
+	if s.query == "" {
+		return nil
+	}
+	r := &Request{Query: s.query}
+	if s.rare != nil {
+		r.OperationName, r.Variables = s.rare.operationName, s.rare.variables
+	}
+	return r
 }
 
 // groupRare is the part of a groupSpec that most groups do not have.
 type groupRare struct {
-	initial []byte // connection_init payload (upstream subscriptions only)
+	// operationName and variables are the client's, for reloadRequest.
+	operationName string
+	variables     json.RawMessage
+	initial       []byte // connection_init payload (upstream subscriptions only)
 	// resume is the stream position a resuming client saw last (Last-Event-ID); such a
 	// group has a private consumer that starts after it.
 	resume string

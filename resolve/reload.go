@@ -147,11 +147,12 @@ func (h *hub) revalidate(next *Engine) (kept, ended int) {
 	h.mu.Unlock()
 	for _, g := range groups {
 		members := g.snapshot()
-		if g.spec.req == nil {
+		req := g.spec.reloadRequest()
+		if req == nil {
 			kept += len(members)
 			continue
 		}
-		op, err := next.Prepare(context.Background(), g.spec.req.request())
+		op, err := next.Prepare(context.Background(), req)
 		if err == nil && op.Kind == Subscription {
 			kept += len(members)
 			continue
