@@ -404,7 +404,7 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 		if grant != nil {
 			info.claims = grant.Claims
 		}
-		s.info = info
+		s.rareLocked().info = info
 	}
 	g, err := e.hub.join(spec, s)
 	if err != nil {

@@ -373,9 +373,9 @@ func (e *Engine) snapshot(ctx context.Context, g *group, s *Stream, st *Subscrip
 		for _, data := range events {
 			ev := eventsource.Event{Data: data}
 			payload, ok := g.resolveEvent(g.context(), &ev, &buf)
-			if ok && s.info != nil && len(e.hooks.subscriber) > 0 {
+			if ok && s.info() != nil && len(e.hooks.subscriber) > 0 {
 				// The snapshot is this subscriber's delivery like any other.
-				payload = e.hooks.onSubscriberEvent(s.info, payload, new(SubscriberEvent))
+				payload = e.hooks.onSubscriberEvent(s.info(), payload, new(SubscriberEvent))
 			}
 			if ok && payload != nil {
 				msgs = append(msgs, Message{Payload: payload})

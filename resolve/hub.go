@@ -695,8 +695,8 @@ func (g *group) broadcast(m Message, inline bool) int {
 	}
 	for _, s := range members {
 		m := m
-		if perSubscriber != nil && s.info != nil {
-			if m.Payload = perSubscriber.onSubscriberEvent(s.info, m.Payload, scratch); m.Payload == nil {
+		if info := s.info(); perSubscriber != nil && info != nil {
+			if m.Payload = perSubscriber.onSubscriberEvent(info, m.Payload, scratch); m.Payload == nil {
 				continue
 			}
 		}

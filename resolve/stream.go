@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -57,13 +58,11 @@ const DefaultQueueSize = 1024
 // Stream is one subscriber's bounded queue between the hub (producer) and a transport
 // (consumer). The hub never blocks on it: Push either enqueues, drops per policy, or ends
 // the stream. The transport drains it with Pull whenever wake fires.
+//
+// Fields are ordered to pack: an idle subscriber is one of these, 112 bytes (was 160).
 type Stream struct {
-	mu     sync.Mutex
-	buf    []Message // ring buffer
-	head   int
-	n      int
-	limit  int
-	policy SlowPolicy
+	mu  sync.Mutex
+	buf []Message // ring buffer
 	// waker is woken when the stream has something to pull; PushNow calls its WakeNow
 	// instead, which may write the message to the client's socket before it returns.
 	waker Waker
@@ -71,17 +70,46 @@ type Stream struct {
 	// group is the hub's group the stream is a member of: Close leaves it. (A field, not
 	// a closure in onClose: 24 bytes per subscriber.)
 	group   *group
-	onClose func()
-	// hooks run after onClose when the stream is closed (e.g. a token-expiry timer).
-	hooks   []func()
 	dropped uint64
-	// info is set only when a SubscriberEventHook is registered (see hooks.go).
-	info *subscriberInfo
-	// member is the stream's index in its group's members (guarded by the group's mu).
-	member int32
-	closed bool
+	// rare is what few streams have (close callbacks, a subscriber hook's view); nil
+	// for the others.
+	rare *streamRare
 	// trace makes the subscription's lifetime span on Close; nil while tracing is off.
 	trace *telemetry.SubscriptionTrace
+	// head and n are the ring's first message and count, limit its capacity (a queue
+	// holds far fewer than 2^31 messages).
+	head, n, limit int32
+	// member is the stream's index in its group's members (guarded by the group's mu).
+	member     int32
+	dropOldest bool // the SlowPolicy is DropOldest
+	closed     bool
+}
+
+// streamRare is the part of a Stream that most streams do not have.
+type streamRare struct {
+	onClose func()
+	// hooks run after onClose when the stream is closed (e.g. a token-expiry timer).
+	hooks []func()
+	// info is set only when a SubscriberEventHook is registered (see hooks.go), before
+	// the stream joins its group, and not changed afterwards.
+	info *subscriberInfo
+}
+
+// rareLocked returns s.rare, made if it is nil; s.mu is held (or the stream is not
+// shared yet).
+func (s *Stream) rareLocked() *streamRare {
+	if s.rare == nil {
+		s.rare = &streamRare{}
+	}
+	return s.rare
+}
+
+// info is the subscriber hook's view of the stream; nil without subscriber hooks.
+func (s *Stream) info() *subscriberInfo {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.info
 }
 
 // Waker is what a Stream wakes, without locks held and never blocking the caller for
@@ -135,7 +163,7 @@ func newStream(capacity int, policy SlowPolicy, w Waker) *Stream {
 		capacity = DefaultQueueSize
 	}
 	// The ring is allocated by the first message: an idle subscriber keeps none.
-	return &Stream{limit: capacity, policy: policy, waker: w, member: -1}
+	return &Stream{limit: int32(min(capacity, math.MaxInt32)), dropOldest: policy == DropOldest, waker: w, member: -1}
 }
 
 // Push enqueues m. It returns false when the message was not queued (stream ended, or it
@@ -156,7 +184,7 @@ func (s *Stream) push(m Message, now bool) (queued bool, dropped bool) {
 		return false, false
 	}
 	if s.n >= s.limit {
-		if s.policy == DropOldest {
+		if s.dropOldest {
 			s.popFront()
 			s.dropped++
 			s.pushBack(m)
@@ -210,7 +238,7 @@ func (s *Stream) Pull(dst []Message) ([]Message, *End) {
 	for s.n > 0 {
 		dst = append(dst, s.buf[s.head])
 		s.buf[s.head] = Message{}
-		s.head = (s.head + 1) % len(s.buf)
+		s.head = (s.head + 1) % int32(len(s.buf))
 		s.n--
 	}
 	s.head = 0
@@ -233,7 +261,7 @@ func (s *Stream) PullUpTo(dst []Message, maxBytes int) (_ []Message, end *End, m
 		dst = append(dst, m)
 		total += len(m.Payload) + len(m.ID)
 		s.buf[s.head] = Message{}
-		s.head = (s.head + 1) % len(s.buf)
+		s.head = (s.head + 1) % int32(len(s.buf))
 		s.n--
 	}
 	if s.n > 0 {
@@ -262,7 +290,7 @@ func (s *Stream) setGroup(g *group) {
 // (for a transport's tests, which subscribe without a hub).
 func (s *Stream) SetOnClose(f func()) {
 	s.mu.Lock()
-	s.onClose = f
+	s.rareLocked().onClose = f
 	s.mu.Unlock()
 }
 
@@ -274,7 +302,8 @@ func (s *Stream) OnClose(f func()) {
 		f()
 		return
 	}
-	s.hooks = append(s.hooks, f)
+	r := s.rareLocked()
+	r.hooks = append(r.hooks, f)
 	s.mu.Unlock()
 }
 
@@ -298,8 +327,13 @@ func (s *Stream) Close() {
 		return
 	}
 	s.closed = true
-	g, f, hooks := s.group, s.onClose, s.hooks
-	s.hooks = nil
+	g := s.group
+	var f func()
+	var hooks []func()
+	if r := s.rare; r != nil {
+		f, hooks = r.onClose, r.hooks
+		r.hooks = nil
+	}
 	s.clear()
 	end, dropped := s.end, s.dropped
 	s.mu.Unlock()
@@ -345,7 +379,7 @@ func (s *Stream) clear() {
 // pushBack appends to the ring, growing the backing array as needed (the ring is kept
 // small for idle subscribers and grows only under load).
 func (s *Stream) pushBack(m Message) {
-	if s.n == len(s.buf) {
+	if int(s.n) == len(s.buf) {
 		if s.head == 0 && len(s.buf) < cap(s.buf) {
 			s.buf = append(s.buf, m)
 			s.n++
@@ -354,22 +388,23 @@ func (s *Stream) pushBack(m Message) {
 		// grow: linearize into a bigger array
 		// From one message: a subscriber whose writer keeps up never holds more, and an
 		// idle one keeps its ring, so it should be small.
-		nb := make([]Message, s.n, min(max(2*s.n, 1), max(s.limit, 1)))
-		for i := 0; i < s.n; i++ {
-			nb[i] = s.buf[(s.head+i)%len(s.buf)]
+		n, head := int(s.n), int(s.head)
+		nb := make([]Message, n, min(max(2*n, 1), max(int(s.limit), 1)))
+		for i := 0; i < n; i++ {
+			nb[i] = s.buf[(head+i)%len(s.buf)]
 		}
 		s.buf = append(nb, m)
 		s.head = 0
 		s.n++
 		return
 	}
-	s.buf[(s.head+s.n)%len(s.buf)] = m
+	s.buf[(int(s.head)+int(s.n))%len(s.buf)] = m
 	s.n++
 }
 
 func (s *Stream) popFront() {
 	s.buf[s.head] = Message{}
-	s.head = (s.head + 1) % len(s.buf)
+	s.head = (s.head + 1) % int32(len(s.buf))
 	s.n--
 }
 
@@ -385,12 +420,12 @@ func (s *Stream) prepend(msgs []Message) {
 		s.mu.Unlock()
 		return
 	}
-	all := make([]Message, 0, len(msgs)+s.n)
+	all := make([]Message, 0, len(msgs)+int(s.n))
 	all = append(all, msgs...)
-	for i := 0; i < s.n; i++ {
-		all = append(all, s.buf[(s.head+i)%len(s.buf)])
+	for i := 0; i < int(s.n); i++ {
+		all = append(all, s.buf[(int(s.head)+i)%len(s.buf)])
 	}
-	s.buf, s.head, s.n = all, 0, len(all)
+	s.buf, s.head, s.n = all, 0, int32(min(len(all), math.MaxInt32))
 	if s.limit < s.n {
 		s.limit = s.n // a snapshot bigger than the queue still goes out whole
 	}
