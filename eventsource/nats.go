@@ -373,9 +373,9 @@ type natsConsumer struct {
 	fn func([]Event)
 	// sub is a single-subject consumer's subscription; a consumer of several subjects
 	// keeps them in merge.subs.
-	sub    *nats.Subscription
+	sub *nats.Subscription
+	// closed is set by the first Close, which alone releases the subscriptions.
 	closed atomic.Bool
-	once   sync.Once
 	// merge orders the messages of several subjects (nil with one); routes delivers a
 	// single-subject consumer's messages (nil with several). A consumer with a subject of
 	// its own is one per subscriber: what only the other kind needs lives apart.
@@ -539,13 +539,13 @@ func (c *natsConsumer) forward() {
 // Close removes the subscriptions from the server and stops delivery. It must not be
 // called from fn.
 func (c *natsConsumer) Close() error {
-	c.once.Do(func() {
-		c.closed.Store(true)
-		c.release()
-		if c.routes == nil {
-			c.n.forget(c)
-		}
-	})
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.release()
+	if c.routes == nil {
+		c.n.forget(c)
+	}
 	return nil
 }
 

@@ -28,7 +28,6 @@ type Registry struct {
 
 	mu        sync.Mutex
 	providers map[string]*registeredProvider
-	consumers map[string]*sharedConsumer
 	closed    bool
 
 	// background counts consumer creations and closes in flight; Close waits for them.
@@ -62,6 +61,10 @@ type registeredProvider struct {
 	// own counts the traffic that passed through the registry, reported for providers that
 	// do not implement StatsReporter.
 	own providerCounters
+	// consumers are the provider's shared consumers by consumerKey (guarded by
+	// Registry.mu). A map per provider, so that the key of a consumer of one subject is
+	// the subject itself, not a string of its own per subscriber.
+	consumers map[string]*sharedConsumer
 }
 
 // sharedConsumer is one broker consumer and its subscribers.
@@ -95,7 +98,6 @@ func NewRegistry(log zerolog.Logger) *Registry {
 	return &Registry{
 		log:       log,
 		providers: make(map[string]*registeredProvider),
-		consumers: make(map[string]*sharedConsumer),
 	}
 }
 
@@ -109,7 +111,7 @@ func (r *Registry) Add(p Provider) error {
 	if prev, ok := r.providers[p.ID()]; ok {
 		return fmt.Errorf("add %s provider %q: id already used by a %s provider", p.Kind(), p.ID(), prev.p.Kind())
 	}
-	r.providers[p.ID()] = &registeredProvider{p: p, id: providerIDOf(p)}
+	r.providers[p.ID()] = &registeredProvider{p: p, id: providerIDOf(p), consumers: make(map[string]*sharedConsumer)}
 	return nil
 }
 
@@ -157,7 +159,7 @@ func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []
 	if fn == nil {
 		return nil, fmt.Errorf("%s provider %q subscribe %v: nil handler", rp.p.Kind(), providerID, subjects)
 	}
-	key := consumerKey(providerID, subjects, opts)
+	key := consumerKey(subjects, opts)
 	if opts.StartAfter != "" {
 		// A resumed consumer is private: one that another subscriber started from the
 		// same position earlier has moved on, and joining it would skip what it delivered
@@ -172,13 +174,13 @@ func (r *Registry) Subscribe(ctx context.Context, providerID string, subjects []
 		r.mu.Unlock()
 		return nil, fmt.Errorf("%s provider %q subscribe %v: event registry closed", rp.p.Kind(), providerID, subjects)
 	}
-	sc, exists := r.consumers[key]
+	sc, exists := rp.consumers[key]
 	if !exists {
 		sc = &sharedConsumer{key: key, provider: rp, subjects: subjects}
 		if r.beforeDispatch != nil {
 			sc.dispatch = newDispatcher(sc, r.beforeDispatch, r.hookTimeout, r.log)
 		}
-		r.consumers[key] = sc
+		rp.consumers[key] = sc
 		r.background.Add(1)
 	}
 	sc.refs++
@@ -214,8 +216,8 @@ func (r *Registry) create(ctx context.Context, sc *sharedConsumer, opts ConsumeO
 	sc.ready.Fire()
 	if err != nil {
 		sc.provider.own.consumeErrors.Add(1)
-		if r.consumers[sc.key] == sc {
-			delete(r.consumers, sc.key)
+		if sc.provider.consumers[sc.key] == sc {
+			delete(sc.provider.consumers, sc.key)
 		}
 		r.mu.Unlock()
 		if sc.dispatch != nil {
@@ -226,8 +228,8 @@ func (r *Registry) create(ctx context.Context, sc *sharedConsumer, opts ConsumeO
 	// Everybody left (or the registry closed) while Consume ran: nobody will close it.
 	closed := r.closed
 	orphan := sc.refs == 0 || closed
-	if orphan && r.consumers[sc.key] == sc {
-		delete(r.consumers, sc.key)
+	if orphan && sc.provider.consumers[sc.key] == sc {
+		delete(sc.provider.consumers, sc.key)
 	}
 	r.mu.Unlock()
 	if orphan {
@@ -250,9 +252,9 @@ func (sub *subscriber) unsubscribe() {
 	r.mu.Lock()
 	sc.removeSubscriber(sub)
 	sc.refs--
-	last := sc.refs == 0 && r.consumers[sc.key] == sc
+	last := sc.refs == 0 && sc.provider.consumers[sc.key] == sc
 	if last {
-		delete(r.consumers, sc.key)
+		delete(sc.provider.consumers, sc.key)
 	}
 	created := sc.consumer != nil
 	if last && created {
@@ -395,9 +397,11 @@ func (r *Registry) Consumers() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for _, sc := range r.consumers {
-		if sc.consumer != nil {
-			n++
+	for _, rp := range r.providers {
+		for _, sc := range rp.consumers {
+			if sc.consumer != nil {
+				n++
+			}
 		}
 	}
 	return n
@@ -428,11 +432,13 @@ func (r *Registry) Close() error {
 	}
 	r.closed = true
 	var open []*sharedConsumer
-	for key, sc := range r.consumers {
-		if sc.consumer != nil {
-			open = append(open, sc)
+	for _, rp := range r.providers {
+		for key, sc := range rp.consumers {
+			if sc.consumer != nil {
+				open = append(open, sc)
+			}
+			delete(rp.consumers, key)
 		}
-		delete(r.consumers, key)
 	}
 	providers := make([]*registeredProvider, 0, len(r.providers))
 	for _, rp := range r.providers {
@@ -461,20 +467,18 @@ func normalizeSubjects(subjects []string) []string {
 	return slices.Compact(out)
 }
 
-// consumerKey identifies a shared consumer. Subjects cannot contain NUL, so it separates
-// the parts unambiguously.
-func consumerKey(providerID string, subjects []string, opts ConsumeOptions) string {
-	var b strings.Builder
-	// One allocation of the key's size for the common key (a subject per user keeps one
-	// per subscriber), not the builder's doublings.
-	n := len(providerID)
-	for _, s := range subjects {
-		n += 1 + len(s)
+// consumerKey identifies a shared consumer of a provider. Subjects cannot contain NUL, so
+// it separates the parts unambiguously; the common key, one subject and no options, is
+// the subject itself (a subject per user keeps one per subscriber).
+func consumerKey(subjects []string, opts ConsumeOptions) string {
+	if len(subjects) == 1 && opts.Stream == nil && opts.StartAfter == "" {
+		return subjects[0]
 	}
-	b.Grow(n)
-	b.WriteString(providerID)
-	for _, s := range subjects {
-		b.WriteByte(0)
+	var b strings.Builder
+	for i, s := range subjects {
+		if i > 0 {
+			b.WriteByte(0)
+		}
 		b.WriteString(s)
 	}
 	if so := opts.Stream; so != nil {

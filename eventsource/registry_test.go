@@ -110,6 +110,51 @@ func TestRegistry_SeparatesSubjectSetsAndStreamOptions(t *testing.T) {
 	a.quiet(t, 0)
 }
 
+// Consumers are shared per provider: the same subject on two providers is two consumers,
+// each with its provider's events only, and each closes with its last subscriber.
+func TestRegistry_SeparatesProviders(t *testing.T) {
+	ctx := context.Background()
+	r, m1 := newMemoryRegistry(t)
+	defer r.Close()
+	if err := r.Add(NewMemory("mem2")); err != nil {
+		t.Fatal(err)
+	}
+	c1, c2 := newCollector(), newCollector()
+	unsub1, err := r.Subscribe(ctx, "mem", []string{"a"}, ConsumeOptions{}, c1.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsub2, err := r.Subscribe(ctx, "mem2", []string{"a"}, ConsumeOptions{}, c2.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Consumers(); n != 2 {
+		t.Fatalf("consumers = %d, want 2", n)
+	}
+	if err := m1.Publish(ctx, "a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Publish(ctx, "mem2", "a", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(c1.waitFor(t, 1)[0].Data); got != "1" {
+		t.Errorf("provider mem's subscriber got %q, want 1", got)
+	}
+	if got := string(c2.waitFor(t, 1)[0].Data); got != "2" {
+		t.Errorf("provider mem2's subscriber got %q, want 2", got)
+	}
+	c1.quiet(t, 1)
+	c2.quiet(t, 1)
+	unsub1()
+	if n := r.Consumers(); n != 1 {
+		t.Fatalf("consumers after mem's subscriber left = %d, want 1", n)
+	}
+	unsub2()
+	if n := r.Consumers(); n != 0 {
+		t.Fatalf("consumers after all left = %d, want 0", n)
+	}
+}
+
 func TestRegistry_UnsubscribeFromInsideHandler(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx := context.Background()
