@@ -27,32 +27,62 @@ type AttachOptions struct {
 
 // Conn is one connection served by a Pool.
 //
-// Fields are ordered to pack: an idle SSE stream is one of these, so its size counts.
+// Fields are ordered to pack: an idle SSE stream is one of these, so its size counts
+// (144 bytes; 176 when it kept its net.Conn and raw conn in fields of its own).
 type Conn struct {
-	sh      *shard
-	owner   Owner
-	nc      net.Conn        // nil when the pool took its descriptor (fd)
-	rc      syscall.RawConn // nil: written by a goroutine of its own (bw)
-	bw      *blockingWriter
-	discard bool
+	sh    *shard
+	owner Owner
+	// ext is how the connection is written and closed unless the pool took its
+	// descriptor (fd), which a polled connection whose input is discarded (an SSE
+	// stream) needs alone: nil then.
+	ext      *connExt
+	closeErr error
+
+	// Used only by the shard's goroutine.
+	pending   []byte // pending[poff:] waits for the socket
+	poff      int
+	blockedAt time.Duration // when pending last stopped shrinking
+	lastWrite time.Duration
 
 	queued   atomic.Bool   // on the shard's ready list
 	events   atomic.Uint32 // poller events not yet handled
 	closeReq atomic.Bool
 	mu       sync.Mutex // guards key, closeErr
 	key      netpoll.Key
-	fd       netpoll.FD // the descriptor rc is when nc is nil
-	closeErr error
+	fd       netpoll.FD // the descriptor when ext is nil
 
 	// Used only by the shard's goroutine.
-	index     int32  // in sh.members, -1 before the shard first served it
-	bindex    int32  // in sh.backlog, -1 when nothing is pending
-	pending   []byte // pending[poff:] waits for the socket
-	poff      int
-	blockedAt time.Duration // when pending last stopped shrinking
-	lastWrite time.Duration
-	last      bool
-	done      bool
+	index   int32 // in sh.members, -1 before the shard first served it
+	bindex  int32 // in sh.backlog, -1 when nothing is pending
+	discard bool
+	last    bool
+	done    bool
+}
+
+// connExt is a Conn's net.Conn and how it is written: through its raw descriptor when
+// the poller watches it (rc), else by a goroutine of its own (bw).
+type connExt struct {
+	nc net.Conn
+	rc syscall.RawConn // nil: written by bw
+	bw *blockingWriter
+}
+
+// raw is the descriptor the shard writes and polls; nil when a goroutine of its own
+// writes the connection.
+func (c *Conn) raw() syscall.RawConn {
+	if c.ext == nil {
+		return &c.fd
+	}
+	return c.ext.rc
+}
+
+// writer is the goroutine that writes a connection without a polled descriptor; nil for
+// the others.
+func (c *Conn) writer() *blockingWriter {
+	if c.ext == nil {
+		return nil
+	}
+	return c.ext.bw
 }
 
 // Attach starts serving nc for o. The connection belongs to the pool from now on: the
@@ -64,40 +94,41 @@ func (p *Pool) Attach(nc net.Conn, o Owner, opts AttachOptions) (*Conn, error) {
 		return nil, ErrClosed
 	default:
 	}
-	c := &Conn{sh: p.pick(), owner: o, nc: nc, discard: opts.DiscardInput, index: -1, bindex: -1}
+	c := &Conn{sh: p.pick(), owner: o, discard: opts.DiscardInput, index: -1, bindex: -1}
 	// A connection whose input is discarded needs nothing of its net.Conn once the poller
 	// watches it: the pool keeps only a duplicate of the descriptor (netpoll.TakeFD) and
 	// closes the net.Conn below, which saves ≈ 0.8 KiB per idle stream.
+	var rc syscall.RawConn
 	ownFD := false
 	if p.poller != nil && c.discard {
 		if fd, err := netpoll.TakeFD(nc); err == nil {
-			c.fd, c.rc, ownFD = fd, &c.fd, true
+			c.fd, rc, ownFD = fd, &c.fd, true
 		}
 	}
-	if p.poller != nil && c.rc == nil {
-		if rc, err := netpoll.RawConn(nc); err == nil {
-			c.rc = rc
+	if p.poller != nil && rc == nil {
+		if r, err := netpoll.RawConn(nc); err == nil {
+			rc = r
 		}
 	}
 	// Until the shard first serves it, wake-ups collapse into the enqueue below.
 	c.queued.Store(true)
-	if c.rc != nil {
+	if rc != nil {
 		interest := netpoll.Writable
 		if c.discard {
 			interest |= netpoll.Readable
 		}
-		key, err := p.poller.Add(c.rc, interest, true, c)
+		key, err := p.poller.Add(rc, interest, true, c)
 		switch {
 		case err != nil:
 			p.log.Debug().Err(err).Msg("connection not polled: it gets a writer goroutine")
 			if ownFD {
 				_ = c.fd.Close()
 			}
-			c.rc = nil
+			rc = nil
 		case ownFD:
 			// Nothing else has the net.Conn: the shard sees c only from the enqueue below.
 			_ = nc.Close()
-			c.nc = nil
+			nc = nil
 			fallthrough
 		default:
 			c.mu.Lock()
@@ -105,8 +136,11 @@ func (p *Pool) Attach(nc net.Conn, o Owner, opts AttachOptions) (*Conn, error) {
 			c.mu.Unlock()
 		}
 	}
-	if c.rc == nil {
-		c.bw = newBlockingWriter(c)
+	if nc != nil {
+		c.ext = &connExt{nc: nc, rc: rc}
+	}
+	if rc == nil {
+		c.ext.bw = newBlockingWriter(c)
 		if c.discard {
 			// No poller tells us the client went away: a reader does.
 			p.wg.Add(1)
@@ -232,8 +266,9 @@ func (w *blockingWriter) run() {
 		if len(b) == 0 {
 			continue
 		}
-		_ = w.c.nc.SetWriteDeadline(time.Now().Add(timeout))
-		_, err := w.c.nc.Write(b)
+		nc := w.c.ext.nc
+		_ = nc.SetWriteDeadline(time.Now().Add(timeout))
+		_, err := nc.Write(b)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

@@ -188,16 +188,30 @@ func TestPool_OwnerIsAskedForNothingWhilePendingIsOverTheBound(t *testing.T) {
 }
 
 func TestPool_DiscardInputNoticesTheClientGoingAway(t *testing.T) {
-	p := newPool(t, netwriter.Options{})
-	server, client := tcpPair(t)
-	o := newOwner()
-	if _, err := p.Attach(server, o, netwriter.AttachOptions{DiscardInput: true}); err != nil {
-		t.Fatal(err)
-	}
-	client.Write([]byte("ignored"))
-	client.Close()
-	if err := o.waitClosed(t); err == nil {
-		t.Fatal("Closed(nil) for a client that went away")
+	for _, mode := range []string{"poller", "writer goroutine"} {
+		t.Run(mode, func(t *testing.T) {
+			p := newPool(t, netwriter.Options{})
+			server, client := tcpPair(t)
+			if mode != "poller" {
+				server = hidden{server}
+			}
+			o := newOwner()
+			c, err := p.Attach(server, o, netwriter.AttachOptions{DiscardInput: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.put([]byte("hello"), false)
+			c.Wake()
+			got := make([]byte, 5)
+			if _, err := io.ReadFull(client, got); err != nil || string(got) != "hello" {
+				t.Fatalf("read %q, %v", got, err)
+			}
+			client.Write([]byte("ignored"))
+			client.Close()
+			if err := o.waitClosed(t); err == nil {
+				t.Fatal("Closed(nil) for a client that went away")
+			}
+		})
 	}
 }
 

@@ -152,8 +152,8 @@ func (s *shard) serve(c *Conn, now time.Duration) {
 // pending is how many bytes c has waiting for its socket, and whether its writer
 // goroutine is writing.
 func (s *shard) pending(c *Conn) (int, bool) {
-	if c.bw != nil {
-		return c.bw.pending()
+	if bw := c.writer(); bw != nil {
+		return bw.pending()
 	}
 	return len(c.pending) - c.poff, false
 }
@@ -161,15 +161,15 @@ func (s *shard) pending(c *Conn) (int, bool) {
 // send writes b, or queues it behind bytes still pending. It returns false when c was
 // finished (the write failed).
 func (s *shard) send(c *Conn, b []byte, now time.Duration) bool {
-	if c.bw != nil {
-		c.bw.enqueue(b)
+	if bw := c.writer(); bw != nil {
+		bw.enqueue(b)
 		return true
 	}
 	if len(c.pending) > 0 {
 		c.pending = append(c.pending, b...)
 		return true
 	}
-	n, err := s.w.Write(c.rc, b)
+	n, err := s.w.Write(c.raw(), b)
 	if n > 0 {
 		c.lastWrite = now
 	}
@@ -193,7 +193,7 @@ func (s *shard) flush(c *Conn, now time.Duration) bool {
 	if len(c.pending) == 0 {
 		return true
 	}
-	n, err := s.w.Write(c.rc, c.pending[c.poff:])
+	n, err := s.w.Write(c.raw(), c.pending[c.poff:])
 	if n > 0 {
 		c.lastWrite, c.blockedAt = now, now
 	}
@@ -321,11 +321,12 @@ func (s *shard) removeBacklog(c *Conn) {
 // discardInput reads what the client sent and reports false once it closed its side or
 // the connection failed.
 func (s *shard) discardInput(c *Conn) bool {
-	if c.rc == nil {
+	rc := c.raw()
+	if rc == nil {
 		return true
 	}
 	for range 64 {
-		_, err := s.r.Read(c.rc, s.rbuf[:])
+		_, err := s.r.Read(rc, s.rbuf[:])
 		switch {
 		case err == nil:
 		case errors.Is(err, netpoll.ErrWouldBlock):
@@ -357,20 +358,20 @@ func (s *shard) finish(c *Conn, err error) {
 	c.key = 0
 	c.mu.Unlock()
 	if key != 0 {
-		s.p.poller.Remove(c.rc, key)
+		s.p.poller.Remove(c.raw(), key)
 	}
 	if c.discard {
 		// Unread input would turn the close into a reset, which can destroy the final
 		// bytes before the client read them.
 		s.discardInput(c)
 	}
-	if c.nc != nil {
-		_ = c.nc.Close()
+	if c.ext != nil {
+		_ = c.ext.nc.Close()
 	} else {
 		_ = c.fd.Close()
 	}
-	if c.bw != nil {
-		c.bw.close()
+	if bw := c.writer(); bw != nil {
+		bw.close()
 	}
 	c.pending, c.poff = nil, 0
 	c.owner.Closed(err)
