@@ -610,7 +610,7 @@ func (g *group) entityRound(batch []eventsource.Event, buf *bytes.Buffer, inline
 	if len(waiting) > 0 {
 		r.waiting.Store(int32(len(waiting)))
 		headers, hash := g.spec.headers.shared(g.spec.sub.ent.target.subgraph)
-		if g.h.entities.add(g.spec.sub.ent, headers, hash, waiting) {
+		if g.hub().entities.add(g.spec.sub.ent, headers, hash, waiting) {
 			return false
 		}
 		for _, j := range waiting {
@@ -639,7 +639,7 @@ func (g *group) deliverRound(r *entityRound, canBlock bool, buf *bytes.Buffer) b
 	// A few members are written to on this goroutine, as on the broker's for the fast
 	// path; a worker leaves the writes to the writer shards.
 	inline := !canBlock && len(g.snapshot()) <= inlineMembers
-	stats := g.h.opts.stats
+	stats := g.hub().opts.stats
 	for ; r.next < len(r.jobs); r.next++ {
 		if g.done() {
 			return true
@@ -649,7 +649,7 @@ func (g *group) deliverRound(r *entityRound, canBlock bool, buf *bytes.Buffer) b
 		if j.general {
 			if !canBlock {
 				g.resume = r
-				g.h.workers.run(g)
+				g.hub().workers.run(g)
 				return false
 			}
 			var ok bool
@@ -658,7 +658,7 @@ func (g *group) deliverRound(r *entityRound, canBlock bool, buf *bytes.Buffer) b
 			}
 		}
 		stats.observeResolve(time.Since(r.started))
-		g.h.opts.metrics.ObserveResolved(g.context(), j.ev.Received, telemetry.Now())
+		g.hub().opts.metrics.ObserveResolved(g.context(), j.ev.Received, telemetry.Now())
 		g.broadcast(Message{ID: j.id, Payload: payload, Received: j.ev.Received}, inline)
 		r.jobs[r.next] = nil
 	}

@@ -167,6 +167,9 @@ func (s *groupSpec) resume() string {
 // alone (a copy of the representation's fields) was about 0.5 KiB per group.
 type subPlan struct {
 	*engine.GraphQLSubscription
+	// h is the hub the plan's groups belong to (an engine's plans and hub are one
+	// engine's), so that a group need not point to it itself.
+	h *hub
 	// fast renders events without the general resolver when the event alone satisfies
 	// the selection (fastpath.go); nil when it does not.
 	fast *eventRender
@@ -177,22 +180,22 @@ type subPlan struct {
 
 // subPlan returns the hub's part of cp's subscription plan sub, made once per plan.
 func (h *hub) subPlan(cp *cachedPlan, sub *engine.GraphQLSubscription) *subPlan {
-	if p := cp.sub.Load(); p != nil && p.GraphQLSubscription == sub {
+	if p := cp.sub.Load(); p != nil && p.GraphQLSubscription == sub && p.h == h {
 		return p
 	}
 	p := h.newSubPlan(sub)
 	if cp.sub.CompareAndSwap(nil, p) {
 		return p
 	}
-	if have := cp.sub.Load(); have.GraphQLSubscription == sub {
+	if have := cp.sub.Load(); have.GraphQLSubscription == sub && have.h == h {
 		return have
 	}
-	return p
+	return p // a plan another engine's hub derived (not the way Reloader routes them)
 }
 
 // newSubPlan derives the hub's part of sub's plan.
 func (h *hub) newSubPlan(sub *engine.GraphQLSubscription) *subPlan {
-	p := &subPlan{GraphQLSubscription: sub, fast: fastRenderFor(sub)}
+	p := &subPlan{GraphQLSubscription: sub, h: h, fast: fastRenderFor(sub)}
 	if h.entities != nil && h.opts.eventHooks == nil && p.fast == nil {
 		if ent, key := entityPlanFor(sub); ent != nil {
 			ent.target = h.entities.intern(key, ent.target)
@@ -206,11 +209,12 @@ func (h *hub) newSubPlan(sub *engine.GraphQLSubscription) *subPlan {
 // pack: a group per subscriber is the common case (a subject per user), so its size
 // counts. What only upstream groups need is in up.
 type group struct {
-	h     *hub
 	spec  groupSpec
 	rctx  *engine.Context // nil while the fast path needs none (resolveContext)
-	ready latch.Latch     // fired when start finished, with err set or the trigger running
-	err   error
+	ready latch.Latch     // fired when start finished, with failed set or the trigger running
+	// failed is why start failed, for the members that joined meanwhile; nil when the
+	// trigger runs. (A pointer: an error in the group was 8 bytes more per group.)
+	failed *error
 	mu    sync.Mutex // guards members, snap, dirty, inbox, dropped, scheduled, again, closing
 	// members is the set of subscribers, each at its Stream.member index, so joins and
 	// leaves are O(1) (a slice, not a map: most groups have one member, and a map of one
@@ -240,6 +244,9 @@ type group struct {
 	up *upstreamRun
 }
 
+// hub is the hub the group belongs to.
+func (g *group) hub() *hub { return g.spec.sub.h }
+
 // context is the group's context: an event group shares the hub's (a cancelable
 // context of its own cost about 1 KiB per group, most of it in the parent's set of
 // children, and nothing runs under it for longer than one fetch; close marks the group
@@ -248,7 +255,7 @@ func (g *group) context() context.Context {
 	if g.up != nil {
 		return g.up.ctx
 	}
-	return g.h.eventCtx
+	return g.hub().eventCtx
 }
 
 // join adds s to the group for spec, starting the group if it is new. It returns once the
@@ -266,11 +273,10 @@ func (h *hub) join(spec groupSpec, s *Stream) (*group, error) {
 			h.groups[spec.key] = g
 			g.addMember(s)
 			h.mu.Unlock()
-			g.start()
-			if g.err != nil {
+			if err := g.start(); err != nil {
 				s.setGroup(nil)
 				h.remove(g)
-				return nil, g.err
+				return nil, err
 			}
 			h.opts.stats.Groups.Add(1)
 			return g, nil
@@ -278,10 +284,10 @@ func (h *hub) join(spec groupSpec, s *Stream) (*group, error) {
 		g.addMember(s)
 		h.mu.Unlock()
 		<-g.ready.Done()
-		if g.err != nil {
+		if g.failed != nil {
 			s.setGroup(nil)
 			g.removeMember(s)
-			return nil, g.err
+			return nil, *g.failed
 		}
 		return g, nil
 	}
@@ -355,7 +361,7 @@ func (h *hub) groupCount() int {
 }
 
 func (h *hub) newGroup(spec groupSpec) *group {
-	g := &group{h: h, spec: spec}
+	g := &group{spec: spec}
 	if _, isEvent := spec.sub.Trigger.Source.(*eventTrigger); !isEvent {
 		g.up = &upstreamRun{g: g}
 		g.up.ctx, g.up.cancel = context.WithCancel(h.ctx)
@@ -420,13 +426,18 @@ func (g *group) snapshot() []*Stream {
 	return g.snap
 }
 
-// start opens the group's trigger and its worker. g.err is set on failure.
-func (g *group) start() {
-	defer g.ready.Fire()
+// start opens the group's trigger; on failure it returns why and sets g.failed.
+func (g *group) start() (err error) {
+	defer func() {
+		if err != nil {
+			failed := err
+			g.failed = &failed
+		}
+		g.ready.Fire()
+	}()
 	var buf bytes.Buffer
 	if err := g.spec.sub.Trigger.InputTemplate.Render(g.rctx, nil, &buf); err != nil {
-		g.err = fmt.Errorf("render subscription input: %w", err)
-		return
+		return fmt.Errorf("render subscription input: %w", err)
 	}
 	input := buf.Bytes()
 	if (g.spec.sub.fast != nil || g.spec.sub.ent != nil) && g.spec.sub.Filter == nil {
@@ -439,25 +450,23 @@ func (g *group) start() {
 	case *eventTrigger:
 		subjects, err := t.binding.RenderSubjects(argsOf(input))
 		if err != nil {
-			g.err = &RequestError{Errors: []GraphQLError{{Message: err.Error(), Path: []any{t.field}}}, Status: http.StatusBadRequest}
-			return
+			return &RequestError{Errors: []GraphQLError{{Message: err.Error(), Path: []any{t.field}}}, Status: http.StatusBadRequest}
 		}
 		var opts eventsource.ConsumeOptions
 		if sc := t.binding.Stream; sc != nil {
 			opts.Stream = &eventsource.StreamOptions{StreamName: sc.StreamName, ConsumerName: sc.ConsumerName, InactiveThreshold: time.Duration(sc.ConsumerInactiveThreshold) * time.Second}
 		}
 		opts.StartAfter = g.spec.resume()
-		stop, err := g.h.events.Subscribe(g.context(), providerOf(t.binding).String(), subjects, opts, g.enqueue)
+		stop, err := g.hub().events.Subscribe(g.context(), providerOf(t.binding).String(), subjects, opts, g.enqueue)
 		if err != nil && opts.StartAfter != "" {
 			// A position the source cannot resume from (expired, from another stream, or
 			// not a position at all) falls back to a live subscription.
-			g.h.opts.log.Warn().Err(err).Str("last_event_id", opts.StartAfter).Msg("cannot resume the stream; subscribing live")
+			g.hub().opts.log.Warn().Err(err).Str("last_event_id", opts.StartAfter).Msg("cannot resume the stream; subscribing live")
 			opts.StartAfter = ""
-			stop, err = g.h.events.Subscribe(g.context(), providerOf(t.binding).String(), subjects, opts, g.enqueue)
+			stop, err = g.hub().events.Subscribe(g.context(), providerOf(t.binding).String(), subjects, opts, g.enqueue)
 		}
 		if err != nil {
-			g.err = &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("subscribe to %s provider %q: %v", t.binding.Broker, t.binding.ProviderID, err), Path: []any{t.field}}}, Status: http.StatusInternalServerError}
-			return
+			return &RequestError{Errors: []GraphQLError{{Message: fmt.Sprintf("subscribe to %s provider %q: %v", t.binding.Broker, t.binding.ProviderID, err), Path: []any{t.field}}}, Status: http.StatusInternalServerError}
 		}
 		g.mu.Lock()
 		closed := g.closing
@@ -469,24 +478,24 @@ func (g *group) start() {
 		}
 	default:
 		if err := g.startUpstream(input); err != nil {
-			g.err = err
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 // enqueue is the broker callback: it never blocks.
 func (g *group) enqueue(ev eventsource.Event) {
-	g.h.opts.stats.EventsReceived.Add(1)
+	g.hub().opts.stats.EventsReceived.Add(1)
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
 		return
 	}
-	if len(g.inbox) >= g.h.opts.inboxSize {
+	if len(g.inbox) >= g.hub().opts.inboxSize {
 		g.dropped++
 		g.mu.Unlock()
-		g.h.opts.stats.GroupDrops.Add(1)
+		g.hub().opts.stats.GroupDrops.Add(1)
 		return
 	}
 	run := !g.scheduled
@@ -496,7 +505,7 @@ func (g *group) enqueue(ev eventsource.Event) {
 	// with many members, or whose events need the general resolver, go to a worker.
 	// An event that waits for its entity in the loader (ent) costs the broker's goroutine
 	// only its representation, whatever the group's size.
-	inline := run && g.h.opts.eventHooks == nil && (g.spec.sub.ent != nil && !telemetry.TracingOn() || g.spec.sub.fast != nil && len(g.members) <= inlineMembers)
+	inline := run && g.hub().opts.eventHooks == nil && (g.spec.sub.ent != nil && !telemetry.TracingOn() || g.spec.sub.fast != nil && len(g.members) <= inlineMembers)
 	// Nothing waits before a fast-path event delivered inline (the group was idle, and
 	// an inbox is only ever left empty): it skips the inbox, whose slice would be made
 	// for this one event.
@@ -518,7 +527,7 @@ func (g *group) enqueue(ev eventsource.Event) {
 			scratchBuffers.Put(buf)
 		}
 	case run:
-		g.h.workers.run(g)
+		g.hub().workers.run(g)
 	}
 }
 
@@ -547,7 +556,7 @@ func (g *group) schedule() {
 	}
 	g.scheduled = true
 	g.mu.Unlock()
-	g.h.workers.run(g)
+	g.hub().workers.run(g)
 }
 
 func (g *group) close() {
@@ -591,7 +600,7 @@ func (g *group) drain(buf *bytes.Buffer, inline bool) {
 		g.again = false
 		g.mu.Unlock()
 		if dropped > 0 {
-			g.h.opts.log.Warn().Uint64("dropped", dropped).Uint64("group", g.spec.key).Msg("subscription group fell behind; events dropped for its members")
+			g.hub().opts.log.Warn().Uint64("dropped", dropped).Uint64("group", g.spec.key).Msg("subscription group fell behind; events dropped for its members")
 			g.broadcast(Message{ID: g.nextID(""), Payload: graphQLErrorResponse(fmt.Sprintf("%d events were dropped because the gateway could not resolve them fast enough", dropped))}, false)
 		}
 		if g.spec.sub.ent != nil && !telemetry.TracingOn() {
@@ -603,7 +612,7 @@ func (g *group) drain(buf *bytes.Buffer, inline bool) {
 		} else if g.spec.sub.ent != nil && inline {
 			// tracing was turned on: events take the general resolver, which blocks
 			g.putBack(batch)
-			g.h.workers.run(g)
+			g.hub().workers.run(g)
 			return
 		}
 		for i := range batch {
@@ -649,7 +658,7 @@ func (g *group) nextID(position string) string {
 func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer, inline bool) {
 	started := time.Now()
 	id := g.nextID(ev.Position)
-	if hooks := g.h.opts.eventHooks; hooks != nil && len(hooks.group) > 0 {
+	if hooks := g.hub().opts.eventHooks; hooks != nil && len(hooks.group) > 0 {
 		if t, isEvent := g.spec.sub.Trigger.Source.(*eventTrigger); isEvent {
 			ge := &GroupEvent{Field: t.field, Provider: providerOf(t.binding), Subject: ev.Subject, Variables: g.spec.variables, Header: g.spec.headers.client, Data: ev.Data}
 			if ev.Data = hooks.onGroupEvent(ge); ev.Data == nil {
@@ -668,8 +677,8 @@ func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer, inline bool) {
 		span.Queued(0, nil)
 		return
 	}
-	g.h.opts.stats.observeResolve(time.Since(started))
-	g.h.opts.metrics.ObserveResolved(ctx, ev.Received, telemetry.Now())
+	g.hub().opts.stats.observeResolve(time.Since(started))
+	g.hub().opts.metrics.ObserveResolved(ctx, ev.Received, telemetry.Now())
 	// The transports write on this goroutine only while no events wait behind this one:
 	// under a backlog the writer shards batch the writes (several events to one
 	// WebSocket in one write) and the broker's goroutine goes on to the next event.
@@ -687,10 +696,10 @@ func (g *group) process(ev *eventsource.Event, buf *bytes.Buffer, inline bool) {
 // returns: the event reaches the socket without a hand-off to a writer goroutine.
 func (g *group) broadcast(m Message, inline bool) int {
 	members := g.snapshot()
-	stats := g.h.opts.stats
+	stats := g.hub().opts.stats
 	var perSubscriber *hookSet
 	var scratch *SubscriberEvent
-	if hooks := g.h.opts.eventHooks; hooks != nil && len(hooks.subscriber) > 0 {
+	if hooks := g.hub().opts.eventHooks; hooks != nil && len(hooks.subscriber) > 0 {
 		perSubscriber, scratch = hooks, new(SubscriberEvent)
 	}
 	for _, s := range members {
@@ -707,7 +716,7 @@ func (g *group) broadcast(m Message, inline bool) int {
 		if dropped {
 			stats.SlowDrops.Add(1)
 			if !queued {
-				g.h.opts.log.Warn().Uint64("group", g.spec.key).Msg("disconnecting a subscriber that did not keep up")
+				g.hub().opts.log.Warn().Uint64("group", g.spec.key).Msg("disconnecting a subscriber that did not keep up")
 			}
 		}
 	}
@@ -745,10 +754,10 @@ func (g *group) resolveEvent(ctx context.Context, ev *eventsource.Event, buf *by
 			return out, true
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.h.opts.fetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.hub().opts.fetchTimeout)
 	defer cancel()
 	buf.Reset()
-	if _, err := g.h.resolver.ResolveGraphQLResponse(g.resolveContext().WithContext(ctx), g.spec.sub.Response, initial, buf); err != nil {
+	if _, err := g.hub().resolver.ResolveGraphQLResponse(g.resolveContext().WithContext(ctx), g.spec.sub.Response, initial, buf); err != nil {
 		return graphQLErrorResponse("resolve event: " + err.Error()), true
 	}
 	return bytes.Clone(buf.Bytes()), true
@@ -763,7 +772,7 @@ func (g *group) eventData(ev *eventsource.Event, buf *bytes.Buffer) (initial, pa
 	if isEvent {
 		data = withTypename(data, t.concrete)
 		if msg := checkEvent(data, t); msg != "" {
-			g.h.opts.log.Warn().Str("subject", ev.Subject).Str("reason", msg).Msg("malformed event")
+			g.hub().opts.log.Warn().Str("subject", ev.Subject).Str("reason", msg).Msg("malformed event")
 			return nil, graphQLErrorResponse(msg), false
 		}
 	} else {

@@ -338,7 +338,7 @@ func (s *Stream) Close() {
 	end, dropped := s.end, s.dropped
 	s.mu.Unlock()
 	if g != nil {
-		g.h.leave(g, s)
+		g.hub().leave(g, s)
 	}
 	if f != nil {
 		f()

@@ -153,7 +153,7 @@ type upstreamAttempt struct {
 
 // startUpstream starts a subscription that a subgraph serves itself.
 func (g *group) startUpstream(input []byte) error {
-	cfg := g.h.opts.upstream
+	cfg := g.hub().opts.upstream
 	if cfg == nil {
 		return &RequestError{Errors: []GraphQLError{{Message: "subscriptions served by subgraphs are not configured"}}, Status: http.StatusNotImplemented}
 	}
@@ -188,7 +188,7 @@ func (g *group) startUpstream(input []byte) error {
 	a := &upstreamAttempt{}
 	sub, err := cfg.client.Subscribe(r.ctx, req, r.handler(a))
 	if err != nil {
-		g.h.opts.stats.UpstreamErrors.Add(1)
+		g.hub().opts.stats.UpstreamErrors.Add(1)
 		msg := r.describe(err)
 		cfg.log.Warn().Str("subgraph", name).Err(err).Msg("upstream subscription failed to start")
 		return &RequestError{Errors: []GraphQLError{{Message: msg, Extensions: map[string]any{"code": "UPSTREAM_ERROR"}}}, Status: http.StatusBadGateway}
@@ -255,7 +255,7 @@ func (r *upstreamRun) ended(a *upstreamAttempt, err error) {
 		r.finish(End{})
 		return
 	}
-	r.g.h.opts.stats.UpstreamErrors.Add(1)
+	r.g.hub().opts.stats.UpstreamErrors.Add(1)
 	msg := r.describe(err)
 	var ue *upstream.Error
 	retryable := !errors.As(err, &ue) || ue.Retryable()
@@ -359,7 +359,7 @@ func (g *group) upstreamFinished() bool {
 	if pending {
 		return false
 	}
-	h := g.h
+	h := g.hub()
 	h.mu.Lock()
 	removed := h.groups[g.spec.key] == g
 	if removed {
