@@ -215,7 +215,7 @@ type group struct {
 	// failed is why start failed, for the members that joined meanwhile; nil when the
 	// trigger runs. (A pointer: an error in the group was 8 bytes more per group.)
 	failed *error
-	mu    sync.Mutex // guards members, snap, dirty, inbox, dropped, scheduled, again, closing
+	mu     sync.Mutex // guards members, snap, dirty, inbox, dropped, scheduled, again, closing
 	// members is the set of subscribers, each at its Stream.member index, so joins and
 	// leaves are O(1) (a slice, not a map: most groups have one member, and a map of one
 	// costs ten times its pointer). snap is the slice the worker broadcasts to, rebuilt
