@@ -196,7 +196,36 @@ func (p *entityPlan) representation(ctx context.Context, initial []byte, buf *by
 	if err != nil {
 		return nil, false
 	}
-	obj := v.Get(p.path...)
+	return p.representationOf(ctx, v.Get(p.path...), buf)
+}
+
+// eventRepresentation is representation for an event as published, for the events that
+// need nothing of eventData but its checks (see eventRender.renderEvent): one parse for
+// the checks and the representation. ok is false when the event needs eventData; data is
+// the event as render reads it (with its __typename), which may be ev's own bytes.
+func (p *entityPlan) eventRepresentation(ctx context.Context, ev []byte, t *eventTrigger, buf *bytes.Buffer) (rep, data []byte, ok bool) {
+	if t.fields != nil {
+		return nil, nil, false
+	}
+	data = withTypename(ev, t.concrete)
+	if checkEvent(data, t) != "" {
+		return nil, nil, false
+	}
+	a := getArena()
+	defer putArena(a)
+	v, err := astjson.ParseBytesWithArena(a, data)
+	if err != nil || !onlyDeclared(v, t.concrete, t.declared) {
+		return nil, nil, false
+	}
+	// the event's object is where the entity merges in: the plan's path is the merge path
+	if rep, ok = p.representationOf(ctx, v, buf); !ok {
+		return nil, nil, false
+	}
+	return rep, data, true
+}
+
+// representationOf renders the representation of the event's object obj.
+func (p *entityPlan) representationOf(ctx context.Context, obj *astjson.Value, buf *bytes.Buffer) ([]byte, bool) {
 	if obj == nil || obj.Type() != astjson.TypeObject {
 		return nil, false
 	}
@@ -238,7 +267,31 @@ func (p *entityPlan) render(dst, initial []byte, entity *astjson.Value, ev, enti
 	if err != nil {
 		return dst, false
 	}
-	obj := v.Get(p.path...)
+	return p.renderMerged(dst, v, v.Get(p.path...), entity, entities)
+}
+
+// renderEvent is render for an event as published (data, not wrapped at the merge path;
+// see eventRepresentation).
+func (p *entityPlan) renderEvent(dst, data []byte, entity *astjson.Value, ev, entities arena.Arena) ([]byte, bool) {
+	if entity == nil || entity.Type() != astjson.TypeObject {
+		return dst, false
+	}
+	obj, err := astjson.ParseBytesWithArena(ev, data)
+	if err != nil {
+		return dst, false
+	}
+	v := obj
+	for i := len(p.path) - 1; i >= 0; i-- {
+		wrap := astjson.ObjectValue(ev)
+		wrap.Set(ev, p.path[i], v)
+		v = wrap
+	}
+	return p.renderMerged(dst, v, obj, entity, entities)
+}
+
+// renderMerged merges entity into obj, the event's object in the response data v, and
+// renders v.
+func (p *entityPlan) renderMerged(dst []byte, v, obj, entity *astjson.Value, entities arena.Arena) ([]byte, bool) {
 	if obj == nil || obj.Type() != astjson.TypeObject {
 		return dst, false
 	}
@@ -276,6 +329,9 @@ type entityJob struct {
 	general bool
 	rep     []byte
 	initial []byte
+	// event is the event as published (with its __typename) instead of initial, when
+	// eventRepresentation took it.
+	event []byte
 }
 
 type entityKey struct {
@@ -527,13 +583,17 @@ func (l *entityLoader) answer(q *entityQueue, jobs []*entityJob, out []byte, err
 	for i, j := range jobs {
 		ok := false
 		if entities != nil {
-			j.payload, ok = j.round.g.spec.sub.ent.render(make([]byte, 0, len(j.initial)+64), j.initial, entities[i], eventArena, answerArena)
+			if j.event != nil {
+				j.payload, ok = j.round.g.spec.sub.ent.renderEvent(make([]byte, 0, len(j.event)+64), j.event, entities[i], eventArena, answerArena)
+			} else {
+				j.payload, ok = j.round.g.spec.sub.ent.render(make([]byte, 0, len(j.initial)+64), j.initial, entities[i], eventArena, answerArena)
+			}
 			eventArena.Reset()
 		}
 		// without an entity the fast path prints, the general resolver fetches it alone
 		// and reports what the subgraph says
 		j.general = !ok
-		j.rep, j.initial = nil, nil
+		j.rep, j.initial, j.event = nil, nil, nil
 	}
 	var buf bytes.Buffer
 	for _, j := range jobs {
@@ -586,8 +646,18 @@ func (l *entityLoader) stop() {
 func (g *group) entityRound(batch []eventsource.Event, buf *bytes.Buffer, inline bool) bool {
 	r := &entityRound{g: g, jobs: make([]*entityJob, 0, len(batch)), started: time.Now()}
 	var waiting []*entityJob
+	trigger, _ := g.spec.sub.Trigger.Source.(*eventTrigger)
+	quick := trigger != nil && g.spec.sub.Filter == nil
 	for i := range batch {
 		ev := &batch[i]
+		if quick {
+			if rep, data, ok := g.spec.sub.ent.eventRepresentation(g.context(), ev.Data, trigger, buf); ok {
+				j := &entityJob{round: r, ev: *ev, id: g.nextID(ev.Position), rep: rep, event: data}
+				waiting = append(waiting, j)
+				r.jobs = append(r.jobs, j)
+				continue
+			}
+		}
 		initial, payload, skip := g.eventData(ev, buf)
 		if skip {
 			continue
@@ -614,7 +684,7 @@ func (g *group) entityRound(batch []eventsource.Event, buf *bytes.Buffer, inline
 			return false
 		}
 		for _, j := range waiting {
-			j.general, j.rep, j.initial = true, nil, nil
+			j.general, j.rep, j.initial, j.event = true, nil, nil, nil
 		}
 	}
 	if !g.deliverRound(r, !inline, buf) {

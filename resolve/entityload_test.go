@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+	"github.com/wundergraph/astjson"
+
+	"github.com/edgate/edgate/eventsource"
 )
 
 // The loader renders an event's representation without the engine's variable renderer
@@ -61,6 +64,39 @@ func TestEntityLoader_RepresentationIsTheEnginesAndPlansStepAside(t *testing.T) 
 				if !ok || !bytes.Equal(fast, want) {
 					t.Errorf("%s: representation %s, the engine's %s", ev, fast, want)
 				}
+			}
+			// The loader takes a well-formed event in one parse (eventRepresentation and
+			// renderEvent), others through eventData: both give the same request and result.
+			trigger := g.spec.sub.Trigger.Source.(*eventTrigger)
+			entity, err := astjson.ParseBytes([]byte(`{"__typename":"Employee","name":"Ann \u00e9","n":"Ann"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			quick := 0
+			for _, ev := range append(events, `{"__typename":"Employee","id":7,"name":"x"}`, `{"__typename":"Employee"}`, `{"id":7,}`, `{"__typename":"Product","id":7}`) {
+				var buf bytes.Buffer
+				rep, data, ok := g.spec.sub.ent.eventRepresentation(context.Background(), []byte(ev), trigger, &buf)
+				if !ok {
+					continue
+				}
+				quick++
+				event := eventsource.Event{Data: []byte(ev)}
+				initial, payload, skip := g.eventData(&event, &buf)
+				if payload != nil || skip {
+					t.Fatalf("%s: one parse took an event that eventData reports: %s", ev, payload)
+				}
+				wantRep, ok := g.spec.sub.ent.representation(context.Background(), initial, &buf)
+				if !ok || !bytes.Equal(rep, wantRep) {
+					t.Errorf("%s: representation %s, through eventData %s", ev, rep, wantRep)
+				}
+				got, ok1 := g.spec.sub.ent.renderEvent(nil, data, entity, getArena(), nil)
+				want, ok2 := g.spec.sub.ent.render(nil, initial, entity, getArena(), nil)
+				if !ok1 || !ok2 || !bytes.Equal(got, want) {
+					t.Errorf("%s: rendered %s (%v), through eventData %s (%v)", ev, got, ok1, want, ok2)
+				}
+			}
+			if quick != len(events) {
+				t.Errorf("%d events took one parse, want the %d well-formed ones", quick, len(events))
 			}
 		})
 	}
