@@ -28,19 +28,20 @@ type AttachOptions struct {
 // Conn is one connection served by a Pool.
 //
 // Fields are ordered to pack: an idle SSE stream is one of these, so its size counts
-// (144 bytes; 176 when it kept its net.Conn and raw conn in fields of its own).
+// (128 bytes; 176 when it kept its net.Conn and raw conn in fields of its own).
 type Conn struct {
 	sh    *shard
 	owner Owner
 	// ext is how the connection is written and closed unless the pool took its
 	// descriptor (fd), which a polled connection whose input is discarded (an SSE
 	// stream) needs alone: nil then.
-	ext      *connExt
-	closeErr error
+	ext *connExt
+	// closeErr is the error Close was given, if any (a pointer: most connections never
+	// get one, and an error is 8 bytes more per connection).
+	closeErr *error
 
 	// Used only by the shard's goroutine.
-	pending   []byte // pending[poff:] waits for the socket
-	poff      int
+	pending   []byte        // pending[poff:] waits for the socket
 	blockedAt time.Duration // when pending last stopped shrinking
 	lastWrite time.Duration
 
@@ -50,6 +51,7 @@ type Conn struct {
 	mu       sync.Mutex // guards key, closeErr
 	key      netpoll.Key
 	fd       netpoll.FD // the descriptor when ext is nil
+	poff     int32      // pending is bounded far below 2 GiB (Options.MaxPendingBytes)
 
 	// Used only by the shard's goroutine.
 	index   int32 // in sh.members, -1 before the shard first served it
@@ -190,7 +192,9 @@ func (c *Conn) WakeNow() {
 func (c *Conn) Close(err error) {
 	c.mu.Lock()
 	if !c.closeReq.Load() {
-		c.closeErr = err
+		if err != nil {
+			c.closeErr = &err
+		}
 		c.closeReq.Store(true)
 	}
 	c.mu.Unlock()
@@ -206,7 +210,10 @@ func (c *Conn) Ready(ev netpoll.Event) {
 func (c *Conn) requestedClose() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closeErr
+	if c.closeErr == nil {
+		return nil
+	}
+	return *c.closeErr
 }
 
 // blockingWriter writes a connection that has no raw descriptor (TLS, or a listener

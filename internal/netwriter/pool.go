@@ -53,7 +53,7 @@ type Options struct {
 	// written in large batches.
 	Shards int
 	// MaxPendingBytes bounds what a connection may have waiting beyond its socket buffer
-	// before its owner is asked for nothing more. Default 256 KiB.
+	// before its owner is asked for nothing more. Default 256 KiB, at most 1 GiB.
 	MaxPendingBytes int
 	// WriteTimeout is how long a connection with pending bytes may take nothing before it
 	// is closed. Default 10s.
@@ -63,6 +63,9 @@ type Options struct {
 	Tick time.Duration
 	Log  zerolog.Logger
 }
+
+// maxPendingBound is the largest MaxPendingBytes.
+const maxPendingBound = 1 << 30
 
 // Defaults of Options.
 const (
@@ -123,6 +126,9 @@ func New(opts Options) *Pool {
 	if opts.MaxPendingBytes <= 0 {
 		opts.MaxPendingBytes = DefaultMaxPendingBytes
 	}
+	// A connection's pending offset is 32 bits (Conn.poff); a bound past 1 GiB would
+	// not bound anything in practice either.
+	opts.MaxPendingBytes = min(opts.MaxPendingBytes, maxPendingBound)
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultWriteTimeout
 	}

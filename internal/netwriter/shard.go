@@ -155,7 +155,7 @@ func (s *shard) pending(c *Conn) (int, bool) {
 	if bw := c.writer(); bw != nil {
 		return bw.pending()
 	}
-	return len(c.pending) - c.poff, false
+	return len(c.pending) - int(c.poff), false
 }
 
 // send writes b, or queues it behind bytes still pending. It returns false when c was
@@ -193,7 +193,7 @@ func (s *shard) flush(c *Conn, now time.Duration) bool {
 	if len(c.pending) == 0 {
 		return true
 	}
-	n, err := s.w.Write(c.raw(), c.pending[c.poff:])
+	n, err := s.w.Write(c.raw(), c.pending[int(c.poff):])
 	if n > 0 {
 		c.lastWrite, c.blockedAt = now, now
 	}
@@ -209,9 +209,9 @@ func (s *shard) flush(c *Conn, now time.Duration) bool {
 		return true
 	case errors.Is(err, netpoll.ErrWouldBlock):
 		// Written bytes are skipped, not moved: a big backlog drains in many writes.
-		c.poff += n
-		if c.poff > len(c.pending)/2 {
-			c.pending = c.pending[:copy(c.pending, c.pending[c.poff:])]
+		c.poff += int32(n)
+		if int(c.poff) > len(c.pending)/2 {
+			c.pending = c.pending[:copy(c.pending, c.pending[int(c.poff):])]
 			c.poff = 0
 		}
 		return true
@@ -265,15 +265,15 @@ func (s *shard) tickConn(c *Conn, now time.Duration, sweep bool) {
 	if len(c.pending) > 0 {
 		if now-c.blockedAt >= s.p.opts.WriteTimeout {
 			s.p.stats.WriteTimeouts.Add(1)
-			s.p.log.Debug().Int("pending_bytes", len(c.pending)-c.poff).Msg("client read nothing for the write timeout: closing its connection")
+			s.p.log.Debug().Int("pending_bytes", len(c.pending)-int(c.poff)).Msg("client read nothing for the write timeout: closing its connection")
 			s.finish(c, ErrWriteTimeout)
 			return
 		}
-		before := len(c.pending) - c.poff
+		before := len(c.pending) - int(c.poff)
 		if !s.flush(c, now) {
 			return
 		}
-		if len(c.pending)-c.poff < before {
+		if len(c.pending)-int(c.poff) < before {
 			// The socket took bytes here, so the writable event that would have brought
 			// c back to serve (and to its owner's Fill) may already be spent: without
 			// this wake a stream whose queue is not empty would never be pulled again,
