@@ -417,7 +417,11 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 		}
 	}
 	// Set before the transport has the stream, which alone closes it from now on.
-	s.trace = telemetry.StartSubscription(ctx, op.Name)
+	if tr := telemetry.StartSubscription(ctx, op.Name); tr != nil {
+		s.mu.Lock()
+		s.rareLocked().trace = tr
+		s.mu.Unlock()
+	}
 	expireWith(s, grant)
 	e.opts.Stats.Subscribers.Add(1)
 	return s, nil

@@ -59,7 +59,7 @@ const DefaultQueueSize = 1024
 // (consumer). The hub never blocks on it: Push either enqueues, drops per policy, or ends
 // the stream. The transport drains it with Pull whenever wake fires.
 //
-// Fields are ordered to pack: an idle subscriber is one of these, 112 bytes (was 160).
+// Fields are ordered to pack: an idle subscriber is one of these, 96 bytes (was 160).
 type Stream struct {
 	mu  sync.Mutex
 	buf []Message // ring buffer
@@ -69,13 +69,10 @@ type Stream struct {
 	end   *End
 	// group is the hub's group the stream is a member of: Close leaves it. (A field, not
 	// a closure in onClose: 24 bytes per subscriber.)
-	group   *group
-	dropped uint64
-	// rare is what few streams have (close callbacks, a subscriber hook's view); nil
-	// for the others.
+	group *group
+	// rare is what few streams have (close callbacks, a subscriber hook's view, drops, a
+	// trace); nil for the others.
 	rare *streamRare
-	// trace makes the subscription's lifetime span on Close; nil while tracing is off.
-	trace *telemetry.SubscriptionTrace
 	// head and n are the ring's first message and count, limit its capacity (a queue
 	// holds far fewer than 2^31 messages).
 	head, n, limit int32
@@ -93,6 +90,10 @@ type streamRare struct {
 	// info is set only when a SubscriberEventHook is registered (see hooks.go), before
 	// the stream joins its group, and not changed afterwards.
 	info *subscriberInfo
+	// dropped counts the messages the subscriber lost.
+	dropped uint64
+	// trace makes the subscription's lifetime span on Close; nil while tracing is off.
+	trace *telemetry.SubscriptionTrace
 }
 
 // rareLocked returns s.rare, made if it is nil; s.mu is held (or the stream is not
@@ -186,12 +187,12 @@ func (s *Stream) push(m Message, now bool) (queued bool, dropped bool) {
 	if s.n >= s.limit {
 		if s.dropOldest {
 			s.popFront()
-			s.dropped++
+			s.rareLocked().dropped++
 			s.pushBack(m)
 			s.mu.Unlock()
 			return true, true
 		}
-		s.dropped += uint64(s.n)
+		s.rareLocked().dropped += uint64(s.n)
 		s.clear()
 		s.end = &End{Code: EndSlowConsumer, Reason: "subscriber did not keep up: its queue of undelivered messages was full"}
 		s.mu.Unlock()
@@ -276,7 +277,10 @@ func (s *Stream) PullUpTo(dst []Message, maxBytes int) (_ []Message, end *End, m
 func (s *Stream) Dropped() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dropped
+	if s.rare == nil {
+		return 0
+	}
+	return s.rare.dropped
 }
 
 // setGroup makes g the group Close leaves; nil: none.
@@ -330,12 +334,14 @@ func (s *Stream) Close() {
 	g := s.group
 	var f func()
 	var hooks []func()
+	var trace *telemetry.SubscriptionTrace
+	var dropped uint64
 	if r := s.rare; r != nil {
-		f, hooks = r.onClose, r.hooks
+		f, hooks, trace, dropped = r.onClose, r.hooks, r.trace, r.dropped
 		r.hooks = nil
 	}
 	s.clear()
-	end, dropped := s.end, s.dropped
+	end := s.end
 	s.mu.Unlock()
 	if g != nil {
 		g.hub().leave(g, s)
@@ -346,9 +352,9 @@ func (s *Stream) Close() {
 	for _, h := range hooks {
 		h()
 	}
-	if s.trace != nil {
+	if trace != nil {
 		reason, code, message := endReason(end)
-		s.trace.End(reason, code, message, dropped)
+		trace.End(reason, code, message, dropped)
 	}
 }
 
