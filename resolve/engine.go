@@ -390,9 +390,16 @@ func (e *Engine) Subscribe(ctx context.Context, op *Operation, opts SubscribeOpt
 		// 3.7 KiB of heap.
 		fh = noForwardedHeaders
 	}
-	spec := groupSpec{key: d.Sum64(), sub: e.hub.subPlan(op.prepared.plan, sp.Response), variables: variables, headers: fh, query: op.Request.Query}
-	if initial != nil || resume != "" || op.Request.OperationName != "" || len(op.Request.Variables) > 0 {
-		spec.rare = &groupRare{operationName: op.Request.OperationName, variables: op.Request.Variables, initial: initial, resume: resume}
+	// The group keeps the query for reloads: the prepared entry's copy when it has the
+	// same text, so that groups of one text with different variables (a subject per
+	// user from a variable) share one instead of each keeping its request's.
+	query, opName := op.Request.Query, op.Request.OperationName
+	if en := op.prepared.entry; en != nil && !en.apq && en.query == query && en.opName == opName {
+		query, opName = en.query, en.opName
+	}
+	spec := groupSpec{key: d.Sum64(), sub: e.hub.subPlan(op.prepared.plan, sp.Response), variables: variables, headers: fh, query: query}
+	if initial != nil || resume != "" || opName != "" || len(op.Request.Variables) > 0 {
+		spec.rare = &groupRare{operationName: opName, variables: op.Request.Variables, initial: initial, resume: resume}
 	}
 
 	s := NewStreamFor(e.opts.QueueSize, e.opts.SlowPolicy, opts)
