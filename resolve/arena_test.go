@@ -482,3 +482,40 @@ func runBatched(t *testing.T, e *Engine, mem *eventsource.Memory, release func()
 		release()
 	})
 }
+
+// The one-parse paths leave every event they do not render to the general checks: a
+// subscriber on the fast path and one on the entity loader get the same error, in the
+// same words as before the one-parse paths (a __typename read without unescaping, as the
+// one-parse check does when it can, must not change the text).
+func TestFastPath_RejectedEventsGetTheGeneralErrorText(t *testing.T) {
+	e, mem := newEngineWith(t, Options{Log: zerolog.Nop()})
+	fast := subscribeTo(t, e, `subscription { employeeUpdated(id: 1) { id } }`)
+	ent := subscribeTo(t, e, `subscription { employeeUpdated(id: 1) { id name } }`)
+	if groupOf(t, e, fast.s).spec.sub.fast == nil || groupOf(t, e, ent.s).spec.sub.ent == nil {
+		t.Fatal("the subscriptions do not take the fast path and the entity loader")
+	}
+	for _, tc := range []struct{ event, reason string }{
+		{`{"__typename":"Product","id":1}`, `__typename \"Product\" is not the field's type Employee`},
+		{`{"__typename":"Pr\u006fduct","id":1}`, `__typename \"Product\" is not the field's type Employee`},
+		{`{"__typename":"Emp\"loyee","id":1}`, `__typename \"Emp\\\"loyee\" is not the field's type Employee`},
+		{`{"__typename":7,"id":1}`, `the payload is not valid JSON: Value is not a string: 7`},
+		{`{"__typename":"Employee"}`, `the Employee entity is missing its key field \"id\"`},
+		{`{"id":1,}`, `the payload is not valid JSON: cannot parse JSON: cannot parse object: cannot find opening '\"\" for object key; unparsed tail: \"}\"`},
+		{`[{"__typename":"Employee","id":1}]`, `the payload is not a JSON object`},
+	} {
+		if err := mem.Publish(context.Background(), "employeeUpdated.1", []byte(tc.event)); err != nil {
+			t.Fatal(err)
+		}
+		want := `{"errors":[{"message":"invalid event on employeeUpdated: ` + tc.reason + `"}]}`
+		deadline := time.Now().Add(10 * time.Second)
+		for name, sub := range map[string]subscriber{"fast path": fast, "entity loader": ent} {
+			msgs, err := collect(sub, 1, deadline)
+			if err != nil {
+				t.Fatalf("%s, event %s: %v", name, tc.event, err)
+			}
+			if got := string(msgs[0].Payload); got != want {
+				t.Errorf("%s, event %s:\n got %s\nwant %s", name, tc.event, got, want)
+			}
+		}
+	}
+}
