@@ -122,13 +122,21 @@ func TestFastPath_PayloadsOfManyOwnSubjectsSurviveLaterEventsByteForByte(t *test
 		`subscription { employeeUpdated(id: %d) { ... on Employee { id __typename } } }`,
 	}
 	type subjectSubs struct {
-		query string
+		subject int
+		query   string
 		// readers pull as messages come; slow ones only once everything is published
 		readers, slow []subscriber
 	}
-	subs := make([]subjectSubs, subjects)
+	// the first eight subjects have a second group (another query): its consumer hands
+	// both groups the same event bytes
+	subs := make([]subjectSubs, subjects+8)
 	for i := range subs {
-		subs[i].query = fmt.Sprintf(queries[i%len(queries)], i+1)
+		subs[i].subject = i % subjects
+		q := queries[i%len(queries)]
+		if i >= subjects {
+			q = queries[(i+1)%len(queries)]
+		}
+		subs[i].query = fmt.Sprintf(q, subs[i].subject+1)
 		// most groups are delivered inline on the broker's goroutine, every fifth on a
 		// worker (more members than inlineMembers)
 		readers, slow := 1, 1
@@ -180,7 +188,7 @@ func TestFastPath_PayloadsOfManyOwnSubjectsSurviveLaterEventsByteForByte(t *test
 	go func() { readers.Wait(); close(results) }()
 	for r := range results {
 		if r.err != nil {
-			t.Errorf("subject %d reader %d: %v", r.subject+1, r.reader, r.err)
+			t.Errorf("%s, reader %d: %v", subs[r.subject].query, r.reader, r.err)
 		}
 		got[[2]int{r.subject, r.reader}] = r.msgs
 	}
@@ -189,7 +197,7 @@ func TestFastPath_PayloadsOfManyOwnSubjectsSurviveLaterEventsByteForByte(t *test
 		for r, sub := range subs[i].slow {
 			msgs, err := collect(sub, perSubject, deadline)
 			if err != nil {
-				t.Errorf("subject %d slow reader %d: %v", i+1, r, err)
+				t.Errorf("%s, slow reader %d: %v", subs[i].query, r, err)
 			}
 			got[[2]int{i, -1 - r}] = msgs
 		}
@@ -202,15 +210,19 @@ func TestFastPath_PayloadsOfManyOwnSubjectsSurviveLaterEventsByteForByte(t *test
 	// whose plan has no fast path
 	for i := range subs {
 		g := groupOf(t, e, subs[i].readers[0].s)
+		if i >= subjects && g == groupOf(t, e, subs[subs[i].subject].readers[0].s) {
+			t.Fatal("the second query of a subject shares the first one's group")
+		}
+		subject := subs[i].subject
 		general := &group{spec: g.spec}
 		general.spec.sub = &subPlan{GraphQLSubscription: g.spec.sub.GraphQLSubscription, h: g.spec.sub.h}
 		want := make([]string, perSubject)
 		for k := range want {
-			ev := eventsource.Event{Subject: fmt.Sprintf("employeeUpdated.%d", i+1), Data: []byte(ownSubjectEvent(i, k))}
+			ev := eventsource.Event{Subject: fmt.Sprintf("employeeUpdated.%d", subject+1), Data: []byte(ownSubjectEvent(subject, k))}
 			var scratch bytes.Buffer
 			p, ok := general.resolveEvent(general.context(), &ev, &scratch)
 			if !ok {
-				t.Fatalf("subject %d event %d: the general resolver drops it", i+1, k)
+				t.Fatalf("subject %d event %d: the general resolver drops it", subject+1, k)
 			}
 			want[k] = string(p)
 		}
@@ -224,7 +236,7 @@ func TestFastPath_PayloadsOfManyOwnSubjectsSurviveLaterEventsByteForByte(t *test
 			}
 			for k, m := range msgs {
 				if string(m.Payload) != want[k] {
-					t.Errorf("subject %d reader %d event %d (%s):\n got %s\nwant %s", i+1, key[1], k, ownSubjectEvent(i, k), m.Payload, want[k])
+					t.Errorf("%s, reader %d, event %d (%s):\n got %s\nwant %s", subs[i].query, key[1], k, ownSubjectEvent(subject, k), m.Payload, want[k])
 				}
 			}
 		}
