@@ -302,10 +302,11 @@ func entityEnv(t testing.TB, window time.Duration, wrap func(http.Handler) http.
 	return e, mem
 }
 
-// entityEvent is the k-th event of subject i and the employee id it carries.
+// entityEvent is the k-th event of subject i and the employee id it carries, in three
+// forms: the loader takes the first two in one parse, the third through eventData.
 func entityEvent(i, k int) (string, int) {
 	id := 1_000_000 + i*3 + k
-	switch k % 3 {
+	switch (i + k) % 3 {
 	case 0:
 		return fmt.Sprintf(`{"__typename":"Employee","id":%d}`, id), id
 	case 1:
