@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgate/edgate/eventsource"
-	"github.com/edgate/edgate/schema"
 	"github.com/edgate/edgate/testkit/demo"
 	"github.com/edgate/edgate/testkit/minigraph"
 )
@@ -273,33 +271,7 @@ func entityEnv(t testing.TB, window time.Duration, wrap func(http.Handler) http.
 			return map[string]any{"__typename": "Employee", "id": id, "name": entityName(id), "role": "r", "updatedAt": "u"}, nil
 		},
 	}
-	h := sub.Handler()
-	if wrap != nil {
-		h = wrap(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	super, err := schema.Compose([]schema.SubgraphSource{
-		{Name: "employees", RoutingURL: srv.URL, SDL: sub.SDL},
-		{Name: "events", SDL: eventsSDL},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := eventsource.NewRegistry(zerolog.Nop())
-	mem := eventsource.NewMemory("nats/default")
-	if err := reg.Add(mem); err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(context.Background(), Options{Supergraph: super, Events: reg, EntityBatchWindow: window, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.Shutdown(End{Code: EndShutdown})
-		_ = reg.Close()
-	})
-	return e, mem
+	return engineOnSubgraph(t, sub, window, wrap)
 }
 
 // entityEvent is the k-th event of subject i and the employee id it carries, in three

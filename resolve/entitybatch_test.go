@@ -27,6 +27,14 @@ type batchEnv struct {
 func newBatchEnv(t *testing.T, window time.Duration, wrap func(http.Handler) http.Handler) *batchEnv {
 	t.Helper()
 	sub := demo.Employees()
+	e, mem := engineOnSubgraph(t, sub, window, wrap)
+	return &batchEnv{e: e, mem: mem, sub: sub}
+}
+
+// engineOnSubgraph is an engine whose employees subgraph is sub (its handler wrapped by
+// wrap, if any) and whose events come from an in-memory NATS provider.
+func engineOnSubgraph(t testing.TB, sub *minigraph.Subgraph, window time.Duration, wrap func(http.Handler) http.Handler) (*Engine, *eventsource.Memory) {
+	t.Helper()
 	h := sub.Handler()
 	if wrap != nil {
 		h = wrap(h)
@@ -53,7 +61,7 @@ func newBatchEnv(t *testing.T, window time.Duration, wrap func(http.Handler) htt
 		e.Shutdown(End{Code: EndShutdown})
 		_ = reg.Close()
 	})
-	return &batchEnv{e: e, mem: mem, sub: sub}
+	return e, mem
 }
 
 // run subscribes n groups, subjects employeeUpdated.1..n, publishes one event to each

@@ -61,21 +61,8 @@ func TestFastPath_RendersWhatTheResolverRendersAndStepsAsideOtherwise(t *testing
 		{`subscription { employeeUpdated(id: 1) { id name } }`, false}, // needs _entities
 	} {
 		t.Run(tc.query, func(t *testing.T) {
-			op, err := e.Prepare(context.Background(), &Request{Query: tc.query})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wake := make(chan struct{}, 1)
-			s, err := e.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			sub := subscribeTo(t, e, tc.query)
+			s, wake := sub.s, sub.wake
 			g := groupOf(t, e, s)
 			if (g.spec.sub.fast != nil) != tc.fast {
 				t.Fatalf("fast path: %v, want %v", g.spec.sub.fast != nil, tc.fast)

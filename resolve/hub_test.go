@@ -197,28 +197,9 @@ func TestHub_GroupsByVariablesAndLastLeaveClosesConsumer(t *testing.T) {
 func TestHub_IdleGroupsHoldNoGoroutines(t *testing.T) {
 	e, mem := newEngineWith(t, Options{Log: zerolog.Nop()})
 	const n = 200
-	type sub struct {
-		s    *Stream
-		wake chan struct{}
-	}
-	subs := make([]sub, n)
+	subs := make([]subscriber, n)
 	for i := range subs {
-		op, err := e.Prepare(context.Background(), &Request{Query: fmt.Sprintf("subscription { employeeUpdated(id: %d) { id } }", i+1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wake := make(chan struct{}, 1)
-		s, err := e.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		subs[i] = sub{s, wake}
+		subs[i] = subscribeTo(t, e, fmt.Sprintf("subscription { employeeUpdated(id: %d) { id } }", i+1))
 	}
 	if e.Groups() != n {
 		t.Fatalf("groups = %d, want %d", e.Groups(), n)
