@@ -3,6 +3,7 @@ package resolve
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -71,8 +72,9 @@ type Stream struct {
 	// a closure in onClose: 24 bytes per subscriber.)
 	group *group
 	// rare is what few streams have (close callbacks, a subscriber hook's view, drops, a
-	// trace); nil for the others.
-	rare *streamRare
+	// trace); nil for the others. It is made under mu, possibly after the stream joined
+	// its group, whose goroutine reads info without mu: hence atomic.
+	rare atomic.Pointer[streamRare]
 	// head and n are the ring's first message and count, limit its capacity (a queue
 	// holds far fewer than 2^31 messages).
 	head, n, limit int32
@@ -99,18 +101,20 @@ type streamRare struct {
 // rareLocked returns s.rare, made if it is nil; s.mu is held (or the stream is not
 // shared yet).
 func (s *Stream) rareLocked() *streamRare {
-	if s.rare == nil {
-		s.rare = &streamRare{}
+	if r := s.rare.Load(); r != nil {
+		return r
 	}
-	return s.rare
+	r := &streamRare{}
+	s.rare.Store(r)
+	return r
 }
 
 // info is the subscriber hook's view of the stream; nil without subscriber hooks.
 func (s *Stream) info() *subscriberInfo {
-	if s.rare == nil {
-		return nil
+	if r := s.rare.Load(); r != nil {
+		return r.info
 	}
-	return s.rare.info
+	return nil
 }
 
 // Waker is what a Stream wakes, without locks held and never blocking the caller for
@@ -277,10 +281,10 @@ func (s *Stream) PullUpTo(dst []Message, maxBytes int) (_ []Message, end *End, m
 func (s *Stream) Dropped() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rare == nil {
-		return 0
+	if r := s.rare.Load(); r != nil {
+		return r.dropped
 	}
-	return s.rare.dropped
+	return 0
 }
 
 // setGroup makes g the group Close leaves; nil: none.
@@ -336,7 +340,7 @@ func (s *Stream) Close() {
 	var hooks []func()
 	var trace *telemetry.SubscriptionTrace
 	var dropped uint64
-	if r := s.rare; r != nil {
+	if r := s.rare.Load(); r != nil {
 		f, hooks, trace, dropped = r.onClose, r.hooks, r.trace, r.dropped
 		r.hooks = nil
 	}
