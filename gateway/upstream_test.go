@@ -36,11 +36,13 @@ type Employee @key(fields: "id", resolvable: false) { id: Int! }
 `
 
 // feedSubgraph serves feedSDL. send delivers an update to the employeeUpdated
-// subscriptions for an id; while down is set every request is refused with 503.
+// subscriptions for an id; while down is set every request is refused with 503 (and
+// counted in refused).
 type feedSubgraph struct {
-	sg   *minigraph.Subgraph
-	srv  *httptest.Server
-	down atomic.Bool
+	sg      *minigraph.Subgraph
+	srv     *httptest.Server
+	down    atomic.Bool
+	refused atomic.Int64
 
 	mu   sync.Mutex
 	subs map[chan any]int
@@ -70,6 +72,7 @@ func newFeedSubgraph(t *testing.T) *feedSubgraph {
 	handler := f.sg.Handler()
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f.down.Load() {
+			f.refused.Add(1)
 			http.Error(w, "restarting", http.StatusServiceUnavailable)
 			return
 		}
@@ -337,6 +340,11 @@ func TestGatewayUpstream_DroppedSocketWithoutRetryErrorsAndKeepsTheClientConnect
 		t.Fatalf("sse got %s, want the upstream failure", got)
 	}
 
+	// The dropped subscriptions leave the feed's list from a goroutine of their own
+	// (context.AfterFunc): until they have, "one running" could be a dead one, and the
+	// event below would go to it instead of the new subscription (seen under -race load).
+	eventually(t, "the dropped subscriptions gone", func() bool { return g.feed.running() == 0 })
+
 	// The client's connection is still usable.
 	ws.subscribe(t, "s2", `subscription { employeeUpdated(id: 1) { id } }`)
 	eventually(t, "the new upstream subscription", func() bool { return g.feed.running() == 1 })
@@ -365,7 +373,10 @@ func TestGatewayUpstream_RetryResumesEventsAfterTheSubgraphIsBack(t *testing.T) 
 			if got := sse.next(t); !strings.Contains(got, "re-subscribing") {
 				t.Fatalf("sse got %s, want the upstream failure", got)
 			}
-			time.Sleep(50 * time.Millisecond) // refused attempts
+			// Some attempts are refused, and the dropped subscriptions have left the feed's
+			// list (asynchronously), so "two running" below can only be the new ones.
+			eventually(t, "refused attempts", func() bool { return g.feed.refused.Load() >= 2 })
+			eventually(t, "the dropped subscriptions gone", func() bool { return g.feed.running() == 0 })
 			g.feed.down.Store(false)
 			eventually(t, "the re-subscriptions", func() bool { return g.feed.running() == 2 })
 			g.feed.send(1)
