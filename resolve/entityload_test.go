@@ -31,16 +31,7 @@ func TestEntityLoader_RepresentationIsTheEnginesAndPlansStepAside(t *testing.T) 
 		{`subscription { employeeUpdated(id: 1) { id } }`, false}, // key only: no fetch
 	} {
 		t.Run(tc.query, func(t *testing.T) {
-			op, err := e.Prepare(context.Background(), &Request{Query: tc.query})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := e.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			g := groupOf(t, e, s)
+			g := groupOf(t, e, openStream(t, e, &Request{Query: tc.query}))
 			ent := g.spec.sub.ent
 			if (ent != nil) != tc.ent {
 				t.Fatalf("entity loader plan: %v, want %v", ent != nil, tc.ent)
@@ -117,16 +108,7 @@ func TestEntityLoader_GroupsOfOnePlanShareItsDerivedParts(t *testing.T) {
 		if bytes.Contains([]byte(q), []byte("$id")) {
 			req.Variables = []byte(`{"id":3}`)
 		}
-		op, err := e.Prepare(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := e.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		groups = append(groups, groupOf(t, e, s))
+		groups = append(groups, groupOf(t, e, openStream(t, e, req)))
 	}
 	if groups[0] == groups[1] {
 		t.Fatal("subscribers on different subjects share a group")

@@ -36,6 +36,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// subscriptionOpener is an Engine or a Reloader.
+type subscriptionOpener interface {
+	Prepare(ctx context.Context, req *Request) (*Operation, error)
+	Subscribe(ctx context.Context, op *Operation, opts SubscribeOptions) (*Stream, error)
+}
+
+// openStream prepares req and subscribes with it, waking nobody; the stream closes when
+// the test ends.
+func openStream(t testing.TB, x subscriptionOpener, req *Request) *Stream {
+	t.Helper()
+	op, err := x.Prepare(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := x.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 // newEngineWith builds an engine on the demo employees subgraph and a memory broker.
 func newEngineWith(t testing.TB, opts Options) (*Engine, *eventsource.Memory) {
 	t.Helper()

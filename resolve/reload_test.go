@@ -1,7 +1,6 @@
 package resolve
 
 import (
-	"context"
 	"testing"
 	"unsafe"
 
@@ -22,15 +21,7 @@ func TestReloader_SwapRevalidatesWithTheClientsNameAndVariables(t *testing.T) {
 		},
 		{Query: `subscription { employeeUpdated(id: 3) { id } }`},
 	} {
-		op, err := r.Prepare(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := r.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		openStream(t, r, req)
 	}
 	next, _ := newEngineWith(t, Options{Log: zerolog.Nop()})
 	res, err := r.Swap(next)
@@ -52,16 +43,7 @@ func TestEngine_GroupsOfOneTextShareItsCopy(t *testing.T) {
 	for _, id := range []string{"1", "2"} {
 		// a text of its own per request, as a transport decodes it
 		req := &Request{Query: string([]byte(query)), OperationName: string([]byte("S")), Variables: []byte(`{"id":` + id + `}`)}
-		op, err := e.Prepare(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := e.Subscribe(context.Background(), op, SubscribeOptions{Wake: func() {}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		groups = append(groups, groupOf(t, e, s))
+		groups = append(groups, groupOf(t, e, openStream(t, e, req)))
 	}
 	a, b := groups[0].spec, groups[1].spec
 	if groups[0] == groups[1] {
